@@ -1,0 +1,53 @@
+"""Shared fixtures: small data sets made in the test, and running the scripts as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REALDATA = ROOT.parent / "shared" / "realdata"
+UPSTREAM_MATRIX = REALDATA / "upstream-hht" / "Test1_1_001.npz"
+
+
+def run_script(script: str, *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run one of the top-level scripts in a subprocess and capture its output."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """30 labelled files (5 per class) and 3 test files."""
+    from semg_hht.sample_data import generate_sample_data
+
+    directory = tmp_path_factory.mktemp("sample")
+    generate_sample_data(directory, n_samples=5, n_test=3, seed=1)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def trained(sample_dir, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A checkpoint folder trained by train.py on ``sample_dir``, and the run's output."""
+    checkpoint_dir = tmp_path_factory.mktemp("checkpoints")
+    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", checkpoint_dir, "--cpu")
+    assert result.returncode == 0, result.stderr
+    return checkpoint_dir, result
+
+
+def random_matrix(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((256, 256), dtype=np.float32)
