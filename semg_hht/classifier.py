@@ -1,0 +1,179 @@
+"""The CNN-SVM classifier: encoder features -> StandardScaler -> calibrated SVC.
+
+Probabilities come from ``CalibratedClassifierCV(SVC(...), ensemble=False)``:
+one SVC is fitted on all training features, and per-class sigmoid (Platt)
+calibrators are fitted on its cross-validated decision values. This replaces
+``SVC(probability=True)``, deprecated in scikit-learn 1.9. The predicted class
+is always the most probable one, so a prediction and its confidence agree.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from .classes import N_CLASSES
+from .encoder import FEATURE_DIM, HHTEncoder, build_encoder, encode_batches
+from .matrices import MATRIX_SHAPE
+
+SVM_KERNELS = ("rbf", "linear", "poly", "sigmoid")
+MAX_CALIBRATION_FOLDS = 5
+
+
+def parse_gamma(value: str | float) -> str | float:
+    """An SVC gamma: ``"scale"``, ``"auto"`` or a positive number."""
+    if isinstance(value, str) and value in ("scale", "auto"):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"gamma must be 'scale', 'auto' or a positive number, got {value!r}") from None
+    if not number > 0:
+        raise ValueError(f"gamma must be positive, got {number}")
+    return number
+
+
+class HHTClassifier:
+    """Classify (n, 256, 256) Hilbert spectra into the six classes.
+
+    Follows scikit-learn's conventions: ``fit(X, y)``, ``predict(X)``,
+    ``predict_proba(X)``; ``classes_`` is always ``arange(6)``, so probability
+    column j is class ID j even when a class was absent from training (its
+    probability is then 0). The ``*_features`` methods take encoder features of
+    shape (n, 256) instead, so callers that stream files can encode each file once.
+
+    Parameters
+    ----------
+    encoder : HHTEncoder, optional
+        Defaults to a new encoder initialised from ``seed``.
+    svm_C : float
+        SVC regularisation.
+    svm_kernel : {"rbf", "linear", "poly", "sigmoid"}
+    svm_gamma : "scale", "auto" or float
+    seed : int
+        Seeds the encoder's initial weights and the calibration folds.
+    batch_size : int
+        Matrices per encoder forward pass.
+    device : torch.device or str
+    """
+
+    def __init__(
+        self,
+        encoder: HHTEncoder | None = None,
+        svm_C: float = 10.0,
+        svm_kernel: str = "rbf",
+        svm_gamma: str | float = "scale",
+        seed: int = 42,
+        batch_size: int = 32,
+        device: torch.device | str = "cpu",
+    ):
+        if not svm_C > 0:
+            raise ValueError(f"svm_C must be positive, got {svm_C}")
+        if svm_kernel not in SVM_KERNELS:
+            raise ValueError(f"svm_kernel must be one of {SVM_KERNELS}, got {svm_kernel!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.encoder = encoder if encoder is not None else build_encoder(seed)
+        self.svm_C = float(svm_C)
+        self.svm_kernel = svm_kernel
+        self.svm_gamma = parse_gamma(svm_gamma)
+        self.seed = seed
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.classes_ = np.arange(N_CLASSES)
+        self.scaler: StandardScaler | None = None
+        self.svm: CalibratedClassifierCV | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.svm is not None
+
+    def iter_features(self, batches: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
+        """Encoder features of a stream of (b, 256, 256) batches, one (b, 256) array each."""
+        return encode_batches(self.encoder, batches, self.device)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Encoder features of X, shape (n, 256, 256) -> (n, 256), float32."""
+        X = np.asarray(X)
+        if X.ndim != 3 or X.shape[1:] != MATRIX_SHAPE:
+            raise ValueError(f"X must have shape (n, 256, 256), got {X.shape}")
+        batches = (X[start : start + self.batch_size] for start in range(0, len(X), self.batch_size))
+        features = list(self.iter_features(batches))
+        return np.concatenate(features) if features else np.empty((0, FEATURE_DIM), np.float32)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> HHTClassifier:
+        """Fit scaler and SVM on matrices X (n, 256, 256) with class IDs y (n,)."""
+        return self.fit_features(self.transform(X), y)
+
+    def fit_features(self, features: np.ndarray, y: np.ndarray) -> HHTClassifier:
+        """Fit scaler and calibrated SVM on encoder features (n, 256) and class IDs (n,).
+
+        Raises
+        ------
+        ValueError
+            Labels outside 0-5, fewer than two classes, or a class with fewer
+            than two samples (probability calibration cross-validates).
+        """
+        features = np.asarray(features, dtype=np.float64)
+        y = np.asarray(y)
+        if features.ndim != 2 or features.shape[0] != y.shape[0]:
+            raise ValueError(f"features {features.shape} and labels {y.shape} do not match")
+        if y.size and (y.min() < 0 or y.max() >= N_CLASSES):
+            raise ValueError(f"class IDs must be in 0..{N_CLASSES - 1}")
+        present, counts = np.unique(y, return_counts=True)
+        if len(present) < 2:
+            raise ValueError("training needs samples of at least two classes")
+        if counts.min() < 2:
+            raise ValueError(
+                "every class in training needs at least 2 samples for probability "
+                f"calibration; class ID {int(present[counts.argmin()])} has {int(counts.min())}"
+            )
+        folds = StratifiedKFold(
+            n_splits=min(MAX_CALIBRATION_FOLDS, int(counts.min())), shuffle=True, random_state=self.seed
+        )
+        svm = CalibratedClassifierCV(
+            SVC(C=self.svm_C, kernel=self.svm_kernel, gamma=self.svm_gamma),
+            method="sigmoid",
+            cv=folds,
+            ensemble=False,
+        )
+        scaler = StandardScaler()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            svm.fit(scaler.fit_transform(features), y)
+        self.scaler, self.svm = scaler, svm
+        return self
+
+    def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, 6) from encoder features (n, 256); rows sum to 1."""
+        if not self.is_fitted:
+            raise RuntimeError("the classifier is not fitted; call fit() first")
+        features = np.asarray(features, dtype=np.float64)
+        probabilities = np.zeros((len(features), N_CLASSES))
+        if len(features):
+            probabilities[:, self.svm.classes_] = self.svm.predict_proba(self.scaler.transform(features))
+        return probabilities
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """Most probable class ID (n,) from encoder features (n, 256)."""
+        return self.predict_proba_features(features).argmax(axis=1)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, 6) of matrices X (n, 256, 256)."""
+        return self.predict_proba_features(self.transform(X))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Most probable class ID (n,) of matrices X (n, 256, 256)."""
+        return self.predict_features(self.transform(X))
+
+    def score(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy of ``predict(X)`` against class IDs y."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))

@@ -1,0 +1,74 @@
+import os
+import pickle
+
+import numpy as np
+import pytest
+from test_classifier import easy_data
+
+from semg_hht.checkpoint import (
+    CheckpointError,
+    build_metadata,
+    load_checkpoint,
+    load_metadata,
+    plain_data,
+    resolve_checkpoint_prefix,
+    save_checkpoint,
+)
+from semg_hht.classifier import HHTClassifier
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    X, y = easy_data(per_class=4)
+    classifier = HHTClassifier(svm_C=3.0, svm_gamma="0.01", seed=5).fit(X, y)
+    directory = tmp_path_factory.mktemp("ckpt")
+    save_checkpoint(directory / "final", classifier, build_metadata(classifier, epoch=np.int64(0)))
+    return directory, classifier, X
+
+
+def test_round_trip_predicts_the_same(saved):
+    directory, classifier, X = saved
+    loaded, metadata = load_checkpoint(directory / "final")
+    np.testing.assert_array_equal(loaded.predict_proba(X), classifier.predict_proba(X))
+    assert (loaded.svm_C, loaded.svm_gamma, loaded.seed) == (3.0, 0.01, 5)
+    assert metadata["class_names"] == ["M_full", "M_half", "M_invalid", "F_full", "F_half", "F_invalid"]
+    assert type(metadata["epoch"]) is int
+    assert set(metadata["versions"]) >= {"torch", "scikit-learn", "numpy", "semg_hht"}
+
+
+def test_files_are_complete_and_readable_by_others(saved):
+    directory, _, _ = saved
+    names = sorted(os.listdir(directory))
+    assert names == ["final_encoder.pt", "final_metadata.pkl", "final_scaler.pkl", "final_svm.pkl"]
+    assert all(os.stat(directory / n).st_mode & 0o044 for n in names)
+
+
+def test_prefix_resolution(saved):
+    directory, _, _ = saved
+    assert resolve_checkpoint_prefix(directory) == directory / "final"
+    assert resolve_checkpoint_prefix(directory / "final_svm.pkl") == directory / "final"
+    with pytest.raises(CheckpointError, match="missing latest_encoder.pt"):
+        resolve_checkpoint_prefix(directory / "latest")
+
+
+def test_metadata_cannot_run_code(tmp_path):
+    path = tmp_path / "x_metadata.pkl"
+    path.write_bytes(pickle.dumps({"label_encoder": os.system}))
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        load_metadata(path)
+
+
+def test_truncated_encoder_is_reported(saved, tmp_path):
+    directory, _, _ = saved
+    for name in os.listdir(directory):
+        (tmp_path / name).write_bytes((directory / name).read_bytes())
+    encoder = tmp_path / "final_encoder.pt"
+    encoder.write_bytes(encoder.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="final_encoder.pt"):
+        load_checkpoint(tmp_path / "final")
+
+
+def test_plain_data():
+    assert plain_data({"a": (np.int64(1), np.float32(0.5), np.bool_(True))}) == {"a": [1, 0.5, True]}
+    with pytest.raises(TypeError):
+        plain_data({"a": object()})
