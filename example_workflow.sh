@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole loop on a generated sample set: generate, train, predict a folder and one file.
+# Usage: ./example_workflow.sh [OUTPUT_FOLDER]   (default: example_output/ beside this script)
+# Uses $PYTHON if set, else python3 (activate the project's virtual environment first).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${1:-$here/example_output}"
+python="${PYTHON:-python3}"
+
+echo "== 1. Generating a sample data set in $out/data"
+"$python" "$here/generate_sample_data.py" --output_dir "$out/data" --n_samples 30 --n_test 10 --overwrite
+
+echo "== 2. Training (checkpoints in $out/checkpoints)"
+"$python" "$here/train.py" --data_dir "$out/data" --checkpoint_dir "$out/checkpoints"
+
+echo "== 3. New unlabelled recordings in $out/new_data"
+"$python" "$here/generate_sample_data.py" --output_dir "$out/new_data" --n_samples 0 --n_test 20 --seed 7 --overwrite
+
+echo "== 4. Inference on the folder"
+"$python" "$here/inference.py" --checkpoint "$out/checkpoints/final" --input "$out/new_data" \
+    --output "$out/predictions.json"
+
+echo "== 5. Inference on one file"
+"$python" "$here/inference.py" --checkpoint "$out/checkpoints/final" --input "$out/new_data/BICEPS_test_004.npz"
+
+cat <<DONE
+
+Done. Everything is in $out:
+  data/                       the generated training set (labelled and test files)
+  checkpoints/final_*         the trained model (latest_* holds the same)
+  checkpoints/test_predictions.json  predictions for the data set's test files
+  new_data/                   new unlabelled files
+  predictions.json            predictions for new_data/
+DONE

@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Predict HHT matrix files with a trained sEMG-HHT checkpoint.
+
+Exit codes: 0 every input predicted; 1 some inputs could not be read (the rest
+are predicted and written); 2 usage error (no such checkpoint, no input files);
+3 out of device memory.
+"""
+
+import argparse
+
+from semg_hht.cli import run_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="checkpoint prefix such as ./checkpoints/final, or a checkpoint folder (its final_*)",
+    )
+    parser.add_argument("--input", required=True, help="one .npz file or a folder of them")
+    parser.add_argument("--output", help="write predictions to this JSON file")
+    parser.add_argument("--batch_size", type=int, default=32, help="matrices per encoder batch (default: %(default)s)")
+    parser.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
+
+    def infer() -> int:
+        from semg_hht.prediction import InferenceOptions, run_inference
+
+        return run_inference(InferenceOptions(**vars(args)))
+
+    return run_command(infer)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

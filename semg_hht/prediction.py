@@ -1,0 +1,161 @@
+"""Predicting files with a fitted classifier, and the predictions JSON document.
+
+The JSON document maps each file name to its prediction and lists the files
+that could not be read under ``"errors"``::
+
+    {
+      "BICEPS_test_001.npz": {
+        "prediction": "M_full", "class_id": 0, "confidence": 0.8523,
+        "probabilities": {"M_full": 0.8523, "M_half": 0.0234, ...}
+      },
+      "errors": {"broken.npz": "the file is empty"}
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .atomic import atomic_open
+from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_prefix
+from .classes import CLASS_NAMES
+from .dataset import extract_file_features
+from .encoder import resolve_device
+from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError
+from .matrices import MatrixFileError, list_npz_files
+
+
+def prediction_record(probabilities: np.ndarray) -> dict[str, Any]:
+    """The JSON record of one file from its (6,) class probabilities."""
+    best = int(np.argmax(probabilities))
+    return {
+        "prediction": CLASS_NAMES[best],
+        "class_id": best,
+        "confidence": float(probabilities[best]),
+        "probabilities": {name: float(p) for name, p in zip(CLASS_NAMES, probabilities, strict=True)},
+    }
+
+
+def predictions_document(paths: list[Path], probabilities: np.ndarray, errors: list[MatrixFileError]) -> dict[str, Any]:
+    """The predictions JSON object: one record per file name, plus ``errors``."""
+    document: dict[str, Any] = {
+        path.name: prediction_record(row) for path, row in zip(paths, probabilities, strict=True)
+    }
+    document["errors"] = {Path(error.path).name: error.reason for error in errors}
+    return document
+
+
+def write_json(path: str | os.PathLike, document: dict[str, Any]) -> None:
+    """Write a JSON document atomically (UTF-8, indented)."""
+    with atomic_open(path, "w") as stream:
+        json.dump(document, stream, indent=2, ensure_ascii=False)
+        stream.write("\n")
+
+
+@dataclass
+class InferenceOptions:
+    checkpoint: str
+    input: str
+    output: str | None = None
+    batch_size: int = 32
+    cpu: bool = False
+
+
+def input_files(path: str) -> list[Path]:
+    """The ``.npz`` files an ``--input`` names: the file itself, or a folder's files."""
+    if os.path.isdir(path):
+        files = list_npz_files(path)
+        if not files:
+            raise UsageError(f"No .npz files found in {path}")
+        return files
+    if os.path.lexists(path):
+        return [Path(path)]
+    raise UsageError(f"Input not found: {path}")
+
+
+def _check_output(output: str, inputs: list[Path]) -> None:
+    target = Path(output).resolve()
+    if any(target == path.resolve() for path in inputs):
+        raise UsageError(f"--output {output} would overwrite an input file")
+    if target.is_dir():
+        raise UsageError(f"--output {output} is a folder; give a JSON file path")
+
+
+def run_inference(options: InferenceOptions) -> int:
+    """Predict a file or folder with a checkpoint; print results, optionally write JSON.
+
+    Returns the exit code: 0 all predicted, 1 some files failed (the rest are
+    predicted and written), 3 out of device memory. Raises :class:`UsageError`
+    for a missing checkpoint or input.
+    """
+    if options.batch_size < 1:
+        raise UsageError(f"--batch_size must be at least 1, got {options.batch_size}")
+    try:
+        prefix = resolve_checkpoint_prefix(options.checkpoint)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    files = input_files(options.input)
+    if options.output:
+        _check_output(options.output, files)
+
+    device = resolve_device(options.cpu)
+    print(f"Using device: {device}")
+    print(f"Loading model from: {prefix}")
+    try:
+        classifier, _ = load_checkpoint(prefix, device)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+
+    try:
+        encoded = extract_file_features(classifier, files, options.batch_size, "Predicting")
+    except torch.cuda.OutOfMemoryError:
+        print(
+            f"CUDA out of memory at --batch_size {options.batch_size}: try a smaller --batch_size (16 or 8) or --cpu",
+            file=sys.stderr,
+        )
+        return EXIT_OUT_OF_MEMORY
+    probabilities = classifier.predict_proba_features(encoded.features)
+    document = predictions_document(encoded.paths, probabilities, encoded.errors)
+
+    if os.path.isdir(options.input):
+        _print_folder_results(document, len(files))
+    elif encoded.paths:
+        _print_single_result(document[encoded.paths[0].name])
+    for error in encoded.errors:
+        print(f"Error: {error}", file=sys.stderr)
+
+    if options.output:
+        write_json(options.output, document)
+        print(f"\nPredictions saved to: {options.output}")
+    return EXIT_PARTIAL if encoded.errors else EXIT_OK
+
+
+def _print_single_result(record: dict[str, Any]) -> None:
+    print(f"\nPrediction: {record['prediction']}")
+    print(f"Confidence: {record['confidence']:.4f}")
+    print("\nClass probabilities:")
+    for name, probability in record["probabilities"].items():
+        print(f"  {name}: {probability:.4f}")
+
+
+def _print_folder_results(document: dict[str, Any], n_files: int) -> None:
+    records = {name: record for name, record in document.items() if name != "errors"}
+    print()
+    for name, record in records.items():
+        print(f"{name}: {record['prediction']} (confidence: {record['confidence']:.4f})")
+    counts = Counter(record["prediction"] for record in records.values())
+    print(f"\nPredicted {len(records)} of {n_files} files")
+    print("Predictions per class:")
+    for name in CLASS_NAMES:
+        print(f"  {name}: {counts.get(name, 0)}")
+    if document["errors"]:
+        print(f"Failed: {len(document['errors'])} files (see 'errors' in the JSON output)")

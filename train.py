@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Train the sEMG-HHT CNN-SVM classifier on a folder of labelled HHT matrices.
+
+Exit codes: 0 trained on every file; 1 trained, but some files were skipped
+(each listed); 2 nothing trained (bad flags, no usable data, resume refused);
+3 out of device memory.
+"""
+
+import argparse
+
+from semg_hht.cli import run_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", required=True, help="folder of MUSCLE_movement_GENDER_###.npz files")
+    parser.add_argument(
+        "--checkpoint_dir",
+        default="./checkpoints",
+        help="where checkpoints and test predictions go (default: %(default)s)",
+    )
+    parser.add_argument("--batch_size", type=int, default=32, help="matrices per encoder batch (default: %(default)s)")
+    parser.add_argument(
+        "--test_size", type=float, default=0.2, help="validation fraction, in (0, 1) (default: %(default)s)"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from CHECKPOINT_DIR/latest_* if it exists")
+    parser.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
+    parser.add_argument(
+        "--seed", type=int, default=42, help="seeds the encoder weights, split and calibration (default: %(default)s)"
+    )
+    parser.add_argument("--svm_C", type=float, default=10.0, help="SVM regularisation C (default: %(default)s)")
+    parser.add_argument(
+        "--svm_kernel",
+        default="rbf",
+        choices=["rbf", "linear", "poly", "sigmoid"],
+        help="SVM kernel (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--svm_gamma", default="scale", help="SVM gamma: scale, auto or a positive number (default: %(default)s)"
+    )
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
+
+    def train() -> int:
+        from semg_hht.training import TrainingOptions, run_training
+
+        return run_training(TrainingOptions(**vars(args)))
+
+    return run_command(train)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
