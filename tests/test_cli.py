@@ -267,3 +267,17 @@ def test_example_workflow_runs_from_another_folder(tmp_path):
     document = read_json(tmp_path / "out" / "predictions.json")
     assert len(document) == 21 and document["errors"] == {}
     assert "Prediction: " in result.stdout
+
+
+def test_cuda_out_of_memory_becomes_advice(trained, sample_dir, monkeypatch, capsys):
+    import torch
+
+    from semg_hht import prediction
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(prediction, "extract_file_features", out_of_memory)
+    options = prediction.InferenceOptions(checkpoint=str(trained[0]), input=str(sample_dir), cpu=True)
+    assert prediction.run_inference(options) == 3
+    assert "smaller --batch_size" in capsys.readouterr().err
