@@ -13,6 +13,9 @@ from .errors import EXIT_USAGE, UsageError
 
 def run_command(command: Callable[[], int]) -> int:
     """Run a script's work; a user-fixable problem becomes a one-line message and exit code 2."""
+    # File names need not be valid UTF-8, nor the terminal's encoding: escape, never crash.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(errors="backslashreplace")
     try:
         return command()
     except (UsageError, FileExistsError) as error:

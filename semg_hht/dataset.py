@@ -4,7 +4,8 @@ and their encoder features computed in one streaming pass."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,19 +65,29 @@ def extract_file_features(
     """Read each file once and encode it, streaming in batches with a progress bar.
 
     Only the (n, 256) features are kept, never the matrices of the whole set.
+    A matrix whose features are not finite (values so large that the encoder
+    overflows float32) is reported as an error like an unreadable file.
     """
     good: list[Path] = []
     errors: list[MatrixFileError] = []
     chunks: list[np.ndarray] = []
+    batch_paths: deque[list[Path]] = deque()
 
-    def matrices():
+    def matrices() -> Iterator[np.ndarray]:
         for batch in iter_matrix_batches(paths, batch_size):
-            good.extend(batch.paths)
             errors.extend(batch.errors)
+            batch_paths.append(batch.paths)
             progress.update(len(batch.paths) + len(batch.errors))
             yield batch.matrices
 
     with tqdm(total=len(paths), desc=description, unit="file", leave=False) as progress:
-        chunks.extend(classifier.iter_features(matrices()))
+        for features in classifier.iter_features(matrices()):
+            finite = np.isfinite(features).all(axis=1)
+            for path, ok in zip(batch_paths.popleft(), finite, strict=True):
+                if ok:
+                    good.append(path)
+                else:
+                    errors.append(MatrixFileError(path, "values too large: the encoder's output overflows float32"))
+            chunks.append(features[finite])
     features = np.concatenate(chunks) if chunks else np.empty((0, FEATURE_DIM), np.float32)
     return FileFeatures(good, features, errors)

@@ -10,6 +10,7 @@ always opened with ``allow_pickle=False``, so no file can run code.
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,55 +31,88 @@ class MatrixFileError(ValueError):
     def __init__(self, path: str | os.PathLike, reason: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{printable_path(path)}: {reason}")
 
 
-def _pick_array(archive: np.lib.npyio.NpzFile) -> np.ndarray:
-    for key in MATRIX_KEYS:
-        if key in archive.files:
-            return archive[key]
-    if not archive.files:
-        raise ValueError("the archive is empty")
-    two_d = []
-    for key in archive.files:
-        array = archive[key]
-        if array.ndim == 2:
-            two_d.append(array)
-    if len(two_d) != 1:
-        raise ValueError(
-            f"no array named 'hht' or 'spectrum' and {len(two_d)} 2-D arrays (keys: {', '.join(archive.files)})"
-        )
-    return two_d[0]
+def printable_path(path: str | os.PathLike) -> str:
+    """A path as printable text: bytes that are not UTF-8 become ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
+def display_name(path: str | os.PathLike) -> str:
+    """A file's name (no folder) as printable text, see :func:`printable_path`."""
+    return printable_path(Path(path).name)
+
+
+def _check_shape_and_dtype(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if dtype.hasobject:
+        raise ValueError("holds an object array, refused because loading it would unpickle")
+    if dtype.kind not in "iuf":
+        raise ValueError(f"dtype {dtype} is not a real number type")
+    if tuple(n for n in shape if n != 1) != MATRIX_SHAPE or len(shape) > 3:
+        raise ValueError(f"shape {shape}, expected {MATRIX_SHAPE}")
 
 
 def validate_matrix(array: np.ndarray) -> np.ndarray:
-    """Check one matrix and return it as C-contiguous float32.
+    """Check one matrix and return it as C-contiguous float32 of shape (256, 256).
 
     Parameters
     ----------
-    array : ndarray of shape (256, 256)
+    array : ndarray of shape (256, 256), (1, 256, 256) or (256, 256, 1)
         Any real numeric dtype (integers and floats); bool, complex, string and
-        object arrays are refused.
+        object arrays are refused. A singleton channel axis is squeezed.
 
     Raises
     ------
     ValueError
-        Wrong shape or dtype, or values that are not finite in float32.
+        Wrong shape or dtype, values that are not finite in float32, or a
+        constant matrix (no spectrum to classify).
     """
-    if array.dtype.kind not in "iuf":
-        raise ValueError(f"dtype {array.dtype} is not a real number type")
-    if array.shape != MATRIX_SHAPE:
-        raise ValueError(f"shape {array.shape}, expected {MATRIX_SHAPE}")
+    _check_shape_and_dtype(array.shape, array.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
-        matrix = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(matrix).all():
-        bad = int((~np.isfinite(matrix)).sum())
-        raise ValueError(f"{bad} values are NaN or infinite (in float32)")
+        matrix = np.ascontiguousarray(array.reshape(MATRIX_SHAPE), dtype=np.float32)
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        raise ValueError(f"{int((~finite).sum())} values are NaN or infinite (in float32)")
+    if matrix.min() == matrix.max():
+        raise ValueError(
+            f"the matrix is constant (every value is {matrix.flat[0]:g}): there is no spectrum to classify"
+        )
     return matrix
+
+
+def _read_header(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype]:
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy format version {version} in member {member.filename}")
+    return shape, dtype
+
+
+def _choose_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
+    """The member holding the matrix, chosen from array headers alone (no data is read)."""
+    members = {info.filename[: -len(".npy")]: info for info in archive.infolist() if info.filename.endswith(".npy")}
+    if not members:
+        raise ValueError("the archive is empty" if not archive.infolist() else "the archive holds no NumPy arrays")
+    for key in MATRIX_KEYS:
+        if key in members:
+            return members[key]
+    two_d = [info for info in members.values() if len(_read_header(archive, info)[0]) == 2]
+    if len(two_d) != 1:
+        raise ValueError(f"no array named 'hht' or 'spectrum' and {len(two_d)} 2-D arrays (keys: {', '.join(members)})")
+    return two_d[0]
 
 
 def load_matrix(path: str | os.PathLike) -> np.ndarray:
     """Load the HHT matrix of one ``.npz`` file.
+
+    The array's header (shape, dtype) is checked before any data is read, so a
+    huge, object or mislabelled array is refused without being loaded; nothing
+    is ever unpickled.
 
     Returns
     -------
@@ -91,25 +125,31 @@ def load_matrix(path: str | os.PathLike) -> np.ndarray:
         file and the reason.
     """
     try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            # Opening a named pipe would block the run forever; a directory cannot be read.
+            kind = "a directory" if stat.S_ISDIR(mode) else "a pipe, socket or device"
+            raise ValueError(f"not a regular file ({kind})")
         with open(path, "rb") as stream:
             magic = stream.read(4)
         if magic not in _ZIP_MAGICS:
-            what = "empty" if not magic else "not an .npz (zip) archive"
-            raise MatrixFileError(path, f"the file is {what}")
-        with np.load(path, allow_pickle=False) as archive:
-            return validate_matrix(_pick_array(archive))
-    except ValueError as error:
-        if isinstance(error, MatrixFileError):
-            raise
-        message = str(error)
-        if "allow_pickle" in message:
-            message = "holds an object array, refused because loading it would unpickle"
-        raise MatrixFileError(path, message) from None
+            raise ValueError("the file is empty" if not magic else "the file is not an .npz (zip) archive")
+        with zipfile.ZipFile(path) as archive:
+            member = _choose_member(archive)
+            shape, dtype = _read_header(archive, member)
+            _check_shape_and_dtype(shape, dtype)
+            with archive.open(member) as stream:
+                array = np.lib.format.read_array(stream, allow_pickle=False)
+        return validate_matrix(array)
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise MatrixFileError(path, f"cannot be read: {reason}") from None
     except zipfile.BadZipFile as error:
         raise MatrixFileError(path, f"damaged .npz (zip) archive: {error}") from None
-    except (OSError, EOFError, KeyError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise MatrixFileError(path, f"cannot be read: {reason or type(error).__name__}") from None
+    except ValueError as error:
+        raise MatrixFileError(path, str(error)) from None
+    except Exception as error:  # a damaged archive can fail inside zlib, struct or numpy's header parser
+        raise MatrixFileError(path, f"damaged .npz archive ({type(error).__name__}: {error})") from None
 
 
 def list_npz_files(directory: str | os.PathLike) -> list[Path]:

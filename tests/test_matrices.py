@@ -103,7 +103,7 @@ def test_truncated_archive_is_refused(tmp_path):
 
 def test_directory_and_missing_file(tmp_path):
     (tmp_path / "dir.npz").mkdir()
-    with pytest.raises(MatrixFileError, match="cannot be read"):
+    with pytest.raises(MatrixFileError, match="not a regular file"):
         load_matrix(tmp_path / "dir.npz")
     with pytest.raises(MatrixFileError, match="cannot be read"):
         load_matrix(tmp_path / "missing.npz")
