@@ -1,30 +1,48 @@
-"""Saving and loading classifier checkpoints.
+"""Saving and loading classifier checkpoints, safe against crashes and corruption.
 
-A checkpoint with prefix ``P`` (e.g. ``checkpoints/final``) is four files:
+A checkpoint with prefix ``P`` (e.g. ``checkpoints/final``) is these files:
 
 * ``P_encoder.pt``: the encoder's ``state_dict`` (``torch.save``; loaded with
   ``weights_only=True``);
-* ``P_scaler.pkl``: the fitted ``StandardScaler`` (joblib);
-* ``P_svm.pkl``: the fitted calibrated SVM (joblib);
+* ``P_scaler.pkl`` and ``P_svm.pkl``: the fitted StandardScaler and calibrated
+  SVM as joblib pickles, for releases that read only these;
+* ``P_sklearn.skops``: the same scaler and SVM in skops format, loaded with a
+  fixed list of admitted types, so loading never unpickles;
 * ``P_metadata.pkl``: a plain-data dict (only builtin types, see
-  :func:`plain_data`; read with an unpickler that refuses anything else).
+  :func:`plain_data`; read with an unpickler that refuses anything else);
+* ``P_manifest.json``: each file's size and SHA-256, the class table, the
+  format version and package versions. It is written last: it is the commit
+  point of a save.
 
-Each file is written to a temporary name, fsynced and renamed, so an
-interrupted save never leaves a half-written file.
+Every file is written to a temporary name, fsynced and renamed. Before a save
+replaces a complete, verified checkpoint, that checkpoint is kept (as hard
+links) in ``.previous/`` beside it; if a crash leaves ``P`` half-replaced, its
+manifest no longer matches and loading falls back to that previous one.
+
+Checkpoints of format 1 (no manifest, no skops file) and of the original
+project (metadata with a scikit-learn ``LabelEncoder``, alphabetical class
+order) still load; their pickles are only read after a warning.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
 import platform
+import shutil
+import sys
+import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import joblib
 import numpy as np
 import sklearn
+import skops.io
 import torch
 
 from . import __version__
@@ -33,35 +51,61 @@ from .classes import CLASS_NAMES
 from .classifier import HHTClassifier
 from .encoder import HHTEncoder
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PART_SUFFIXES = ("_encoder.pt", "_scaler.pkl", "_svm.pkl", "_metadata.pkl")
+SKOPS_SUFFIX = "_sklearn.skops"
+MANIFEST_SUFFIX = "_manifest.json"
+PREVIOUS_DIR = ".previous"
+# The only non-default types the scaler + calibrated SVM need (skops trusts
+# plain scikit-learn estimators and NumPy arrays by itself).
+SKOPS_ADMITTED_TYPES = frozenset(
+    {
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.model_selection._split.StratifiedKFold",
+    }
+)
 
 
 class CheckpointError(Exception):
     """A checkpoint that is missing or cannot be loaded; the message says which file and why."""
 
 
+def _warn(message: str) -> None:
+    print(f"Warning: {message}", file=sys.stderr)
+
+
 def checkpoint_files(prefix: str | os.PathLike) -> dict[str, Path]:
-    """The four file paths of checkpoint ``prefix``, keyed by part name."""
+    """The four required file paths of checkpoint ``prefix``, keyed by part name."""
     prefix = str(prefix)
     return {suffix[1:].split(".")[0]: Path(prefix + suffix) for suffix in PART_SUFFIXES}
+
+
+def _path(prefix: str | os.PathLike, suffix: str) -> Path:
+    return Path(str(prefix) + suffix)
+
+
+def previous_prefix(prefix: str | os.PathLike) -> Path:
+    """Where the checkpoint that ``prefix`` replaced is kept."""
+    prefix = Path(prefix)
+    return prefix.parent / PREVIOUS_DIR / prefix.name
 
 
 def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
     """Turn what a user passes as ``--checkpoint`` into a checkpoint prefix.
 
-    A directory means its ``final`` checkpoint; a path to one of the four files
-    means its prefix. Raises :class:`CheckpointError` naming the missing files.
+    A directory means its ``final`` checkpoint; a path to one of the checkpoint
+    files means its prefix. Raises :class:`CheckpointError` naming the missing files.
     """
     text = str(path)
     if os.path.isdir(text):
         text = os.path.join(text, "final")
-    for suffix in PART_SUFFIXES:
+    for suffix in (*PART_SUFFIXES, SKOPS_SUFFIX, MANIFEST_SUFFIX):
         if text.endswith(suffix):
             text = text[: -len(suffix)]
             break
     missing = [p.name for p in checkpoint_files(text).values() if not p.is_file()]
-    if missing:
+    if missing and not _path(previous_prefix(text), MANIFEST_SUFFIX).is_file():
         raise CheckpointError(f"No checkpoint at {text}: missing {', '.join(missing)}")
     return Path(text)
 
@@ -117,64 +161,200 @@ def plain_data(value: Any) -> Any:
     raise TypeError(f"metadata must be plain data, got {type(value).__name__}")
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_manifest(prefix: str | os.PathLike) -> dict[str, Any]:
+    """Check every file of checkpoint ``prefix`` against its manifest and return the manifest.
+
+    Raises
+    ------
+    CheckpointError
+        The manifest is missing or unreadable, or a file is missing, truncated
+        or different from the one the manifest recorded (edited, or left from
+        another save); the message names the file.
+    """
+    manifest_path = _path(prefix, MANIFEST_SUFFIX)
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{manifest_path}: unreadable manifest ({error})") from None
+    if manifest.get("class_names") != list(CLASS_NAMES):
+        raise CheckpointError(f"{manifest_path}: unknown class table {manifest.get('class_names')}")
+    folder = manifest_path.parent
+    for name, record in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing (the manifest lists it)")
+        size = path.stat().st_size
+        if size != record["size"]:
+            what = "truncated" if size < record["size"] else "larger than recorded"
+            raise CheckpointError(f"{path}: {what} ({size} bytes, the manifest records {record['size']})")
+        if _sha256(path) != record["sha256"]:
+            raise CheckpointError(f"{path}: content does not match the manifest (edited, or from another save)")
+    return manifest
+
+
+def _keep_previous(prefix: Path) -> None:
+    """Before a save replaces a verified checkpoint, keep it under ``.previous/``."""
+    try:
+        manifest = verify_manifest(prefix)
+    except CheckpointError:
+        return  # nothing complete to keep; .previous/ still holds the last good one
+    target = previous_prefix(prefix).parent
+    target.mkdir(exist_ok=True)
+    # The manifest goes last, so .previous/ is never a verified mix of two saves.
+    for name in [*manifest["files"], _path(prefix, MANIFEST_SUFFIX).name]:
+        source, temporary = prefix.parent / name, target / f".{name}.link"
+        temporary.unlink(missing_ok=True)
+        try:
+            os.link(source, temporary)
+        except OSError:
+            shutil.copy2(source, temporary)
+        os.replace(temporary, target / name)
+
+
 def save_checkpoint(prefix: str | os.PathLike, classifier: HHTClassifier, metadata: dict[str, Any]) -> None:
-    """Write the four checkpoint files of ``prefix``, each atomically."""
+    """Write checkpoint ``prefix``: every file atomically, the manifest last.
+
+    A kill at any moment leaves either this checkpoint or the one it replaced loadable.
+    """
     if not classifier.is_fitted:
         raise ValueError("only a fitted classifier can be saved")
-    files = checkpoint_files(prefix)
-    files["encoder"].parent.mkdir(parents=True, exist_ok=True)
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().cpu() for key, value in classifier.encoder.state_dict().items()}
-    with atomic_open(files["encoder"]) as stream:
-        torch.save(state, stream)
-    with atomic_open(files["scaler"]) as stream:
-        joblib.dump(classifier.scaler, stream)
-    with atomic_open(files["svm"]) as stream:
-        joblib.dump(classifier.svm, stream)
-    with atomic_open(files["metadata"]) as stream:
-        pickle.dump(plain_data(metadata), stream, protocol=pickle.HIGHEST_PROTOCOL)
+    sklearn_parts = {"scaler": classifier.scaler, "svm": classifier.svm}
+    writers: dict[str, Callable[[IO], object]] = {
+        "_encoder.pt": lambda stream: torch.save(state, stream),
+        "_scaler.pkl": lambda stream: joblib.dump(classifier.scaler, stream),
+        "_svm.pkl": lambda stream: joblib.dump(classifier.svm, stream),
+        SKOPS_SUFFIX: lambda stream: stream.write(skops.io.dumps(sklearn_parts)),
+        "_metadata.pkl": lambda stream: pickle.dump(plain_data(metadata), stream, protocol=pickle.HIGHEST_PROTOCOL),
+    }
+    _keep_previous(prefix)
+    files = {}
+    for suffix, write in writers.items():
+        path = _path(prefix, suffix)
+        with atomic_open(path) as stream:
+            write(stream)
+        files[path.name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "class_names": list(CLASS_NAMES),
+        "versions": package_versions(),
+        "created": metadata.get("created", datetime.now(timezone.utc).isoformat(timespec="seconds")),
+        "files": files,
+    }
+    with atomic_open(_path(prefix, MANIFEST_SUFFIX), "w") as stream:
+        json.dump(manifest, stream, indent=2)
+
+
+class _LegacyLabelEncoder:
+    """Stands in for the scikit-learn LabelEncoder in original-project metadata: data only."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.classes_ = [str(name) for name in state.get("classes_", [])]
 
 
 class _PlainDataUnpickler(pickle.Unpickler):
-    """Admits only builtin containers and scalars: metadata can never run code."""
+    """Admits builtin data, NumPy arrays and scalars, and the legacy LabelEncoder as a stub.
+
+    Nothing it admits runs code: any other class or function is refused.
+    """
+
+    _NUMPY = {
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    } | {("numpy", "ndarray"), ("numpy", "dtype")}
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._NUMPY:
+            return super().find_class(module, name)
+        if (module, name) == ("sklearn.preprocessing._label", "LabelEncoder"):
+            return _LegacyLabelEncoder
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: metadata must be plain data")
 
 
 def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a ``*_metadata.pkl`` file with the restricted, plain-data unpickler."""
+    """Read a ``*_metadata.pkl`` file with the restricted unpickler."""
     try:
         with open(path, "rb") as stream:
             metadata = _PlainDataUnpickler(stream).load()
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as error:
-        raise CheckpointError(f"{path}: unreadable metadata ({error})") from None
+    except Exception as error:  # a damaged pickle can fail in many ways; none runs code
+        raise CheckpointError(f"{path}: unreadable metadata ({type(error).__name__}: {error})") from None
     if not isinstance(metadata, dict):
         raise CheckpointError(f"{path}: metadata is a {type(metadata).__name__}, expected a dict")
     return metadata
 
 
-def load_checkpoint(
-    prefix: str | os.PathLike, device: torch.device | str = "cpu"
-) -> tuple[HHTClassifier, dict[str, Any]]:
-    """Load checkpoint ``prefix`` (see :func:`resolve_checkpoint_prefix`).
+def _label_map(metadata: dict[str, Any], path: Path) -> np.ndarray:
+    """Class ID of each SVM label: identity, or the original project's alphabetical order."""
+    if "class_names" in metadata:
+        if list(metadata["class_names"]) != list(CLASS_NAMES):
+            raise CheckpointError(f"{path}: unknown class table {metadata['class_names']}")
+        return np.arange(len(CLASS_NAMES))
+    # The original project labelled the SVM with a LabelEncoder fitted on the class names.
+    encoder = metadata.get("label_encoder")
+    names = encoder.classes_ if isinstance(encoder, _LegacyLabelEncoder) else sorted(CLASS_NAMES)
+    if sorted(names) != sorted(CLASS_NAMES):
+        raise CheckpointError(f"{path}: unknown class table {names}")
+    return np.array([CLASS_NAMES.index(name) for name in names])
 
-    Returns
-    -------
-    classifier : HHTClassifier
-        Fitted, on ``device``, with the settings it was trained with.
-    metadata : dict
-    """
-    prefix = resolve_checkpoint_prefix(prefix)
+
+def _load_sklearn_parts(prefix: Path, manifest: dict[str, Any] | None, safe: bool) -> tuple[Any, Any]:
+    skops_path = _path(prefix, SKOPS_SUFFIX)
+    if manifest is not None and skops_path.name in manifest["files"]:
+        data = skops_path.read_bytes()
+        try:
+            refused = set(skops.io.get_untrusted_types(data=data)) - SKOPS_ADMITTED_TYPES
+            if refused:
+                raise CheckpointError(f"{skops_path}: refusing unexpected types {', '.join(sorted(refused))}")
+            parts = skops.io.loads(data, trusted=sorted(SKOPS_ADMITTED_TYPES))
+            return parts["scaler"], parts["svm"]
+        except CheckpointError:
+            raise
+        except Exception as error:
+            raise CheckpointError(f"{skops_path}: cannot be loaded ({type(error).__name__}: {error})") from None
+    if safe:
+        raise CheckpointError(
+            f"{prefix}: no verified pickle-free copy of the scaler and SVM (written by an older release); "
+            "loading it means unpickling, which can run code: load it without --safe only if you trust its source"
+        )
+    _warn(f"{prefix}: loading pickled scaler and SVM; only do this for checkpoints from a source you trust")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # version-mismatch warnings of old pickles
+            return joblib.load(_path(prefix, "_scaler.pkl")), joblib.load(_path(prefix, "_svm.pkl"))
+    except Exception as error:  # unpickling can raise anything
+        raise CheckpointError(f"{prefix}: scaler or SVM cannot be loaded ({type(error).__name__}: {error})") from None
+
+
+def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[HHTClassifier, dict[str, Any]]:
     files = checkpoint_files(prefix)
+    missing = [p.name for p in files.values() if not p.is_file()]
+    if missing:
+        raise CheckpointError(f"No checkpoint at {prefix}: missing {', '.join(missing)}")
+    manifest = None
+    if _path(prefix, MANIFEST_SUFFIX).exists():
+        manifest = verify_manifest(prefix)
+    elif safe:
+        raise CheckpointError(f"{prefix}: no manifest (written by an older release), refused by --safe")
+    else:
+        _warn(f"{prefix}: written by an older release without a manifest; its integrity cannot be verified")
     metadata = load_metadata(files["metadata"])
-    class_names = metadata.get("class_names", list(CLASS_NAMES))
-    if list(class_names) != list(CLASS_NAMES):
-        raise CheckpointError(f"{files['metadata']}: unknown class table {class_names}")
+    label_map = _label_map(metadata, files["metadata"])
 
     encoder = HHTEncoder()
     try:
-        state = torch.load(files["encoder"], map_location="cpu", weights_only=True)
-        encoder.load_state_dict(state)
+        encoder.load_state_dict(torch.load(files["encoder"], map_location="cpu", weights_only=True))
     except Exception as error:  # torch raises many types for a bad file
         raise CheckpointError(f"{files['encoder']}: not a valid encoder state_dict ({error})") from None
 
@@ -188,11 +368,40 @@ def load_checkpoint(
         batch_size=metadata.get("batch_size", 32),
         device=device,
     )
-    try:
-        classifier.scaler = joblib.load(files["scaler"])
-        classifier.svm = joblib.load(files["svm"])
-    except Exception as error:  # unpickling can raise anything
-        raise CheckpointError(f"{prefix}: scaler or SVM cannot be loaded ({error})") from None
+    classifier.scaler, classifier.svm = _load_sklearn_parts(prefix, manifest, safe)
     if not hasattr(classifier.scaler, "transform") or not hasattr(classifier.svm, "predict_proba"):
         raise CheckpointError(f"{prefix}: scaler or SVM file holds the wrong kind of object")
+    classifier.label_map = label_map
     return classifier, metadata
+
+
+def load_checkpoint(
+    prefix: str | os.PathLike, device: torch.device | str = "cpu", safe: bool = False
+) -> tuple[HHTClassifier, dict[str, Any]]:
+    """Load checkpoint ``prefix`` (see :func:`resolve_checkpoint_prefix`).
+
+    When ``prefix`` fails verification (a save was interrupted) and the
+    checkpoint it replaced is kept in ``.previous/``, that one is loaded instead,
+    with a warning.
+
+    Parameters
+    ----------
+    safe : bool
+        Refuse anything that would need unpickling (checkpoints without a
+        manifest and skops file, i.e. from older releases).
+
+    Returns
+    -------
+    classifier : HHTClassifier
+        Fitted, on ``device``, with the settings it was trained with.
+    metadata : dict
+    """
+    prefix = resolve_checkpoint_prefix(prefix)
+    try:
+        return _load_exact(prefix, device, safe)
+    except CheckpointError as error:
+        previous = previous_prefix(prefix)
+        if not _path(previous, MANIFEST_SUFFIX).is_file():
+            raise
+        _warn(f"{error}; loading the checkpoint it replaced, kept in {previous}")
+        return _load_exact(previous, device, safe)

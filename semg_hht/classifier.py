@@ -88,6 +88,8 @@ class HHTClassifier:
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.classes_ = np.arange(N_CLASSES)
+        # Class ID of each SVM label; only checkpoints of the original project differ.
+        self.label_map = np.arange(N_CLASSES)
         self.scaler: StandardScaler | None = None
         self.svm: CalibratedClassifierCV | None = None
 
@@ -150,6 +152,7 @@ class HHTClassifier:
             warnings.simplefilter("ignore", category=DeprecationWarning)
             svm.fit(scaler.fit_transform(features), y)
         self.scaler, self.svm = scaler, svm
+        self.label_map = np.arange(N_CLASSES)
         return self
 
     def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
@@ -159,7 +162,10 @@ class HHTClassifier:
         features = np.asarray(features, dtype=np.float64)
         probabilities = np.zeros((len(features), N_CLASSES))
         if len(features):
-            probabilities[:, self.svm.classes_] = self.svm.predict_proba(self.scaler.transform(features))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=FutureWarning)  # SVC(probability=True) of old checkpoints
+                svm_probabilities = self.svm.predict_proba(self.scaler.transform(features))
+            probabilities[:, self.label_map[self.svm.classes_]] = svm_probabilities
         return probabilities
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:

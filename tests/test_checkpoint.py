@@ -39,7 +39,14 @@ def test_round_trip_predicts_the_same(saved):
 def test_files_are_complete_and_readable_by_others(saved):
     directory, _, _ = saved
     names = sorted(os.listdir(directory))
-    assert names == ["final_encoder.pt", "final_metadata.pkl", "final_scaler.pkl", "final_svm.pkl"]
+    assert names == [
+        "final_encoder.pt",
+        "final_manifest.json",
+        "final_metadata.pkl",
+        "final_scaler.pkl",
+        "final_sklearn.skops",
+        "final_svm.pkl",
+    ]
     assert all(os.stat(directory / n).st_mode & 0o044 for n in names)
 
 

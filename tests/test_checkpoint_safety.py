@@ -1,0 +1,256 @@
+"""Checkpoints survive crashes, refuse corruption and tampering, and older ones keep loading."""
+
+import json
+import os
+import pickle
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.svm import SVC
+
+from conftest import ROOT, run_script
+from semg_hht.checkpoint import (
+    CheckpointError,
+    build_metadata,
+    load_checkpoint,
+    previous_prefix,
+    save_checkpoint,
+    verify_manifest,
+)
+from semg_hht.classes import CLASS_NAMES
+from semg_hht.classifier import HHTClassifier
+from semg_hht.encoder import build_encoder
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PROBE = np.random.default_rng(99).normal(size=(8, 256))
+
+
+def small_classifier(seed: int) -> HHTClassifier:
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(24, 256)) + np.repeat(np.arange(6), 4)[:, None]
+    return HHTClassifier(seed=seed).fit_features(features, np.repeat(np.arange(6), 4))
+
+
+@pytest.fixture()
+def two_saves(tmp_path):
+    """``latest`` saved twice, from classifiers A then B."""
+    a, b = small_classifier(1), small_classifier(2)
+    prefix = tmp_path / "latest"
+    save_checkpoint(prefix, a, build_metadata(a))
+    save_checkpoint(prefix, b, build_metadata(b))
+    return prefix, a, b
+
+
+def test_manifest_records_every_file(two_saves):
+    prefix, _, b = two_saves
+    manifest = verify_manifest(prefix)
+    assert set(manifest["files"]) == {
+        "latest_encoder.pt",
+        "latest_scaler.pkl",
+        "latest_svm.pkl",
+        "latest_sklearn.skops",
+        "latest_metadata.pkl",
+    }
+    assert manifest["class_names"] == list(CLASS_NAMES) and manifest["format_version"] == 2
+    assert set(manifest["versions"]) >= {"torch", "scikit-learn", "numpy", "semg_hht"}
+    loaded, _ = load_checkpoint(prefix)
+    np.testing.assert_array_equal(loaded.predict_proba_features(PROBE), b.predict_proba_features(PROBE))
+
+
+def test_previous_checkpoint_is_kept(two_saves):
+    prefix, a, _ = two_saves
+    loaded, _ = load_checkpoint(previous_prefix(prefix))
+    np.testing.assert_array_equal(loaded.predict_proba_features(PROBE), a.predict_proba_features(PROBE))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:-100]), "truncated"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-1] + bytes([p.read_bytes()[-1] ^ 1])), "does not match"),
+        (lambda p: p.unlink(), "missing"),
+    ],
+)
+@pytest.mark.parametrize("part", ["_encoder.pt", "_svm.pkl", "_sklearn.skops", "_metadata.pkl"])
+def test_damaged_file_is_refused_by_name(tmp_path, damage, message, part):
+    classifier = small_classifier(1)
+    prefix = tmp_path / "final"
+    save_checkpoint(prefix, classifier, build_metadata(classifier))
+    damage(Path(str(prefix) + part))
+    with pytest.raises(CheckpointError) as caught:
+        verify_manifest(prefix)
+    assert message in str(caught.value) and f"final{part}" in str(caught.value)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(prefix)
+
+
+def test_files_mixed_from_two_runs_fall_back_to_the_previous(two_saves, tmp_path, capsys):
+    prefix, a, _ = two_saves
+    other = small_classifier(3)
+    save_checkpoint(tmp_path / "other" / "latest", other, build_metadata(other))
+    shutil.copy(tmp_path / "other" / "latest_svm.pkl", tmp_path / "latest_svm.pkl")
+    with pytest.raises(CheckpointError, match="latest_svm.pkl: content does not match"):
+        verify_manifest(prefix)
+    loaded, _ = load_checkpoint(prefix)
+    assert "loading the checkpoint it replaced" in capsys.readouterr().err
+    np.testing.assert_array_equal(loaded.predict_proba_features(PROBE), a.predict_proba_features(PROBE))
+
+
+def test_edited_skops_types_are_refused(tmp_path):
+    import skops.io
+
+    classifier = small_classifier(1)
+    prefix = tmp_path / "final"
+    save_checkpoint(prefix, classifier, build_metadata(classifier))
+    skops_path = tmp_path / "final_sklearn.skops"
+    skops_path.write_bytes(skops.io.dumps({"scaler": classifier.scaler, "svm": LabelEncoder().fit(["a"])}))
+    manifest_path = tmp_path / "final_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    # A hostile author can rewrite the manifest too: the type allowlist still holds.
+    import hashlib
+
+    data = skops_path.read_bytes()
+    manifest["files"][skops_path.name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="wrong kind of object|refusing unexpected types"):
+        load_checkpoint(prefix)
+
+
+def test_release_0_1_checkpoint_still_loads_with_the_same_predictions(capsys):
+    expected = json.loads((FIXTURES / "checkpoint_v1" / "expected.json").read_text())
+    probe = np.stack([np.random.default_rng(s).random((256, 256), dtype=np.float32) for s in expected["probe_seeds"]])
+    classifier, metadata = load_checkpoint(FIXTURES / "checkpoint_v1" / "final")
+    assert "without a manifest" in capsys.readouterr().err
+    assert metadata["format_version"] == 1
+    np.testing.assert_allclose(classifier.predict_proba(probe), expected["probabilities"], atol=1e-6)
+    with pytest.raises(CheckpointError, match="--safe"):
+        load_checkpoint(FIXTURES / "checkpoint_v1" / "final", safe=True)
+
+
+def original_layout_checkpoint(directory: Path) -> tuple[Path, HHTClassifier, np.ndarray, SVC]:
+    """A checkpoint as the original project wrote it: pickles and an alphabetical LabelEncoder."""
+    encoder = build_encoder(0)
+    features = np.random.default_rng(5).normal(size=(36, 256)) + np.repeat(np.arange(6), 6)[:, None]
+    names = [CLASS_NAMES[i] for i in np.repeat(np.arange(6), 6)]
+    label_encoder = LabelEncoder().fit(list(CLASS_NAMES))  # classes_: F_full, F_half, ... M_invalid
+    scaler = StandardScaler().fit(features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        svm = SVC(C=10.0, probability=True, random_state=0).fit(
+            scaler.transform(features), label_encoder.transform(names)
+        )
+    prefix = directory / "final"
+    torch.save(encoder.state_dict(), f"{prefix}_encoder.pt")
+    for suffix, value in (("_scaler.pkl", scaler), ("_svm.pkl", svm)):
+        with open(f"{prefix}{suffix}", "wb") as stream:
+            pickle.dump(value, stream)
+    metadata = {
+        "epoch": 0,
+        "history": {"train_acc": [np.float64(1.0)], "val_acc": [np.float64(0.9)]},
+        "is_fitted": True,
+        "label_encoder": label_encoder,
+    }
+    with open(f"{prefix}_metadata.pkl", "wb") as stream:
+        pickle.dump(metadata, stream)
+    return prefix, label_encoder, features, svm
+
+
+def test_original_project_checkpoint_loads_with_correct_class_names(tmp_path):
+    prefix, label_encoder, features, svm = original_layout_checkpoint(tmp_path)
+    classifier, metadata = load_checkpoint(prefix)
+    assert list(metadata["label_encoder"].classes_) == sorted(CLASS_NAMES)
+    ours = classifier.predict_proba_features(features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        theirs = svm.predict_proba(classifier.scaler.transform(features))
+    for class_id, name in enumerate(CLASS_NAMES):
+        np.testing.assert_allclose(ours[:, class_id], theirs[:, list(label_encoder.classes_).index(name)])
+    # Files 0-5 are M_full: the original's label 3, our class 0.
+    assert (classifier.predict_features(features[:6]) == 0).mean() >= 0.5
+
+
+def test_original_project_checkpoint_works_in_inference_cli(tmp_path):
+    prefix, *_ = original_layout_checkpoint(tmp_path)
+    np.savez(tmp_path / "x.npz", hht=np.random.default_rng(0).random((256, 256)))
+    result = run_script("inference.py", "--checkpoint", prefix, "--input", tmp_path / "x.npz", "--cpu")
+    assert result.returncode == 0, result.stderr
+    assert "Prediction: " in result.stdout and "source you trust" in result.stderr
+    refused = run_script("inference.py", "--checkpoint", prefix, "--input", tmp_path / "x.npz", "--cpu", "--safe")
+    assert refused.returncode == 2 and "--safe" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_metadata_with_code_is_refused(tmp_path):
+    classifier = small_classifier(1)
+    prefix = tmp_path / "final"
+    save_checkpoint(prefix, classifier, build_metadata(classifier))
+    (tmp_path / "final_manifest.json").unlink()
+    with open(tmp_path / "final_metadata.pkl", "wb") as stream:
+        pickle.dump({"class_names": list(CLASS_NAMES), "hook": os.system}, stream)
+    with pytest.raises(CheckpointError, match="refusing to load posix.system"):
+        load_checkpoint(prefix)
+
+
+SAVE_LOOP = """
+import json, sys
+import numpy as np
+sys.path.insert(0, {root!r})
+from test_checkpoint_safety import PROBE, small_classifier
+from semg_hht.checkpoint import build_metadata, save_checkpoint
+classifiers = [small_classifier(1), small_classifier(2)]
+with open({expected!r}, "w") as stream:
+    json.dump([c.predict_proba_features(PROBE).tolist() for c in classifiers], stream)
+i = 0
+while True:
+    save_checkpoint({prefix!r}, classifiers[i % 2], build_metadata(classifiers[i % 2], epoch=i))
+    if i == 1:
+        print("ready", flush=True)
+    i += 1
+"""
+
+
+def test_sigkill_while_saving_never_loses_the_checkpoint(tmp_path, capsys):
+    """Kill a process that does nothing but save, at random moments, many times."""
+    prefix, expected_path = tmp_path / "latest", tmp_path / "expected.json"
+    script = tmp_path / "save_loop.py"
+    script.write_text(SAVE_LOOP.format(root=str(ROOT / "tests"), expected=str(expected_path), prefix=str(prefix)))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    rng = random.Random(0)
+    kills, fell_back = 8, 0
+    for _ in range(kills):
+        child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.25))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        expected = json.loads(expected_path.read_text())
+        loaded, metadata = load_checkpoint(prefix)
+        fell_back += "loading the checkpoint it replaced" in capsys.readouterr().err
+        got = loaded.predict_proba_features(PROBE)
+        assert any(np.array_equal(got, np.array(e)) for e in expected), "a loaded checkpoint mixes two saves"
+        assert isinstance(metadata["epoch"], int)
+    print(f"{kills} kills, {fell_back} landed mid-save and fell back to the previous checkpoint")
+
+
+def test_sigkill_during_train_py_keeps_a_loadable_checkpoint(sample_dir, trained, tmp_path):
+    checkpoint_dir, _ = trained
+    shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
+    command = [sys.executable, str(ROOT / "train.py"), "--data_dir", str(sample_dir)]
+    command += ["--checkpoint_dir", str(tmp_path), "--overwrite", "--cpu", "--seed", "7"]
+    for delay in (1.0, 2.5, 4.0):
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        for name in ("latest", "final"):
+            classifier, _ = load_checkpoint(tmp_path / name)
+            assert classifier.predict_proba_features(PROBE).shape == (8, 6)
