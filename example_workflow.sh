@@ -12,7 +12,7 @@ echo "== 1. Generating a sample data set in $out/data"
 "$python" "$here/generate_sample_data.py" --output_dir "$out/data" --n_samples 30 --n_test 10 --overwrite
 
 echo "== 2. Training (checkpoints in $out/checkpoints)"
-"$python" "$here/train.py" --data_dir "$out/data" --checkpoint_dir "$out/checkpoints"
+"$python" "$here/train.py" --data_dir "$out/data" --checkpoint_dir "$out/checkpoints" --overwrite
 
 echo "== 3. New unlabelled recordings in $out/new_data"
 "$python" "$here/generate_sample_data.py" --output_dir "$out/new_data" --n_samples 0 --n_test 20 --seed 7 --overwrite

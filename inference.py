@@ -22,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", help="write predictions to this JSON file")
     parser.add_argument("--batch_size", type=int, default=32, help="matrices per encoder batch (default: %(default)s)")
     parser.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
+    parser.add_argument(
+        "--safe",
+        action="store_true",
+        help="refuse checkpoints that would need unpickling (older releases'); see the README's trust model",
+    )
     return parser
 
 

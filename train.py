@@ -24,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--test_size", type=float, default=0.2, help="validation fraction, in (0, 1) (default: %(default)s)"
     )
     parser.add_argument("--resume", action="store_true", help="continue from CHECKPOINT_DIR/latest_* if it exists")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace checkpoints already in CHECKPOINT_DIR (the replaced ones are kept in CHECKPOINT_DIR/.previous)",
+    )
     parser.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
     parser.add_argument(
         "--seed", type=int, default=42, help="seeds the encoder weights, split and calibration (default: %(default)s)"

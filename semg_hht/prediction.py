@@ -31,7 +31,7 @@ from .classes import CLASS_NAMES
 from .dataset import extract_file_features
 from .encoder import resolve_device
 from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError
-from .matrices import MatrixFileError, list_npz_files
+from .matrices import MatrixFileError, display_name, list_npz_files
 
 
 def prediction_record(probabilities: np.ndarray) -> dict[str, Any]:
@@ -48,9 +48,9 @@ def prediction_record(probabilities: np.ndarray) -> dict[str, Any]:
 def predictions_document(paths: list[Path], probabilities: np.ndarray, errors: list[MatrixFileError]) -> dict[str, Any]:
     """The predictions JSON object: one record per file name, plus ``errors``."""
     document: dict[str, Any] = {
-        path.name: prediction_record(row) for path, row in zip(paths, probabilities, strict=True)
+        display_name(path): prediction_record(row) for path, row in zip(paths, probabilities, strict=True)
     }
-    document["errors"] = {Path(error.path).name: error.reason for error in errors}
+    document["errors"] = {display_name(error.path): error.reason for error in errors}
     return document
 
 
@@ -68,6 +68,7 @@ class InferenceOptions:
     output: str | None = None
     batch_size: int = 32
     cpu: bool = False
+    safe: bool = False
 
 
 def input_files(path: str) -> list[Path]:
@@ -83,10 +84,12 @@ def input_files(path: str) -> list[Path]:
 
 
 def _check_output(output: str, inputs: list[Path]) -> None:
-    target = Path(output).resolve()
-    if any(target == path.resolve() for path in inputs):
-        raise UsageError(f"--output {output} would overwrite an input file")
-    if target.is_dir():
+    # Folder inputs all end in .npz, so refusing .npz outputs protects them; a single
+    # input may have any name, so it is compared too.
+    target = os.path.realpath(output)
+    if target.lower().endswith(".npz") or any(target == os.path.realpath(path) for path in inputs[:1]):
+        raise UsageError(f"--output {output} would overwrite an input or .npz file; give a .json path")
+    if os.path.isdir(target):
         raise UsageError(f"--output {output} is a folder; give a JSON file path")
 
 
@@ -111,7 +114,7 @@ def run_inference(options: InferenceOptions) -> int:
     print(f"Using device: {device}")
     print(f"Loading model from: {prefix}")
     try:
-        classifier, _ = load_checkpoint(prefix, device)
+        classifier, _ = load_checkpoint(prefix, device, safe=options.safe)
     except CheckpointError as error:
         raise UsageError(str(error)) from None
 
@@ -129,7 +132,7 @@ def run_inference(options: InferenceOptions) -> int:
     if os.path.isdir(options.input):
         _print_folder_results(document, len(files))
     elif encoded.paths:
-        _print_single_result(document[encoded.paths[0].name])
+        _print_single_result(document[display_name(encoded.paths[0])])
     for error in encoded.errors:
         print(f"Error: {error}", file=sys.stderr)
 

@@ -21,10 +21,11 @@ from .classifier import HHTClassifier, parse_gamma
 from .dataset import extract_file_features, scan_data_folder
 from .encoder import resolve_device
 from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError
-from .matrices import list_npz_files
+from .matrices import list_npz_files, printable_path
 from .prediction import predictions_document, write_json
 
 RULE = "=" * 60
+SUMMARY_LIMIT = 50
 
 
 @dataclass
@@ -34,6 +35,7 @@ class TrainingOptions:
     batch_size: int = 32
     test_size: float = 0.2
     resume: bool = False
+    overwrite: bool = False
     cpu: bool = False
     seed: int = 42
     svm_C: float = 10.0
@@ -54,6 +56,16 @@ class TrainingOptions:
             raise UsageError(f"--svm_gamma: {error}") from None
         if not os.path.isdir(self.data_dir):
             raise UsageError(f"Data directory not found: {self.data_dir}")
+        if self.resume and self.overwrite:
+            raise UsageError(
+                "--resume continues the checkpoints in --checkpoint_dir, --overwrite replaces them: pick one"
+            )
+        existing = existing_checkpoints(self.checkpoint_dir)
+        if existing and not (self.resume or self.overwrite):
+            raise UsageError(
+                f"Checkpoints already exist in {self.checkpoint_dir} ({', '.join(existing)}): pass --resume to "
+                "continue that run, --overwrite to replace them, or choose another --checkpoint_dir"
+            )
 
     def settings(self) -> dict[str, Any]:
         """The settings a resumed run must share with the checkpoint."""
@@ -62,6 +74,15 @@ class TrainingOptions:
             "test_size": self.test_size,
             "svm": {"C": float(self.svm_C), "kernel": self.svm_kernel, "gamma": parse_gamma(self.svm_gamma)},
         }
+
+
+def existing_checkpoints(checkpoint_dir: str | os.PathLike) -> list[str]:
+    """Names (``final``, ``latest``) of the checkpoints a run in ``checkpoint_dir`` would replace."""
+    return [
+        name
+        for name in ("final", "latest")
+        if any(path.exists() for path in checkpoint_files(Path(checkpoint_dir) / name).values())
+    ]
 
 
 def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +142,7 @@ def _load_resume_checkpoint(
         raise UsageError(
             "Cannot resume: the checkpoint was trained with other settings ("
             + "; ".join(differences)
-            + "). Pass the same flags, or train without --resume."
+            + "). Pass the same flags, or use --overwrite (or another --checkpoint_dir) to train afresh."
         )
     print(f"Resuming from checkpoint: {latest} (fitted classifier found; it is not refitted)")
     return classifier, metadata
@@ -140,7 +161,7 @@ def _resumed_split(metadata: dict[str, Any], names: Sequence[str]) -> tuple[np.n
         raise UsageError(
             "Cannot resume: the labelled files differ from the checkpoint's ("
             + ", ".join(detail)
-            + "). Train without --resume to fit a new model on this data."
+            + "). Use --overwrite (or another --checkpoint_dir) to fit a new model on this data."
         )
     position = {name: i for i, name in enumerate(names)}
     return (
@@ -167,7 +188,7 @@ def run_training(options: TrainingOptions) -> int:
         raise UsageError(f"No valid training files found in {options.data_dir}. {NAMING_RULE}")
     skipped = list(folder.skipped)
     for path, reason in folder.skipped:
-        _warn(f"skipping {path}: {reason}")
+        _warn(f"skipping {printable_path(path)}: {reason}")
 
     resumed, metadata = (None, {})
     if options.resume:
@@ -274,12 +295,13 @@ def run_training(options: TrainingOptions) -> int:
     write_json(predictions_path, document)
     print(f"\nTest predictions saved to: {predictions_path}")
 
-    failed_tests = document["errors"]
-    if skipped or failed_tests:
-        print(f"\nSkipped {len(skipped) + len(failed_tests)} files:", file=sys.stderr)
-        for path, reason in skipped:
-            print(f"  {path}: {reason}", file=sys.stderr)
-        for name, reason in failed_tests.items():
-            print(f"  {name}: {reason}", file=sys.stderr)
-        return EXIT_PARTIAL
-    return EXIT_OK
+    failures = [(printable_path(path), reason) for path, reason in skipped]
+    failures += list(document["errors"].items())
+    if not failures:
+        return EXIT_OK
+    print(f"\nSkipped {len(failures)} files:", file=sys.stderr)
+    for name, reason in failures[:SUMMARY_LIMIT]:
+        print(f"  {name}: {reason}", file=sys.stderr)
+    if len(failures) > SUMMARY_LIMIT:
+        print(f"  ... and {len(failures) - SUMMARY_LIMIT} more (each one is named in a warning above)", file=sys.stderr)
+    return EXIT_PARTIAL

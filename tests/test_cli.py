@@ -281,3 +281,20 @@ def test_cuda_out_of_memory_becomes_advice(trained, sample_dir, monkeypatch, cap
     options = prediction.InferenceOptions(checkpoint=str(trained[0]), input=str(sample_dir), cpu=True)
     assert prediction.run_inference(options) == 3
     assert "smaller --batch_size" in capsys.readouterr().err
+
+
+def test_existing_checkpoints_are_not_replaced_without_a_flag(trained, sample_dir, tmp_path):
+    checkpoint_dir, _ = trained
+    shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
+    before = (tmp_path / "final_svm.pkl").read_bytes()
+    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu", "--seed", "3")
+    assert result.returncode == 2
+    assert "--resume" in result.stderr and "--overwrite" in result.stderr
+    assert (tmp_path / "final_svm.pkl").read_bytes() == before
+    both = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--overwrite")
+    assert both.returncode == 2 and "pick one" in both.stderr
+    replaced = run_script(
+        "train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu", "--seed", "3", "--overwrite"
+    )
+    assert replaced.returncode == 0
+    assert (tmp_path / ".previous" / "final_svm.pkl").read_bytes() == before
