@@ -10,7 +10,6 @@ always opened with ``allow_pickle=False``, so no file can run code.
 from __future__ import annotations
 
 import os
-import stat
 import zipfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_open
+from .npyfile import ZIP_MAGICS, failure_reason, leading_bytes, npz_members, read_header, read_member
+
 MATRIX_SHAPE = (256, 256)
 MATRIX_KEYS = ("hht", "spectrum")
-# Local-file header, or end-of-central-directory for an empty archive.
-_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 class MatrixFileError(ValueError):
@@ -45,8 +45,6 @@ def display_name(path: str | os.PathLike) -> str:
 
 
 def _check_shape_and_dtype(shape: tuple[int, ...], dtype: np.dtype) -> None:
-    if dtype.hasobject:
-        raise ValueError("holds an object array, refused because loading it would unpickle")
     if dtype.kind not in "iuf":
         raise ValueError(f"dtype {dtype} is not a real number type")
     if tuple(n for n in shape if n != 1) != MATRIX_SHAPE or len(shape) > 3:
@@ -81,27 +79,18 @@ def validate_matrix(array: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _read_header(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype]:
-    with archive.open(member) as stream:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise ValueError(f"unsupported .npy format version {version} in member {member.filename}")
-    return shape, dtype
-
-
-def _choose_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
+def _choose_member(archive: zipfile.ZipFile) -> tuple[str, zipfile.ZipInfo]:
     """The member holding the matrix, chosen from array headers alone (no data is read)."""
-    members = {info.filename[: -len(".npy")]: info for info in archive.infolist() if info.filename.endswith(".npy")}
-    if not members:
-        raise ValueError("the archive is empty" if not archive.infolist() else "the archive holds no NumPy arrays")
+    members = npz_members(archive)
     for key in MATRIX_KEYS:
         if key in members:
-            return members[key]
-    two_d = [info for info in members.values() if len(_read_header(archive, info)[0]) == 2]
+            return key, members[key]
+
+    def dimensions(member: zipfile.ZipInfo) -> int:
+        with archive.open(member) as stream:
+            return len(read_header(stream)[0])
+
+    two_d = [(key, member) for key, member in members.items() if dimensions(member) == 2]
     if len(two_d) != 1:
         raise ValueError(f"no array named 'hht' or 'spectrum' and {len(two_d)} 2-D arrays (keys: {', '.join(members)})")
     return two_d[0]
@@ -125,31 +114,49 @@ def load_matrix(path: str | os.PathLike) -> np.ndarray:
         file and the reason.
     """
     try:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode):
-            # Opening a named pipe would block the run forever; a directory cannot be read.
-            kind = "a directory" if stat.S_ISDIR(mode) else "a pipe, socket or device"
-            raise ValueError(f"not a regular file ({kind})")
-        with open(path, "rb") as stream:
-            magic = stream.read(4)
-        if magic not in _ZIP_MAGICS:
-            raise ValueError("the file is empty" if not magic else "the file is not an .npz (zip) archive")
+        if leading_bytes(path, 4) not in ZIP_MAGICS:
+            raise ValueError("the file is not an .npz (zip) archive")
         with zipfile.ZipFile(path) as archive:
-            member = _choose_member(archive)
-            shape, dtype = _read_header(archive, member)
-            _check_shape_and_dtype(shape, dtype)
-            with archive.open(member) as stream:
-                array = np.lib.format.read_array(stream, allow_pickle=False)
+            key, member = _choose_member(archive)
+            array = read_member(archive, member, f"array {key!r}", _check_shape_and_dtype)
         return validate_matrix(array)
-    except OSError as error:
-        reason = error.strerror or str(error) or type(error).__name__
-        raise MatrixFileError(path, f"cannot be read: {reason}") from None
-    except zipfile.BadZipFile as error:
-        raise MatrixFileError(path, f"damaged .npz (zip) archive: {error}") from None
-    except ValueError as error:
-        raise MatrixFileError(path, str(error)) from None
-    except Exception as error:  # a damaged archive can fail inside zlib, struct or numpy's header parser
-        raise MatrixFileError(path, f"damaged .npz archive ({type(error).__name__}: {error})") from None
+    except Exception as error:
+        raise MatrixFileError(path, failure_reason(error, ".npz")) from None
+
+
+def write_matrix_file(
+    path: str | os.PathLike,
+    matrix: np.ndarray,
+    fs: float,
+    frequency: np.ndarray,
+    segment_index: int = 0,
+    segment_start_s: float = 0.0,
+) -> None:
+    """Write one matrix file atomically, with the arrays the upstream tool writes beside it.
+
+    Parameters
+    ----------
+    matrix : ndarray of shape (n_freq, n_time)
+        Stored as ``hht``.
+    fs : float
+        Sampling rate of the source recording, Hz (``sampling_rate``).
+    frequency : ndarray of shape (n_freq,)
+        Frequency of each row, Hz (``frequency``).
+    segment_index, segment_start_s
+        Which segment of the recording this is, and where it starts (s).
+
+    ``time`` is the normalised time axis, 0..1 over the columns.
+    """
+    with atomic_open(path) as stream:
+        np.savez(
+            stream,
+            hht=matrix,
+            time=np.linspace(0.0, 1.0, matrix.shape[1]),
+            frequency=frequency,
+            sampling_rate=np.float64(fs),
+            segment_index=np.int64(segment_index),
+            segment_start_s=np.float64(segment_start_s),
+        )
 
 
 def list_npz_files(directory: str | os.PathLike) -> list[Path]:

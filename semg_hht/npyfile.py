@@ -1,0 +1,121 @@
+"""Reading NumPy ``.npy`` arrays and ``.npz`` archives from files that cannot be trusted.
+
+Shared by the matrix loader and the recording reader: headers (shape, dtype) are read
+before any data, object arrays are refused without being unpickled, a header that claims
+more data than the file holds is refused before numpy allocates it, and a file that is not
+a regular file (a named pipe would block forever) is refused before it is opened.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import zipfile
+from collections.abc import Callable
+from typing import IO
+
+import numpy as np
+
+NPY_MAGIC = b"\x93NUMPY"
+# Local-file header, or end-of-central-directory for an empty archive.
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Raise ``ValueError`` unless ``path`` is a regular file (symlinks followed)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a pipe, socket or device"
+        raise ValueError(f"not a regular file ({kind})")
+
+
+def leading_bytes(path: str | os.PathLike, count: int) -> bytes:
+    """The first ``count`` bytes of a regular file; ``ValueError`` if it is empty."""
+    check_regular_file(path)
+    with open(path, "rb") as stream:
+        magic = stream.read(count)
+    if not magic:
+        raise ValueError("the file is empty")
+    return magic
+
+
+def npz_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """The arrays of an ``.npz`` archive by name; ``ValueError`` if it holds none."""
+    members = {info.filename[: -len(".npy")]: info for info in archive.infolist() if info.filename.endswith(".npy")}
+    if not members:
+        raise ValueError("the archive is empty" if not archive.infolist() else "the archive holds no NumPy arrays")
+    return members
+
+
+def read_header(stream: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a ``.npy`` header, leaving ``stream`` at the start of the data."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return shape, dtype
+
+
+def read_array(
+    open_stream: Callable[[], IO[bytes]],
+    size: int,
+    what: str,
+    check: Callable[[tuple[int, ...], np.dtype], None] | None = None,
+) -> np.ndarray:
+    """Read a ``.npy`` array of ``size`` bytes in all, its header checked before its data.
+
+    Parameters
+    ----------
+    open_stream : callable
+        Opens the array from its first byte; called twice, once for the header.
+    size : int
+        Bytes available to the array (file or archive member size).
+    what : str
+        How messages name the array.
+    check : callable, optional
+        ``check(shape, dtype)`` raises ``ValueError`` for an array the caller cannot use,
+        before its data is read.
+
+    Raises
+    ------
+    ValueError
+        An object array, a header claiming more data than there is, or what ``check`` refuses.
+    """
+    with open_stream() as stream:
+        shape, dtype = read_header(stream)
+        header_size = stream.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{what} is an object array, refused because loading it would unpickle")
+    if check is not None:
+        check(shape, dtype)
+    needed = math.prod(shape) * dtype.itemsize
+    if header_size + needed > size:
+        raise ValueError(f"{what} is truncated: {size - header_size} of its {needed} data bytes are there")
+    with open_stream() as stream:
+        return np.lib.format.read_array(stream, allow_pickle=False)
+
+
+def read_member(
+    archive: zipfile.ZipFile,
+    member: zipfile.ZipInfo,
+    what: str,
+    check: Callable[[tuple[int, ...], np.dtype], None] | None = None,
+) -> np.ndarray:
+    """:func:`read_array` for one member of an ``.npz`` archive."""
+    return read_array(lambda: archive.open(member), member.file_size, what, check)
+
+
+def failure_reason(error: Exception, kind: str) -> str:
+    """The message for a ``kind`` file (``.npz``, ``.csv``...) whose reading raised ``error``."""
+    if isinstance(error, OSError):
+        return f"cannot be read: {error.strerror or str(error) or type(error).__name__}"
+    if isinstance(error, zipfile.BadZipFile):
+        return f"damaged {kind} (zip) archive: {error}"
+    if isinstance(error, ValueError):
+        return str(error)
+    # A damaged file can fail inside zlib, struct or numpy's header parser.
+    return f"damaged {kind} file ({type(error).__name__}: {error})"
