@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write a synthetic sample data set of 256x256 HHT matrices named by the labelling convention.
+"""Write a sample data set: simulated raw sEMG recordings of the six classes, each turned into
+its 256x256 Hilbert spectrum, named by the labelling convention, with labels.csv beside them.
 
 Exit codes: 0 written; 2 bad flags or files that would be overwritten.
 """
@@ -16,6 +17,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n_test", type=int, default=10, help="unlabelled test files (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace files of the same names")
+    parser.add_argument(
+        "--save_signals",
+        action="store_true",
+        help="also write each raw recording (mV) to OUTPUT_DIR/signals/ for compute_hht.py",
+    )
+    parser.add_argument("--workers", type=int, default=None, help="processes to use (default: all CPU cores)")
     return parser
 
 
@@ -28,8 +35,17 @@ def main() -> int:
 
         if args.n_samples < 0 or args.n_test < 0:
             raise UsageError("--n_samples and --n_test must not be negative")
-
-        paths = generate_sample_data(args.output_dir, args.n_samples, args.n_test, args.seed, args.overwrite)
+        if args.workers is not None and args.workers < 1:
+            raise UsageError("--workers must be at least 1")
+        paths = generate_sample_data(
+            args.output_dir,
+            args.n_samples,
+            args.n_test,
+            args.seed,
+            overwrite=args.overwrite,
+            save_signals=args.save_signals,
+            workers=args.workers,
+        )
         print(f"Wrote {len(paths)} files ({6 * args.n_samples} labelled, {args.n_test} test) to {args.output_dir}")
         return 0
 

@@ -1,72 +1,100 @@
-"""A synthetic sample data set of 256x256 spectra with class-dependent structure.
+"""A sample data set made the way real data is: simulated raw sEMG through the real HHT.
 
-Each matrix imitates a Hilbert spectrum (rows: 256 frequency bins, 20-450 Hz,
-row 0 lowest; columns: 256 time bins) as a ridge of energy around a centre
-frequency, gated by an activation envelope over time:
-
-* gender shifts the centre frequency (F higher than M) and the bandwidth
-  (M wider), with per-sample spreads wide enough that the two overlap;
-* movement sets the envelope: ``full`` one long, strong burst whose centre
-  frequency falls over time (the spectral compression of a fatigue test),
-  ``half`` a shorter, weaker burst, ``invalid`` a few short irregular bursts;
-* every matrix gets a random gain and multiplicative and additive noise.
+Each file is one recording simulated by :mod:`semg_hht.simulation` (a subject of
+the file's gender performing the file's movement; ``fatiguetest`` recordings,
+the full movements, carry the spectral compression of fatigue) and turned into
+its 256x256 Hilbert spectrum by :func:`semg_hht.hht.hilbert_spectrum`. Simulated
+subjects contribute several files each, so files of one subject are alike, as
+in real data. ``labels.csv`` beside the files names each file's class and
+subject; with ``save_signals`` the raw recordings are written too, for
+``compute_hht.py``.
 """
 
 from __future__ import annotations
 
+import csv
+import math
+import multiprocessing
 import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from .atomic import atomic_open
 from .classes import GENDERS, MOVEMENTS
-from .matrices import MATRIX_SHAPE
+from .hht import frequency_axis, hilbert_spectrum
+from .matrices import write_matrix_file
+from .simulation import Subject, draw_subject, simulate_recording
 
 MUSCLES = ("BICEPS", "TRICEPS", "FOREARM", "DELTOID")
 MOVEMENT_FILE_TOKENS = {"full": "fatiguetest", "half": "half", "invalid": "invalid"}
-_CENTRE_ROW = {"M": 75.0, "F": 95.0}
-_CENTRE_SPREAD_ROWS = 14.0
-# The encoder's instance norm and global pooling discard absolute level and
-# position, so gender must also show in the spectrum's shape: a wider band for M.
-_RIDGE_WIDTH_ROWS = {"M": (22.0, 34.0), "F": (12.0, 24.0)}
+RECORDINGS_PER_SUBJECT_AND_MOVEMENT = 4
+SIGNAL_UNIT_SCALE = 1e3  # simulated volts are written and transformed in millivolts
+LABELS_FILE = "labels.csv"
+SIGNALS_FOLDER = "signals"
 
 
-def _envelope(movement: str, rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
-    def burst(start: float, stop: float, height: float) -> np.ndarray:
-        inside = (t >= start) & (t <= stop)
-        phase = np.where(inside, (t - start) / max(stop - start, 1e-6), 0.0)
-        return height * inside * np.sin(np.pi * phase) ** 2
+@dataclass(frozen=True)
+class _Recording:
+    """One file to make: where it goes, who records what, and its own random stream."""
 
-    if movement == "full":
-        start = rng.uniform(0.03, 0.12)
-        return burst(start, rng.uniform(0.85, 0.97), rng.uniform(0.8, 1.2))
-    if movement == "half":
-        start = rng.uniform(0.15, 0.35)
-        return burst(start, start + rng.uniform(0.3, 0.45), rng.uniform(0.45, 0.75))
-    envelope = np.zeros_like(t)
-    for _ in range(rng.integers(2, 5)):
-        start = rng.uniform(0.0, 0.85)
-        envelope += burst(start, start + rng.uniform(0.05, 0.15), rng.uniform(0.2, 0.9))
-    return envelope
+    path: Path
+    subject_id: str
+    subject: Subject
+    movement: str
+    seed: np.random.SeedSequence
+    split: str
 
 
-def synthetic_matrix(gender: str, movement: str, rng: np.random.Generator) -> np.ndarray:
-    """One synthetic (256, 256) float32 spectrum of the given class."""
-    if gender not in GENDERS or movement not in MOVEMENTS:
-        raise ValueError(f"unknown class {gender}_{movement}")
-    n_freq, n_time = MATRIX_SHAPE
-    t = np.linspace(0.0, 1.0, n_time)
-    rows = np.arange(n_freq, dtype=float)[:, None]
-    centre = _CENTRE_ROW[gender] + rng.normal(0.0, _CENTRE_SPREAD_ROWS)
-    drift = rng.uniform(15.0, 30.0) if movement == "full" else rng.uniform(-5.0, 5.0)
-    centre_over_time = centre - drift * t
-    width = rng.uniform(*_RIDGE_WIDTH_ROWS[gender])
-    ridge = np.exp(-0.5 * ((rows - centre_over_time[None, :]) / width) ** 2)
-    spectrum = ridge * _envelope(movement, rng, t)[None, :] * rng.lognormal(0.0, 0.3)
-    spectrum *= rng.gamma(4.0, 0.25, size=MATRIX_SHAPE)
-    spectrum += np.abs(rng.normal(0.0, 0.05, size=MATRIX_SHAPE))
-    return spectrum.astype(np.float32)
+def _make(recording: _Recording, fs: float, duration_s: float, signals_dir: Path | None) -> None:
+    rng = np.random.default_rng(recording.seed)
+    signal_mv = simulate_recording(recording.subject, recording.movement, rng, fs, duration_s) * SIGNAL_UNIT_SCALE
+    write_matrix_file(recording.path, hilbert_spectrum(signal_mv, fs), fs, frequency_axis())
+    if signals_dir is not None:
+        with atomic_open(signals_dir / recording.path.name) as stream:
+            np.savez(stream, signal=signal_mv, fs=np.float64(fs))
+
+
+def _plan(output_dir: Path, n_samples: int, n_test: int, seed: int) -> list[_Recording]:
+    rng = np.random.default_rng(seed)
+    seeds = iter(np.random.SeedSequence(seed).spawn(6 * n_samples + n_test))
+    subjects_per_gender = math.ceil(n_samples / RECORDINGS_PER_SUBJECT_AND_MOVEMENT)
+    subjects = {gender: [draw_subject(gender, rng) for _ in range(subjects_per_gender)] for gender in GENDERS}
+    plan = []
+    number = 0
+    for gender in GENDERS:
+        for movement in MOVEMENTS:
+            for index in range(n_samples):
+                number += 1
+                which = index // RECORDINGS_PER_SUBJECT_AND_MOVEMENT
+                name = f"{MUSCLES[number % len(MUSCLES)]}_{MOVEMENT_FILE_TOKENS[movement]}_{gender}_{number:03d}.npz"
+                subject_id = f"{gender}{which + 1:02d}"
+                plan.append(
+                    _Recording(output_dir / name, subject_id, subjects[gender][which], movement, next(seeds), "")
+                )
+    # Test recordings come from subjects never seen in training, of random class.
+    test_subject: tuple[str, Subject] | None = None
+    for index in range(n_test):
+        if index % RECORDINGS_PER_SUBJECT_AND_MOVEMENT == 0:
+            gender = str(rng.choice(GENDERS))
+            test_subject = (f"T{index // RECORDINGS_PER_SUBJECT_AND_MOVEMENT + 1:02d}", draw_subject(gender, rng))
+        name = f"{MUSCLES[(index + 1) % len(MUSCLES)]}_test_{index + 1:03d}.npz"
+        movement = str(rng.choice(MOVEMENTS))
+        plan.append(_Recording(output_dir / name, *test_subject, movement, next(seeds), "test"))
+    return plan
+
+
+def _write_labels(path: Path, plan: Sequence[_Recording]) -> None:
+    with atomic_open(path, "w") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(["file", "gender", "movement", "subject", "split"])
+        for recording in plan:
+            gender = recording.subject.gender
+            writer.writerow([recording.path.name, gender, recording.movement, recording.subject_id, recording.split])
 
 
 def generate_sample_data(
@@ -75,40 +103,67 @@ def generate_sample_data(
     n_test: int = 10,
     seed: int = 42,
     overwrite: bool = False,
+    save_signals: bool = False,
+    workers: int | None = None,
+    fs: float = 2000.0,
+    duration_s: float = 2.0,
 ) -> list[Path]:
     """Write ``6 * n_samples`` labelled files and ``n_test`` test files into ``output_dir``.
 
     Labelled files are named ``MUSCLE_movement_GENDER_###.npz`` (movements
-    ``fatiguetest``, ``half``, ``invalid``), test files ``MUSCLE_test_###.npz``
-    with contents of random classes. Existing files are never replaced unless
-    ``overwrite``. Returns the paths written, labelled first.
+    ``fatiguetest``, ``half``, ``invalid``), test files ``MUSCLE_test_###.npz``,
+    recorded by simulated subjects not among the labelled files' subjects, of
+    random classes; ``labels.csv`` gives every file's gender, movement and
+    subject (``split`` is ``test`` for the test files). Each file holds ``hht``
+    (float32, 256x256, mV), ``time``, ``frequency`` and ``sampling_rate``.
+
+    Parameters
+    ----------
+    save_signals : bool
+        Also write each raw recording, in mV, as ``signals/<name>.npz``
+        (arrays ``signal`` and ``fs``).
+    workers : int, optional
+        Processes to simulate and transform in; default: all CPU cores. The
+        files do not depend on it.
+    fs, duration_s : float
+        Sampling rate (Hz) and length (s) of each simulated recording.
+
+    Returns
+    -------
+    list of Path
+        The matrix files written, labelled first.
+
+    Raises
+    ------
+    FileExistsError
+        A file to be written exists and ``overwrite`` is false; nothing is written.
     """
     if n_samples < 0 or n_test < 0:
         raise ValueError("n_samples and n_test must not be negative")
-    rng = np.random.default_rng(seed)
     directory = Path(output_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    plan: list[tuple[Path, str, str]] = []
-    number = 0
-    for gender in GENDERS:
-        for movement in MOVEMENTS:
-            for _ in range(n_samples):
-                number += 1
-                muscle = MUSCLES[number % len(MUSCLES)]
-                name = f"{muscle}_{MOVEMENT_FILE_TOKENS[movement]}_{gender}_{number:03d}.npz"
-                plan.append((directory / name, gender, movement))
-    for index in range(1, n_test + 1):
-        name = f"{MUSCLES[index % len(MUSCLES)]}_test_{index:03d}.npz"
-        plan.append((directory / name, str(rng.choice(GENDERS)), str(rng.choice(MOVEMENTS))))
-    if not overwrite:
-        existing = [path.name for path, _, _ in plan if path.exists()]
-        if existing:
-            raise FileExistsError(
-                f"{len(existing)} files already exist in {directory} (e.g. {existing[0]}); "
-                "use another folder or --overwrite"
-            )
-    for path, gender, movement in plan:
-        matrix = synthetic_matrix(gender, movement, rng)
-        with atomic_open(path) as stream:
-            np.savez(stream, hht=matrix)
-    return [path for path, _, _ in plan]
+    plan = _plan(directory, n_samples, n_test, seed)
+    signals_dir = directory / SIGNALS_FOLDER if save_signals else None
+    targets = [directory / LABELS_FILE] + [recording.path for recording in plan]
+    if signals_dir is not None:
+        targets += [signals_dir / recording.path.name for recording in plan]
+    existing = [path for path in targets if path.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{len(existing)} files already exist in {directory} (e.g. {existing[0].name}); "
+            "use another folder or --overwrite"
+        )
+    (signals_dir or directory).mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    arguments = ([fs] * len(plan), [duration_s] * len(plan), [signals_dir] * len(plan))
+    with tqdm(total=len(plan), desc="Simulating", unit="file", leave=False) as progress:
+        if workers == 1:
+            for recording in plan:
+                _make(recording, fs, duration_s, signals_dir)
+                progress.update()
+        else:
+            # spawn: safe even when the caller has torch's thread pools running.
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for _ in pool.map(_make, plan, *arguments, chunksize=8):
+                    progress.update()
+    _write_labels(directory / LABELS_FILE, plan)
+    return [recording.path for recording in plan]
