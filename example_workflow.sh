@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole loop on a generated sample set: generate, train, predict a folder and one file.
+# The whole loop on a simulated sample set: generate, train, turn raw recordings into HHT
+# matrices, predict a folder and one file.
 # Usage: ./example_workflow.sh [OUTPUT_FOLDER]   (default: example_output/ beside this script)
 # Uses $PYTHON if set, else python3 (activate the project's virtual environment first).
 set -euo pipefail
@@ -14,8 +15,10 @@ echo "== 1. Generating a sample data set in $out/data"
 echo "== 2. Training (checkpoints in $out/checkpoints)"
 "$python" "$here/train.py" --data_dir "$out/data" --checkpoint_dir "$out/checkpoints" --overwrite
 
-echo "== 3. New unlabelled recordings in $out/new_data"
-"$python" "$here/generate_sample_data.py" --output_dir "$out/new_data" --n_samples 0 --n_test 20 --seed 7 --overwrite
+echo "== 3. New raw recordings in $out/new_recordings, turned into HHT matrices in $out/new_data"
+"$python" "$here/generate_sample_data.py" --output_dir "$out/new_recordings" --n_samples 0 --n_test 20 --seed 7 \
+    --save_signals --overwrite
+"$python" "$here/compute_hht.py" --input "$out/new_recordings/signals" --output_dir "$out/new_data" --overwrite
 
 echo "== 4. Inference on the folder"
 "$python" "$here/inference.py" --checkpoint "$out/checkpoints/final" --input "$out/new_data" \
@@ -30,6 +33,7 @@ Done. Everything is in $out:
   data/                       the generated training set (labelled and test files)
   checkpoints/final_*         the trained model (latest_* holds the same)
   checkpoints/test_predictions.json  predictions for the data set's test files
-  new_data/                   new unlabelled files
+  new_recordings/signals/     new raw recordings (mV)
+  new_data/                   their HHT matrices, made by compute_hht.py
   predictions.json            predictions for new_data/
 DONE
