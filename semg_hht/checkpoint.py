@@ -5,9 +5,11 @@ A checkpoint with prefix ``P`` (e.g. ``checkpoints/final``) is these files:
 * ``P_encoder.pt``: the encoder's ``state_dict`` (``torch.save``; loaded with
   ``weights_only=True``);
 * ``P_scaler.pkl`` and ``P_svm.pkl``: the fitted StandardScaler and calibrated
-  SVM as joblib pickles, for releases that read only these;
-* ``P_sklearn.skops``: the same scaler and SVM in skops format, loaded with a
-  fixed list of admitted types, so loading never unpickles;
+  SVM as joblib pickles, for releases that read only these; this release never
+  unpickles them, it only copies their bytes when it re-saves a checkpoint;
+* ``P_head.npz``: the same scaler and SVM as plain arrays
+  (:class:`~semg_hht.svm_head.SVMHead`), read with ``allow_pickle=False``: what
+  this release predicts with;
 * ``P_metadata.pkl``: a plain-data dict (only builtin types, see
   :func:`plain_data`; read with an unpickler that refuses anything else);
 * ``P_manifest.json``: each file's size and SHA-256, the class table, the
@@ -19,7 +21,7 @@ replaces a complete, verified checkpoint, that checkpoint is kept (as hard
 links) in ``.previous/`` beside it; if a crash leaves ``P`` half-replaced, its
 manifest no longer matches and loading falls back to that previous one.
 
-Checkpoints of format 1 (no manifest, no skops file) and of the original
+Checkpoints of format 1 (no manifest, no head file) and of the original
 project (metadata with a scikit-learn ``LabelEncoder``, alphabetical class
 order) still load; their pickles are only read after a warning.
 """
@@ -27,6 +29,7 @@ order) still load; their pickles are only read after a warning.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import pickle
@@ -34,15 +37,13 @@ import platform
 import shutil
 import sys
 import warnings
+import zipfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-import joblib
 import numpy as np
-import sklearn
-import skops.io
 import torch
 
 from . import __version__
@@ -50,21 +51,14 @@ from .atomic import atomic_open
 from .classes import CLASS_NAMES
 from .classifier import HHTClassifier
 from .encoder import HHTEncoder
+from .npyfile import npz_members, read_member
+from .svm_head import SVMHead
 
 FORMAT_VERSION = 2
 PART_SUFFIXES = ("_encoder.pt", "_scaler.pkl", "_svm.pkl", "_metadata.pkl")
-SKOPS_SUFFIX = "_sklearn.skops"
+HEAD_SUFFIX = "_head.npz"
 MANIFEST_SUFFIX = "_manifest.json"
 PREVIOUS_DIR = ".previous"
-# The only non-default types the scaler + calibrated SVM need (skops trusts
-# plain scikit-learn estimators and NumPy arrays by itself).
-SKOPS_ADMITTED_TYPES = frozenset(
-    {
-        "sklearn.calibration._CalibratedClassifier",
-        "sklearn.calibration._SigmoidCalibration",
-        "sklearn.model_selection._split.StratifiedKFold",
-    }
-)
 
 
 class CheckpointError(Exception):
@@ -100,7 +94,7 @@ def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
     text = str(path)
     if os.path.isdir(text):
         text = os.path.join(text, "final")
-    for suffix in (*PART_SUFFIXES, SKOPS_SUFFIX, MANIFEST_SUFFIX):
+    for suffix in (*PART_SUFFIXES, HEAD_SUFFIX, MANIFEST_SUFFIX):
         if text.endswith(suffix):
             text = text[: -len(suffix)]
             break
@@ -115,7 +109,7 @@ def package_versions() -> dict[str, str]:
         "semg_hht": __version__,
         "python": platform.python_version(),
         "torch": str(torch.__version__),
-        "scikit-learn": sklearn.__version__,
+        "scikit-learn": importlib.metadata.version("scikit-learn"),
         "numpy": np.__version__,
     }
 
@@ -230,14 +224,20 @@ def save_checkpoint(prefix: str | os.PathLike, classifier: HHTClassifier, metada
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().cpu() for key, value in classifier.encoder.state_dict().items()}
-    sklearn_parts = {"scaler": classifier.scaler, "svm": classifier.svm}
-    writers: dict[str, Callable[[IO], object]] = {
-        "_encoder.pt": lambda stream: torch.save(state, stream),
-        "_scaler.pkl": lambda stream: joblib.dump(classifier.scaler, stream),
-        "_svm.pkl": lambda stream: joblib.dump(classifier.svm, stream),
-        SKOPS_SUFFIX: lambda stream: stream.write(skops.io.dumps(sklearn_parts)),
-        "_metadata.pkl": lambda stream: pickle.dump(plain_data(metadata), stream, protocol=pickle.HIGHEST_PROTOCOL),
-    }
+    writers: dict[str, Callable[[IO], object]] = {"_encoder.pt": lambda stream: torch.save(state, stream)}
+    if classifier.pickled_sklearn is not None:
+        for part in ("scaler", "svm"):
+            writers[f"_{part}.pkl"] = lambda stream, part=part: stream.write(classifier.pickled_sklearn[part])
+    else:
+        import joblib
+
+        writers["_scaler.pkl"] = lambda stream: joblib.dump(classifier.scaler, stream)
+        writers["_svm.pkl"] = lambda stream: joblib.dump(classifier.svm, stream)
+    if isinstance(classifier.head, SVMHead):
+        writers[HEAD_SUFFIX] = lambda stream: np.savez(stream, **classifier.head.to_arrays())
+    writers["_metadata.pkl"] = lambda stream: pickle.dump(
+        plain_data(metadata), stream, protocol=pickle.HIGHEST_PROTOCOL
+    )
     _keep_previous(prefix)
     files = {}
     for suffix, write in writers.items():
@@ -309,32 +309,57 @@ def _label_map(metadata: dict[str, Any], path: Path) -> np.ndarray:
     return np.array([CLASS_NAMES.index(name) for name in names])
 
 
-def _load_sklearn_parts(prefix: Path, manifest: dict[str, Any] | None, safe: bool) -> tuple[Any, Any]:
-    skops_path = _path(prefix, SKOPS_SUFFIX)
-    if manifest is not None and skops_path.name in manifest["files"]:
-        data = skops_path.read_bytes()
-        try:
-            refused = set(skops.io.get_untrusted_types(data=data)) - SKOPS_ADMITTED_TYPES
-            if refused:
-                raise CheckpointError(f"{skops_path}: refusing unexpected types {', '.join(sorted(refused))}")
-            parts = skops.io.loads(data, trusted=sorted(SKOPS_ADMITTED_TYPES))
-            return parts["scaler"], parts["svm"]
-        except CheckpointError:
-            raise
-        except Exception as error:
-            raise CheckpointError(f"{skops_path}: cannot be loaded ({type(error).__name__}: {error})") from None
+class _SklearnHead:
+    """Predicts with unpickled scikit-learn objects: checkpoints of older releases only."""
+
+    def __init__(self, scaler: Any, svm: Any):
+        self.scaler, self.svm, self.classes_ = scaler, svm, svm.classes_
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SVC(probability=True) and version-mismatch warnings
+            return self.svm.predict_proba(self.scaler.transform(features))
+
+
+def _read_head(path: Path) -> SVMHead:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            arrays = {
+                key: read_member(archive, member, f"array {key!r}") for key, member in npz_members(archive).items()
+            }
+        return SVMHead(arrays)
+    except Exception as error:  # a damaged archive can fail in zipfile, numpy or the shape checks
+        raise CheckpointError(f"{path}: not a valid SVM head ({type(error).__name__}: {error})") from None
+
+
+def _attach_head(classifier: HHTClassifier, prefix: Path, manifest: dict[str, Any] | None, safe: bool) -> None:
+    head_path = _path(prefix, HEAD_SUFFIX)
+    if manifest is not None and head_path.name in manifest["files"]:
+        classifier.head = _read_head(head_path)
+        # Kept as bytes (verified by the manifest) so that a re-save writes them unchanged.
+        classifier.pickled_sklearn = {part: _path(prefix, f"_{part}.pkl").read_bytes() for part in ("scaler", "svm")}
+        return
     if safe:
         raise CheckpointError(
-            f"{prefix}: no verified pickle-free copy of the scaler and SVM (written by an older release); "
+            f"{prefix}: no pickle-free copy of the scaler and SVM (written by an older release); "
             "loading it means unpickling, which can run code: load it without --safe only if you trust its source"
         )
     _warn(f"{prefix}: loading pickled scaler and SVM; only do this for checkpoints from a source you trust")
     try:
+        import joblib
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # version-mismatch warnings of old pickles
-            return joblib.load(_path(prefix, "_scaler.pkl")), joblib.load(_path(prefix, "_svm.pkl"))
+            scaler, svm = joblib.load(_path(prefix, "_scaler.pkl")), joblib.load(_path(prefix, "_svm.pkl"))
     except Exception as error:  # unpickling can raise anything
         raise CheckpointError(f"{prefix}: scaler or SVM cannot be loaded ({type(error).__name__}: {error})") from None
+    if not hasattr(scaler, "transform") or not hasattr(svm, "predict_proba"):
+        raise CheckpointError(f"{prefix}: scaler or SVM file holds the wrong kind of object")
+    classifier.scaler, classifier.svm = scaler, svm
+    try:
+        classifier.head = SVMHead.from_sklearn(scaler, svm)
+    except (AttributeError, TypeError, ValueError):  # the original project's SVC(probability=True)
+        classifier.head = _SklearnHead(scaler, svm)
 
 
 def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[HHTClassifier, dict[str, Any]]:
@@ -368,9 +393,7 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
         batch_size=metadata.get("batch_size", 32),
         device=device,
     )
-    classifier.scaler, classifier.svm = _load_sklearn_parts(prefix, manifest, safe)
-    if not hasattr(classifier.scaler, "transform") or not hasattr(classifier.svm, "predict_proba"):
-        raise CheckpointError(f"{prefix}: scaler or SVM file holds the wrong kind of object")
+    _attach_head(classifier, prefix, manifest, safe)
     classifier.label_map = label_map
     return classifier, metadata
 
@@ -388,7 +411,7 @@ def load_checkpoint(
     ----------
     safe : bool
         Refuse anything that would need unpickling (checkpoints without a
-        manifest and skops file, i.e. from older releases).
+        manifest and head file, i.e. from older releases).
 
     Returns
     -------

@@ -3,25 +3,25 @@
 Probabilities come from ``CalibratedClassifierCV(SVC(...), ensemble=False)``:
 one SVC is fitted on all training features, and per-class sigmoid (Platt)
 calibrators are fitted on its cross-validated decision values. This replaces
-``SVC(probability=True)``, deprecated in scikit-learn 1.9. The predicted class
-is always the most probable one, so a prediction and its confidence agree.
+``SVC(probability=True)``, deprecated in scikit-learn 1.9. Predictions are made
+by the fitted model's arrays (:class:`~semg_hht.svm_head.SVMHead`), so a
+checkpoint predicts without scikit-learn. The predicted class is always the most
+probable one, so a prediction and its confidence agree.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
 from .classes import N_CLASSES
 from .encoder import FEATURE_DIM, HHTEncoder, build_encoder, encode_batches
 from .matrices import MATRIX_SHAPE
+from .svm_head import SVMHead
 
 SVM_KERNELS = ("rbf", "linear", "poly", "sigmoid")
 MAX_CALIBRATION_FOLDS = 5
@@ -90,12 +90,18 @@ class HHTClassifier:
         self.classes_ = np.arange(N_CLASSES)
         # Class ID of each SVM label; only checkpoints of the original project differ.
         self.label_map = np.arange(N_CLASSES)
-        self.scaler: StandardScaler | None = None
-        self.svm: CalibratedClassifierCV | None = None
+        # What predicts: an SVMHead, or for original-project checkpoints anything with
+        # classes_ and predict_proba(features).
+        self.head: Any = None
+        # The fitted scikit-learn objects, for the checkpoint's pickle files; None in a
+        # classifier loaded from a checkpoint, which carries those files' bytes instead.
+        self.scaler: Any = None
+        self.svm: Any = None
+        self.pickled_sklearn: dict[str, bytes] | None = None
 
     @property
     def is_fitted(self) -> bool:
-        return self.svm is not None
+        return self.head is not None
 
     def iter_features(self, batches: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
         """Encoder features of a stream of (b, 256, 256) batches, one (b, 256) array each."""
@@ -123,6 +129,12 @@ class HHTClassifier:
             Labels outside 0-5, fewer than two classes, or a class with fewer
             than two samples (probability calibration cross-validates).
         """
+        # Imported here: predicting from a checkpoint needs no scikit-learn.
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
         features = np.asarray(features, dtype=np.float64)
         y = np.asarray(y)
         if features.ndim != 2 or features.shape[0] != y.shape[0]:
@@ -151,7 +163,8 @@ class HHTClassifier:
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)
             svm.fit(scaler.fit_transform(features), y)
-        self.scaler, self.svm = scaler, svm
+        self.scaler, self.svm, self.pickled_sklearn = scaler, svm, None
+        self.head = SVMHead.from_sklearn(scaler, svm)
         self.label_map = np.arange(N_CLASSES)
         return self
 
@@ -162,10 +175,7 @@ class HHTClassifier:
         features = np.asarray(features, dtype=np.float64)
         probabilities = np.zeros((len(features), N_CLASSES))
         if len(features):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=FutureWarning)  # SVC(probability=True) of old checkpoints
-                svm_probabilities = self.svm.predict_proba(self.scaler.transform(features))
-            probabilities[:, self.label_map[self.svm.classes_]] = svm_probabilities
+            probabilities[:, self.label_map[self.head.classes_]] = self.head.predict_proba(features)
         return probabilities
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:

@@ -41,10 +41,10 @@ def test_files_are_complete_and_readable_by_others(saved):
     names = sorted(os.listdir(directory))
     assert names == [
         "final_encoder.pt",
+        "final_head.npz",
         "final_manifest.json",
         "final_metadata.pkl",
         "final_scaler.pkl",
-        "final_sklearn.skops",
         "final_svm.pkl",
     ]
     assert all(os.stat(directory / n).st_mode & 0o044 for n in names)

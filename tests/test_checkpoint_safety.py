@@ -1,5 +1,7 @@
 """Checkpoints survive crashes, refuse corruption and tampering, and older ones keep loading."""
 
+import hashlib
+import io
 import json
 import os
 import pickle
@@ -58,7 +60,7 @@ def test_manifest_records_every_file(two_saves):
         "latest_encoder.pt",
         "latest_scaler.pkl",
         "latest_svm.pkl",
-        "latest_sklearn.skops",
+        "latest_head.npz",
         "latest_metadata.pkl",
     }
     assert manifest["class_names"] == list(CLASS_NAMES) and manifest["format_version"] == 2
@@ -81,7 +83,7 @@ def test_previous_checkpoint_is_kept(two_saves):
         (lambda p: p.unlink(), "missing"),
     ],
 )
-@pytest.mark.parametrize("part", ["_encoder.pt", "_svm.pkl", "_sklearn.skops", "_metadata.pkl"])
+@pytest.mark.parametrize("part", ["_encoder.pt", "_svm.pkl", "_head.npz", "_metadata.pkl"])
 def test_damaged_file_is_refused_by_name(tmp_path, damage, message, part):
     classifier = small_classifier(1)
     prefix = tmp_path / "final"
@@ -106,24 +108,66 @@ def test_files_mixed_from_two_runs_fall_back_to_the_previous(two_saves, tmp_path
     np.testing.assert_array_equal(loaded.predict_proba_features(PROBE), a.predict_proba_features(PROBE))
 
 
-def test_edited_skops_types_are_refused(tmp_path):
-    import skops.io
+def rewrite_with_manifest(prefix: Path, suffix: str, content: bytes) -> None:
+    """Replace one file and its manifest record, as a hostile author could."""
+    path = Path(str(prefix) + suffix)
+    path.write_bytes(content)
+    manifest_path = Path(str(prefix) + "_manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][path.name] = {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+    manifest_path.write_text(json.dumps(manifest))
 
+
+class _Marker:
+    def __reduce__(self):
+        return (os.system, ("touch unpickled_marker",))
+
+
+def test_hostile_head_is_refused_without_running_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     classifier = small_classifier(1)
     prefix = tmp_path / "final"
     save_checkpoint(prefix, classifier, build_metadata(classifier))
-    skops_path = tmp_path / "final_sklearn.skops"
-    skops_path.write_bytes(skops.io.dumps({"scaler": classifier.scaler, "svm": LabelEncoder().fit(["a"])}))
-    manifest_path = tmp_path / "final_manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    # A hostile author can rewrite the manifest too: the type allowlist still holds.
-    import hashlib
-
-    data = skops_path.read_bytes()
-    manifest["files"][skops_path.name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(CheckpointError, match="wrong kind of object|refusing unexpected types"):
+    arrays = classifier.head.to_arrays()
+    arrays["mean"] = np.array([_Marker()] * 256, dtype=object)
+    stream = io.BytesIO()
+    np.savez(stream, **arrays)
+    rewrite_with_manifest(prefix, "_head.npz", stream.getvalue())
+    with pytest.raises(CheckpointError, match="final_head.npz: not a valid SVM head.*object array"):
         load_checkpoint(prefix)
+    assert not (tmp_path / "unpickled_marker").exists()
+    arrays = classifier.head.to_arrays()
+    arrays["dual_coef"] = arrays["dual_coef"][:, :-1]
+    stream = io.BytesIO()
+    np.savez(stream, **arrays)
+    rewrite_with_manifest(prefix, "_head.npz", stream.getvalue())
+    with pytest.raises(CheckpointError, match="inconsistent SVM arrays: dual_coef"):
+        load_checkpoint(prefix)
+
+
+def test_loading_and_predicting_needs_no_scikit_learn(tmp_path):
+    classifier = small_classifier(1)
+    save_checkpoint(tmp_path / "final", classifier, build_metadata(classifier))
+    code = (
+        "import sys, numpy as np\n"
+        "from semg_hht.checkpoint import load_checkpoint\n"
+        f"classifier, _ = load_checkpoint({str(tmp_path / 'final')!r})\n"
+        "classifier.predict_proba_features(np.zeros((2, 256)))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'joblib', 'scipy')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_resaving_a_loaded_checkpoint_keeps_its_pickles(two_saves, tmp_path):
+    prefix, _, b = two_saves
+    loaded, metadata = load_checkpoint(prefix)
+    save_checkpoint(tmp_path / "copy", loaded, metadata)
+    for suffix in ("_scaler.pkl", "_svm.pkl", "_head.npz"):
+        assert Path(f"{tmp_path / 'copy'}{suffix}").read_bytes() == Path(f"{prefix}{suffix}").read_bytes()
+    again, _ = load_checkpoint(tmp_path / "copy")
+    np.testing.assert_array_equal(again.predict_proba_features(PROBE), b.predict_proba_features(PROBE))
 
 
 def test_release_0_1_checkpoint_still_loads_with_the_same_predictions(capsys):
