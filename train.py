@@ -9,6 +9,7 @@ Exit codes: 0 trained on every file; 1 trained, but some files were skipped
 import argparse
 
 from semg_hht.cli import run_command
+from semg_hht.defaults import DEFAULT_BATCH_SIZE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="./checkpoints",
         help="where checkpoints and test predictions go (default: %(default)s)",
     )
-    parser.add_argument("--batch_size", type=int, default=32, help="matrices per encoder batch (default: %(default)s)")
+    parser.add_argument(
+        "--batch_size", type=int, default=DEFAULT_BATCH_SIZE, help="matrices per encoder batch (default: %(default)s)"
+    )
     parser.add_argument(
         "--test_size", type=float, default=0.2, help="validation fraction, in (0, 1) (default: %(default)s)"
     )
@@ -30,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace checkpoints already in CHECKPOINT_DIR (the replaced ones are kept in CHECKPOINT_DIR/.previous)",
     )
     parser.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="encode under bfloat16 autocast: faster on bf16 hardware (recent Intel CPUs, GPUs), "
+        "features differ from float32 in the third digit",
+    )
     parser.add_argument(
         "--seed", type=int, default=42, help="seeds the encoder weights, split and calibration (default: %(default)s)"
     )

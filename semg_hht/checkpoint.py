@@ -50,6 +50,7 @@ from . import __version__
 from .atomic import atomic_open
 from .classes import CLASS_NAMES
 from .classifier import HHTClassifier
+from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import HHTEncoder
 from .npyfile import npz_members, read_member
 from .svm_head import SVMHead
@@ -390,7 +391,7 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
         svm_kernel=svm_settings.get("kernel", "rbf"),
         svm_gamma=svm_settings.get("gamma", "scale"),
         seed=metadata.get("seed", 42),
-        batch_size=metadata.get("batch_size", 32),
+        batch_size=metadata.get("batch_size", DEFAULT_BATCH_SIZE),
         device=device,
     )
     _attach_head(classifier, prefix, manifest, safe)

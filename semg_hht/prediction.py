@@ -29,8 +29,9 @@ from .atomic import atomic_open
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_prefix
 from .classes import CLASS_NAMES
 from .dataset import extract_file_features
+from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import resolve_device
-from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError
+from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, out_of_memory_advice
 from .matrices import MatrixFileError, display_name, list_npz_files
 
 
@@ -66,9 +67,10 @@ class InferenceOptions:
     checkpoint: str
     input: str
     output: str | None = None
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH_SIZE
     cpu: bool = False
     safe: bool = False
+    bf16: bool = False
 
 
 def input_files(path: str) -> list[Path]:
@@ -117,14 +119,12 @@ def run_inference(options: InferenceOptions) -> int:
         classifier, _ = load_checkpoint(prefix, device, safe=options.safe)
     except CheckpointError as error:
         raise UsageError(str(error)) from None
+    classifier.bf16 = options.bf16
 
     try:
         encoded = extract_file_features(classifier, files, options.batch_size, "Predicting")
     except torch.cuda.OutOfMemoryError:
-        print(
-            f"CUDA out of memory at --batch_size {options.batch_size}: try a smaller --batch_size (16 or 8) or --cpu",
-            file=sys.stderr,
-        )
+        print(out_of_memory_advice(options.batch_size), file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
     probabilities = classifier.predict_proba_features(encoded.features)
     document = predictions_document(encoded.paths, probabilities, encoded.errors)

@@ -19,8 +19,9 @@ from .checkpoint import CheckpointError, build_metadata, checkpoint_files, load_
 from .classes import CLASS_NAMES, N_CLASSES, NAMING_RULE
 from .classifier import HHTClassifier, parse_gamma
 from .dataset import extract_file_features, scan_data_folder
+from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import resolve_device
-from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError
+from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, out_of_memory_advice
 from .matrices import list_npz_files, printable_path
 from .prediction import predictions_document, write_json
 
@@ -32,11 +33,12 @@ SUMMARY_LIMIT = 50
 class TrainingOptions:
     data_dir: str
     checkpoint_dir: str = "./checkpoints"
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH_SIZE
     test_size: float = 0.2
     resume: bool = False
     overwrite: bool = False
     cpu: bool = False
+    bf16: bool = False
     seed: int = 42
     svm_C: float = 10.0
     svm_kernel: str = "rbf"
@@ -201,6 +203,7 @@ def run_training(options: TrainingOptions) -> int:
         batch_size=options.batch_size,
         device=device,
     )
+    classifier.bf16 = options.bf16
 
     print("\nLoading data...")
     try:
@@ -208,10 +211,7 @@ def run_training(options: TrainingOptions) -> int:
             classifier, folder.labelled + folder.test, options.batch_size, "Loading and encoding"
         )
     except torch.cuda.OutOfMemoryError:
-        print(
-            f"CUDA out of memory at --batch_size {options.batch_size}: try a smaller --batch_size (16 or 8) or --cpu",
-            file=sys.stderr,
-        )
+        print(out_of_memory_advice(options.batch_size), file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
     label_of = dict(zip(folder.labelled, folder.labels, strict=True))
     is_labelled = np.array([path in label_of for path in encoded.paths], dtype=bool)
