@@ -26,6 +26,7 @@ from .svm_head import SVMHead
 
 SVM_KERNELS = ("rbf", "linear", "poly", "sigmoid")
 MAX_CALIBRATION_FOLDS = 5
+PREDICTION_CHUNK = 1024
 
 
 def parse_gamma(value: str | float) -> str | float:
@@ -180,8 +181,12 @@ class HHTClassifier:
             raise RuntimeError("the classifier is not fitted; call fit() first")
         features = np.asarray(features, dtype=np.float64)
         probabilities = np.zeros((len(features), N_CLASSES))
-        if len(features):
-            probabilities[:, self.label_map[self.head.classes_]] = self.head.predict_proba(features)
+        columns = self.label_map[self.head.classes_]
+        # In chunks: the kernel matrix is (rows x support vectors) float64 and would
+        # otherwise grow with the number of files.
+        for start in range(0, len(features), PREDICTION_CHUNK):
+            rows = slice(start, start + PREDICTION_CHUNK)
+            probabilities[rows, columns] = self.head.predict_proba(features[rows])
         return probabilities
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,20 +45,22 @@ def prediction_record(probabilities: np.ndarray) -> dict[str, Any]:
     }
 
 
-def predictions_document(paths: list[Path], probabilities: np.ndarray, errors: list[MatrixFileError]) -> dict[str, Any]:
-    """The predictions JSON object: one record per file name, plus ``errors``."""
-    document: dict[str, Any] = {
-        display_name(path): prediction_record(row) for path, row in zip(paths, probabilities, strict=True)
-    }
-    document["errors"] = {display_name(error.path): error.reason for error in errors}
-    return document
+def write_predictions(
+    path: str | os.PathLike, paths: list[Path], probabilities: np.ndarray, errors: list[MatrixFileError]
+) -> None:
+    """Write the predictions JSON atomically, one record at a time.
 
-
-def write_json(path: str | os.PathLike, document: dict[str, Any]) -> None:
-    """Write a JSON document atomically (UTF-8, indented)."""
+    The object maps each file name to its :func:`prediction_record` (one line per file)
+    and ends with ``"errors"``: file name -> reason. Records are made as they are
+    written, so memory does not grow with the number of files.
+    """
     with atomic_open(path, "w") as stream:
-        json.dump(document, stream, indent=2, ensure_ascii=False)
-        stream.write("\n")
+        stream.write("{\n")
+        for file, row in zip(paths, probabilities, strict=True):
+            record = json.dumps(prediction_record(row), ensure_ascii=False)
+            stream.write(f"  {json.dumps(display_name(file), ensure_ascii=False)}: {record},\n")
+        failures = {display_name(error.path): error.reason for error in errors}
+        stream.write(f'  "errors": {json.dumps(failures, ensure_ascii=False, indent=4)}\n}}\n')
 
 
 @dataclass
@@ -127,17 +128,15 @@ def run_inference(options: InferenceOptions) -> int:
         print(out_of_memory_advice(options.batch_size), file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
     probabilities = classifier.predict_proba_features(encoded.features)
-    document = predictions_document(encoded.paths, probabilities, encoded.errors)
-
     if os.path.isdir(options.input):
-        _print_folder_results(document, len(files))
+        _print_folder_results(encoded.paths, probabilities, len(files))
     elif encoded.paths:
-        _print_single_result(document[display_name(encoded.paths[0])])
+        _print_single_result(prediction_record(probabilities[0]))
     for error in encoded.errors:
         print(f"Error: {error}", file=sys.stderr)
 
     if options.output:
-        write_json(options.output, document)
+        write_predictions(options.output, encoded.paths, probabilities, encoded.errors)
         print(f"\nPredictions saved to: {options.output}")
     return EXIT_PARTIAL if encoded.errors else EXIT_OK
 
@@ -150,15 +149,15 @@ def _print_single_result(record: dict[str, Any]) -> None:
         print(f"  {name}: {probability:.4f}")
 
 
-def _print_folder_results(document: dict[str, Any], n_files: int) -> None:
-    records = {name: record for name, record in document.items() if name != "errors"}
+def _print_folder_results(paths: list[Path], probabilities: np.ndarray, n_files: int) -> None:
+    predicted = probabilities.argmax(axis=1)
     print()
-    for name, record in records.items():
-        print(f"{name}: {record['prediction']} (confidence: {record['confidence']:.4f})")
-    counts = Counter(record["prediction"] for record in records.values())
-    print(f"\nPredicted {len(records)} of {n_files} files")
+    for path, row, best in zip(paths, probabilities, predicted, strict=True):
+        print(f"{display_name(path)}: {CLASS_NAMES[best]} (confidence: {row[best]:.4f})")
+    counts = np.bincount(predicted, minlength=len(CLASS_NAMES))
+    print(f"\nPredicted {len(paths)} of {n_files} files")
     print("Predictions per class:")
-    for name in CLASS_NAMES:
-        print(f"  {name}: {counts.get(name, 0)}")
-    if document["errors"]:
-        print(f"Failed: {len(document['errors'])} files (see 'errors' in the JSON output)")
+    for name, count in zip(CLASS_NAMES, counts, strict=True):
+        print(f"  {name}: {count}")
+    if len(paths) < n_files:
+        print(f"Failed: {n_files - len(paths)} files (see 'errors' in the JSON output)")

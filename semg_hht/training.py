@@ -22,8 +22,8 @@ from .dataset import extract_file_features, scan_data_folder
 from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import resolve_device
 from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, out_of_memory_advice
-from .matrices import list_npz_files, printable_path
-from .prediction import predictions_document, write_json
+from .matrices import display_name, list_npz_files, printable_path
+from .prediction import write_predictions
 
 RULE = "=" * 60
 SUMMARY_LIMIT = 50
@@ -286,17 +286,13 @@ def run_training(options: TrainingOptions) -> int:
         save_checkpoint(checkpoint_dir / name, classifier, new_metadata)
     print(f"\nCheckpoints saved: {checkpoint_dir / 'final'}_* and {checkpoint_dir / 'latest'}_*")
 
-    document = predictions_document(
-        test_paths,
-        classifier.predict_proba_features(test_features),
-        [error for error in encoded.errors if Path(error.path) not in label_of],
-    )
+    test_errors = [error for error in encoded.errors if Path(error.path) not in label_of]
     predictions_path = checkpoint_dir / "test_predictions.json"
-    write_json(predictions_path, document)
+    write_predictions(predictions_path, test_paths, classifier.predict_proba_features(test_features), test_errors)
     print(f"\nTest predictions saved to: {predictions_path}")
 
     failures = [(printable_path(path), reason) for path, reason in skipped]
-    failures += list(document["errors"].items())
+    failures += [(display_name(error.path), error.reason) for error in test_errors]
     if not failures:
         return EXIT_OK
     print(f"\nSkipped {len(failures)} files:", file=sys.stderr)
