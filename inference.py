@@ -8,8 +8,7 @@ are predicted and written); 2 usage error (no such checkpoint, no input files);
 
 import argparse
 
-from semg_hht.cli import run_command
-from semg_hht.defaults import DEFAULT_BATCH_SIZE
+from semg_hht.cli import add_encoder_arguments, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,16 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--input", required=True, help="one .npz file or a folder of them")
     parser.add_argument("--output", help="write predictions to this JSON file")
-    parser.add_argument(
-        "--batch_size", type=int, default=DEFAULT_BATCH_SIZE, help="matrices per encoder batch (default: %(default)s)"
-    )
-    parser.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
-    parser.add_argument(
-        "--bf16",
-        action="store_true",
-        help="encode under bfloat16 autocast: faster on bf16 hardware (recent Intel CPUs, GPUs), "
-        "features differ from float32 in the third digit",
-    )
+    add_encoder_arguments(parser)
     parser.add_argument(
         "--safe",
         action="store_true",

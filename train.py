@@ -8,8 +8,7 @@ Exit codes: 0 trained on every file; 1 trained, but some files were skipped
 
 import argparse
 
-from semg_hht.cli import run_command
-from semg_hht.defaults import DEFAULT_BATCH_SIZE
+from semg_hht.cli import add_encoder_arguments, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,9 +20,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="where checkpoints and test predictions go (default: %(default)s)",
     )
     parser.add_argument(
-        "--batch_size", type=int, default=DEFAULT_BATCH_SIZE, help="matrices per encoder batch (default: %(default)s)"
-    )
-    parser.add_argument(
         "--test_size", type=float, default=0.2, help="validation fraction, in (0, 1) (default: %(default)s)"
     )
     parser.add_argument("--resume", action="store_true", help="continue from CHECKPOINT_DIR/latest_* if it exists")
@@ -32,13 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace checkpoints already in CHECKPOINT_DIR (the replaced ones are kept in CHECKPOINT_DIR/.previous)",
     )
-    parser.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
-    parser.add_argument(
-        "--bf16",
-        action="store_true",
-        help="encode under bfloat16 autocast: faster on bf16 hardware (recent Intel CPUs, GPUs), "
-        "features differ from float32 in the third digit",
-    )
+    add_encoder_arguments(parser)
     parser.add_argument(
         "--seed", type=int, default=42, help="seeds the encoder weights, split and calibration (default: %(default)s)"
     )

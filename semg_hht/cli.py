@@ -5,10 +5,26 @@ Imports nothing heavy, so ``--help`` answers before torch is loaded.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
+from .defaults import DEFAULT_BATCH_SIZE
 from .errors import EXIT_USAGE, UsageError
+
+
+def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of train.py and inference.py that say how and where the encoder runs."""
+    parser.add_argument(
+        "--batch_size", type=int, default=DEFAULT_BATCH_SIZE, help="matrices per encoder batch (default: %(default)s)"
+    )
+    parser.add_argument("--cpu", action="store_true", help="use the CPU even when CUDA is available")
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="encode under bfloat16 autocast: faster on bf16 hardware (recent Intel CPUs, GPUs), "
+        "features differ from float32 in the third digit",
+    )
 
 
 def run_command(command: Callable[[], int]) -> int:
