@@ -25,7 +25,7 @@ echo "== 4. Inference on the folder"
     --output "$out/predictions.json"
 
 echo "== 5. Inference on one file"
-"$python" "$here/inference.py" --checkpoint "$out/checkpoints/final" --input "$out/new_data/BICEPS_test_004.npz"
+"$python" "$here/inference.py" --checkpoint "$out/checkpoints/final" --input "$out/new_data/BICEPS_test_001.npz"
 
 cat <<DONE
 

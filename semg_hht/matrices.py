@@ -47,7 +47,8 @@ def display_name(path: str | os.PathLike) -> str:
 def _check_shape_and_dtype(shape: tuple[int, ...], dtype: np.dtype) -> None:
     if dtype.kind not in "iuf":
         raise ValueError(f"dtype {dtype} is not a real number type")
-    if tuple(n for n in shape if n != 1) != MATRIX_SHAPE or len(shape) > 3:
+    channel_axis = len(shape) == 3 and 1 in (shape[0], shape[-1])
+    if shape != MATRIX_SHAPE and not (channel_axis and tuple(n for n in shape if n != 1) == MATRIX_SHAPE):
         raise ValueError(f"shape {shape}, expected {MATRIX_SHAPE}")
 
 

@@ -94,6 +94,8 @@ def _check_output(output: str, inputs: list[Path]) -> None:
         raise UsageError(f"--output {output} would overwrite an input or .npz file; give a .json path")
     if os.path.isdir(target):
         raise UsageError(f"--output {output} is a folder; give a JSON file path")
+    if not os.path.isdir(os.path.dirname(target)):
+        raise UsageError(f"--output {output}: its folder does not exist")
 
 
 def run_inference(options: InferenceOptions) -> int:
@@ -160,4 +162,4 @@ def _print_folder_results(paths: list[Path], probabilities: np.ndarray, n_files:
     for name, count in zip(CLASS_NAMES, counts, strict=True):
         print(f"  {name}: {count}")
     if len(paths) < n_files:
-        print(f"Failed: {n_files - len(paths)} files (see 'errors' in the JSON output)")
+        print(f"Failed: {n_files - len(paths)} files (each is named with its reason on stderr)")

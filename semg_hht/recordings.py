@@ -186,7 +186,7 @@ def _is_number(cell: str) -> bool:
 
 
 def _delimiter(line: str) -> str | None:
-    # None splits on runs of whitespace. A ';' file may use ',' as its decimal mark, so ';' wins.
+    # None splits on runs of whitespace. A line with ';' is split on ';' (a spreadsheet export).
     return next((candidate for candidate in (";", ",") if candidate in line), None)
 
 

@@ -71,7 +71,9 @@ def _plan(output_dir: Path, n_samples: int, n_test: int, seed: int) -> list[_Rec
             for index in range(n_samples):
                 number += 1
                 which = index // RECORDINGS_PER_SUBJECT_AND_MOVEMENT
-                name = f"{MUSCLES[number % len(MUSCLES)]}_{MOVEMENT_FILE_TOKENS[movement]}_{gender}_{number:03d}.npz"
+                name = (
+                    f"{MUSCLES[(number - 1) % len(MUSCLES)]}_{MOVEMENT_FILE_TOKENS[movement]}_{gender}_{number:03d}.npz"
+                )
                 subject_id = f"{gender}{which + 1:02d}"
                 plan.append(
                     _Recording(output_dir / name, subject_id, subjects[gender][which], movement, next(seeds), "")
@@ -82,7 +84,7 @@ def _plan(output_dir: Path, n_samples: int, n_test: int, seed: int) -> list[_Rec
         if index % RECORDINGS_PER_SUBJECT_AND_MOVEMENT == 0:
             gender = str(rng.choice(GENDERS))
             test_subject = (f"T{index // RECORDINGS_PER_SUBJECT_AND_MOVEMENT + 1:02d}", draw_subject(gender, rng))
-        name = f"{MUSCLES[(index + 1) % len(MUSCLES)]}_test_{index + 1:03d}.npz"
+        name = f"{MUSCLES[index % len(MUSCLES)]}_test_{index + 1:03d}.npz"
         movement = str(rng.choice(MOVEMENTS))
         plan.append(_Recording(output_dir / name, *test_subject, movement, next(seeds), "test"))
     return plan

@@ -107,6 +107,13 @@ def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[n
         )
     indices = np.arange(len(labels))
     train, val = train_test_split(indices, test_size=test_size, random_state=seed, stratify=labels)
+    for side, name in ((train, "training"), (val, "validation")):
+        missing = [CLASS_NAMES[c] for c in range(N_CLASSES) if counts[c] and not (labels[side] == c).any()]
+        if missing:
+            raise UsageError(
+                f"--test_size {test_size} leaves the {name} set without {', '.join(missing)} "
+                "(too few files of that class); change --test_size or add files."
+            )
     return np.sort(train), np.sort(val)
 
 
@@ -129,6 +136,11 @@ def _load_resume_checkpoint(
 ) -> tuple[HHTClassifier | None, dict[str, Any]]:
     latest = Path(options.checkpoint_dir) / "latest"
     if not checkpoint_files(latest)["encoder"].exists():
+        if existing_checkpoints(options.checkpoint_dir):
+            raise UsageError(
+                f"Cannot resume: {options.checkpoint_dir} holds a final checkpoint but no latest_*; "
+                "use --overwrite to replace it, or another --checkpoint_dir"
+            )
         print(f"No checkpoint to resume in {options.checkpoint_dir}; starting fresh training")
         return None, {}
     try:
@@ -268,9 +280,10 @@ def run_training(options: TrainingOptions) -> int:
     print("Validation confusion matrix:")
     print(confusion_table(labels[val_index], val_pred))
 
-    history = metadata.get("history") or {"train_accuracy": [], "val_accuracy": []}
-    history["train_accuracy"].append(train_accuracy)
-    history["val_accuracy"].append(val_accuracy)
+    # A resumed checkpoint's history goes on; older ones may name its keys differently.
+    history = dict(metadata.get("history") or {})
+    history.setdefault("train_accuracy", []).append(train_accuracy)
+    history.setdefault("val_accuracy", []).append(val_accuracy)
     new_metadata = build_metadata(
         classifier,
         history=history,

@@ -302,3 +302,28 @@ def test_existing_checkpoints_are_not_replaced_without_a_flag(trained, sample_di
     )
     assert replaced.returncode == 0
     assert (tmp_path / ".previous" / "final_svm.pkl").read_bytes() == before
+
+
+def test_split_that_leaves_a_class_out_of_validation_is_refused():
+    from semg_hht.errors import UsageError
+    from semg_hht.training import stratified_split
+
+    labels = np.array([0] * 100 + [1] * 2)  # scikit-learn puts both M_half files in training
+    with pytest.raises(UsageError, match="validation set without M_half"):
+        stratified_split(labels, 0.2, 42)
+    train, val = stratified_split(np.repeat(np.arange(6), 5), 0.2, 42)
+    assert len(train) == 24 and len(val) == 6
+
+
+def test_resume_refuses_a_folder_with_only_a_final_checkpoint(trained, sample_dir, tmp_path):
+    checkpoint_dir, _ = trained
+    for path in checkpoint_dir.glob("final_*"):
+        shutil.copy(path, tmp_path)
+    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--cpu")
+    assert result.returncode == 2 and "no latest_*" in result.stderr
+
+
+def test_output_in_a_missing_folder_is_a_usage_error(trained, sample_dir, tmp_path):
+    output = tmp_path / "missing" / "p.json"
+    result = run_script("inference.py", "--checkpoint", trained[0], "--input", sample_dir, "--output", output)
+    assert result.returncode == 2 and "folder does not exist" in result.stderr

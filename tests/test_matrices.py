@@ -132,3 +132,10 @@ def test_batches_keep_order_and_report_failures(tmp_path):
     matrices = np.concatenate([b.matrices for b in batches])
     np.testing.assert_array_equal(matrices[3], random_matrix(4))
     assert zipfile.is_zipfile(paths[0])
+
+
+def test_only_a_leading_or_trailing_channel_axis_is_squeezed(tmp_path):
+    path = tmp_path / "mid.npz"
+    np.savez(path, hht=random_matrix()[:, None, :])
+    with pytest.raises(MatrixFileError, match=r"shape \(256, 1, 256\)"):
+        load_matrix(path)
