@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -32,12 +32,6 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         Path(temporary).unlink(missing_ok=True)
         raise
     _fsync_directory(target.parent)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO], object], mode: str = "wb") -> None:
-    """Call ``write(stream)`` on a temporary file and atomically move it to ``path``."""
-    with atomic_open(path, mode) as stream:
-        write(stream)
 
 
 def _current_umask() -> int:
