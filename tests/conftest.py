@@ -9,10 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 REALDATA = ROOT.parent / "shared" / "realdata"
 UPSTREAM_MATRIX = REALDATA / "upstream-hht" / "Test1_1_001.npz"
+
+# Property-based tests: the same examples every run, so that CI cannot fail on a new random draw.
+settings.register_profile(
+    "semg_hht", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.load_profile("semg_hht")
 
 
 def run_script(script: str, *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -51,3 +59,20 @@ def trained(sample_dir, tmp_path_factory) -> tuple[Path, subprocess.CompletedPro
 
 def random_matrix(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((256, 256), dtype=np.float32)
+
+
+def mutated(data: st.DataObject, content: bytes, min_mutations: int, max_mutations: int) -> bytes:
+    """``content`` with a drawn number of bytes flipped, inserted or cut off from a drawn position."""
+    content = bytearray(content)
+    for _ in range(data.draw(st.integers(min_mutations, max_mutations), label="mutations")):
+        if not content:
+            break
+        position = data.draw(st.integers(0, len(content) - 1), label="position")
+        action = data.draw(st.sampled_from(["flip", "truncate", "insert"]), label="action")
+        if action == "flip":
+            content[position] ^= data.draw(st.integers(1, 255), label="mask")
+        elif action == "truncate":
+            del content[position:]
+        else:
+            content[position:position] = data.draw(st.binary(min_size=1, max_size=16), label="inserted")
+    return bytes(content)

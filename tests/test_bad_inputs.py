@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import random_matrix, read_json, run_script
+from conftest import mutated, random_matrix, read_json, run_script
 from semg_hht.classes import parse_filename
 from semg_hht.dataset import scan_data_folder
 from semg_hht.matrices import MatrixFileError, load_matrix
@@ -227,28 +227,11 @@ def valid_npz_bytes() -> bytes:
 VALID_NPZ = valid_npz_bytes()
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,  # the same examples every run, so that CI cannot fail on a new random draw
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=150)
 @given(data=st.data())
 def test_random_and_mutated_bytes_never_crash(tmp_path_factory, data):
     if data.draw(st.booleans(), label="mutate a valid file"):
-        content = bytearray(VALID_NPZ)
-        for _ in range(data.draw(st.integers(1, 8), label="mutations")):
-            position = data.draw(st.integers(0, len(content) - 1), label="position")
-            action = data.draw(st.sampled_from(["flip", "truncate", "insert"]), label="action")
-            if action == "flip":
-                content[position] ^= data.draw(st.integers(1, 255), label="mask")
-            elif action == "truncate":
-                del content[position:]
-                if not content:
-                    break
-            else:
-                content[position:position] = data.draw(st.binary(min_size=1, max_size=16), label="inserted")
-        content = bytes(content)
+        content = mutated(data, VALID_NPZ, 1, 8)
     else:
         content = data.draw(st.binary(max_size=2048), label="random bytes")
     path = tmp_path_factory.mktemp("fuzz") / "x.npz"
@@ -264,12 +247,7 @@ def test_random_and_mutated_bytes_never_crash(tmp_path_factory, data):
 NAME_CHARACTERS = st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00")
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,  # the same examples every run, so that CI cannot fail on a new random draw
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=200)
 @given(stem=st.text(NAME_CHARACTERS, min_size=1, max_size=60))
 def test_random_file_names_are_labelled_or_explained(tmp_path_factory, stem):
     name = stem + ".npz"

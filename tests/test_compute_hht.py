@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REALDATA, ROOT, run_script
+from conftest import REALDATA, ROOT, mutated, run_script
 from semg_hht.cli import run_command
 from semg_hht.conversion import ConversionOptions, run_conversion
 from semg_hht.hht import frequency_axis
@@ -375,27 +375,13 @@ def valid_bytes(suffix: str) -> bytes:
     return stream.getvalue()
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,  # the same examples every run, so that CI cannot fail on a new random draw
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=200)
 @given(data=st.data())
 def test_random_and_mutated_bytes_never_crash(tmp_path_factory, data):
     suffix = data.draw(st.sampled_from([".csv", ".npy", ".npz"]), label="extension")
-    content = bytearray(valid_bytes(suffix))
-    for _ in range(data.draw(st.integers(0, 6), label="mutations")):
-        position = data.draw(st.integers(0, max(0, len(content) - 1)), label="position")
-        action = data.draw(st.sampled_from(["flip", "truncate", "insert"]), label="action")
-        if action == "flip" and content:
-            content[position] ^= data.draw(st.integers(1, 255), label="mask")
-        elif action == "truncate":
-            del content[position:]
-        else:
-            content[position:position] = data.draw(st.binary(min_size=1, max_size=16), label="inserted")
+    content = mutated(data, valid_bytes(suffix), 0, 6)
     path = tmp_path_factory.mktemp("fuzz") / f"x{suffix}"
-    path.write_bytes(bytes(content))
+    path.write_bytes(content)
     try:
         recording = read_recording(path)
     except RecordingError as error:
