@@ -12,6 +12,9 @@ A checkpoint with prefix ``P`` (e.g. ``checkpoints/final``) is these files:
   this release predicts with;
 * ``P_metadata.pkl``: a plain-data dict (only builtin types, see
   :func:`plain_data`; read with an unpickler that refuses anything else);
+* ``P_trainer.pt`` (only ``latest`` of a run that trains the encoder): the
+  trainer's state for an exact resume (optimizer, scheduler, linear head, RNG
+  states, early stopping, history), loaded with ``weights_only=True``;
 * ``P_manifest.json``: each file's size and SHA-256, the class table, the
   format version and package versions. It is written last: it is the commit
   point of a save.
@@ -58,6 +61,7 @@ from .svm_head import SVMHead
 FORMAT_VERSION = 2
 PART_SUFFIXES = ("_encoder.pt", "_scaler.pkl", "_svm.pkl", "_metadata.pkl")
 HEAD_SUFFIX = "_head.npz"
+TRAINER_SUFFIX = "_trainer.pt"
 MANIFEST_SUFFIX = "_manifest.json"
 PREVIOUS_DIR = ".previous"
 
@@ -95,7 +99,7 @@ def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
     text = str(path)
     if os.path.isdir(text):
         text = os.path.join(text, "final")
-    for suffix in (*PART_SUFFIXES, HEAD_SUFFIX, MANIFEST_SUFFIX):
+    for suffix in (*PART_SUFFIXES, HEAD_SUFFIX, TRAINER_SUFFIX, MANIFEST_SUFFIX):
         if text.endswith(suffix):
             text = text[: -len(suffix)]
             break
@@ -215,10 +219,17 @@ def _keep_previous(prefix: Path) -> None:
         os.replace(temporary, target / name)
 
 
-def save_checkpoint(prefix: str | os.PathLike, classifier: HHTClassifier, metadata: dict[str, Any]) -> None:
+def save_checkpoint(
+    prefix: str | os.PathLike,
+    classifier: HHTClassifier,
+    metadata: dict[str, Any],
+    trainer_state: dict[str, Any] | None = None,
+) -> None:
     """Write checkpoint ``prefix``: every file atomically, the manifest last.
 
-    A kill at any moment leaves either this checkpoint or the one it replaced loadable.
+    A kill at any moment leaves either this checkpoint or the one it replaced
+    loadable. ``trainer_state`` (tensors and builtin types only) goes into
+    ``P_trainer.pt``, covered by the manifest like the other files.
     """
     if not classifier.is_fitted:
         raise ValueError("only a fitted classifier can be saved")
@@ -236,6 +247,8 @@ def save_checkpoint(prefix: str | os.PathLike, classifier: HHTClassifier, metada
         writers["_svm.pkl"] = lambda stream: joblib.dump(classifier.svm, stream)
     if isinstance(classifier.head, SVMHead):
         writers[HEAD_SUFFIX] = lambda stream: np.savez(stream, **classifier.head.to_arrays())
+    if trainer_state is not None:
+        writers[TRAINER_SUFFIX] = lambda stream: torch.save(trainer_state, stream)
     writers["_metadata.pkl"] = lambda stream: pickle.dump(
         plain_data(metadata), stream, protocol=pickle.HIGHEST_PROTOCOL
     )
@@ -255,6 +268,9 @@ def save_checkpoint(prefix: str | os.PathLike, classifier: HHTClassifier, metada
     }
     with atomic_open(_path(prefix, MANIFEST_SUFFIX), "w") as stream:
         json.dump(manifest, stream, indent=2)
+    if trainer_state is None:
+        # A trainer state left by an earlier save would describe another run; .previous/ keeps it.
+        _path(prefix, TRAINER_SUFFIX).unlink(missing_ok=True)
 
 
 class _LegacyLabelEncoder:
@@ -399,6 +415,19 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
     return classifier, metadata
 
 
+def _load_with_fallback(prefix: str | os.PathLike, load: Callable[[Path], Any]) -> Any:
+    """``load(prefix)``, or ``load`` of the checkpoint kept in ``.previous/`` when ``prefix`` fails."""
+    prefix = resolve_checkpoint_prefix(prefix)
+    try:
+        return load(prefix)
+    except CheckpointError as error:
+        previous = previous_prefix(prefix)
+        if not _path(previous, MANIFEST_SUFFIX).is_file():
+            raise
+        _warn(f"{error}; loading the checkpoint it replaced, kept in {previous}")
+        return load(previous)
+
+
 def load_checkpoint(
     prefix: str | os.PathLike, device: torch.device | str = "cpu", safe: bool = False
 ) -> tuple[HHTClassifier, dict[str, Any]]:
@@ -420,12 +449,28 @@ def load_checkpoint(
         Fitted, on ``device``, with the settings it was trained with.
     metadata : dict
     """
-    prefix = resolve_checkpoint_prefix(prefix)
-    try:
-        return _load_exact(prefix, device, safe)
-    except CheckpointError as error:
-        previous = previous_prefix(prefix)
-        if not _path(previous, MANIFEST_SUFFIX).is_file():
-            raise
-        _warn(f"{error}; loading the checkpoint it replaced, kept in {previous}")
-        return _load_exact(previous, device, safe)
+    return _load_with_fallback(prefix, lambda exact: _load_exact(exact, device, safe))
+
+
+def load_training_checkpoint(
+    prefix: str | os.PathLike, device: torch.device | str = "cpu"
+) -> tuple[HHTClassifier, dict[str, Any], dict[str, Any] | None]:
+    """Like :func:`load_checkpoint`, plus the trainer state (None when the checkpoint has none).
+
+    Classifier, metadata and trainer state always come from the same save.
+    """
+
+    def load(exact: Path) -> tuple[HHTClassifier, dict[str, Any], dict[str, Any] | None]:
+        classifier, metadata = _load_exact(exact, device, safe=False)
+        path = _path(exact, TRAINER_SUFFIX)
+        manifest_path = _path(exact, MANIFEST_SUFFIX)
+        listed = manifest_path.is_file() and path.name in json.loads(manifest_path.read_text("utf-8"))["files"]
+        if not listed:
+            return classifier, metadata, None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many types for a bad file
+            raise CheckpointError(f"{path}: not a valid trainer state ({error})") from None
+        return classifier, metadata, state
+
+    return _load_with_fallback(prefix, load)
