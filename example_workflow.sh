@@ -3,17 +3,19 @@
 # matrices, predict a folder and one file.
 # Usage: ./example_workflow.sh [OUTPUT_FOLDER]   (default: example_output/ beside this script)
 # Uses $PYTHON if set, else python3 (activate the project's virtual environment first).
+# EPOCHS sets train.py's --epochs (default 20, train.py's own default: about 2 minutes on 2 CPU cores).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:-$here/example_output}"
 python="${PYTHON:-python3}"
+epochs="${EPOCHS:-20}"
 
 echo "== 1. Generating a sample data set in $out/data"
 "$python" "$here/generate_sample_data.py" --output_dir "$out/data" --n_samples 30 --n_test 10 --overwrite
 
-echo "== 2. Training (checkpoints in $out/checkpoints)"
-"$python" "$here/train.py" --data_dir "$out/data" --checkpoint_dir "$out/checkpoints" --overwrite
+echo "== 2. Training the encoder and the SVM (checkpoints in $out/checkpoints)"
+"$python" "$here/train.py" --data_dir "$out/data" --checkpoint_dir "$out/checkpoints" --epochs "$epochs" --overwrite
 
 echo "== 3. New raw recordings in $out/new_recordings, turned into HHT matrices in $out/new_data"
 "$python" "$here/generate_sample_data.py" --output_dir "$out/new_recordings" --n_samples 0 --n_test 20 --seed 7 \
@@ -31,7 +33,7 @@ cat <<DONE
 
 Done. Everything is in $out:
   data/                       the generated training set (labelled and test files)
-  checkpoints/final_*         the trained model (latest_* holds the same)
+  checkpoints/final_*         the trained model (best_* holds the same, latest_* the last epoch)
   checkpoints/test_predictions.json  predictions for the data set's test files
   new_recordings/signals/     new raw recordings (mV)
   new_data/                   their HHT matrices, made by compute_hht.py

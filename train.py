@@ -9,6 +9,7 @@ Exit codes: 0 trained on every file; 1 trained, but some files were skipped
 import argparse
 
 from semg_hht.cli import add_encoder_arguments, run_command
+from semg_hht.defaults import DEFAULT_EPOCHS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_encoder_arguments(parser)
     parser.add_argument(
         "--seed", type=int, default=42, help="seeds the encoder weights, split and calibration (default: %(default)s)"
+    )
+    training = parser.add_argument_group("encoder training (see TRAINING_GUIDE.md)")
+    training.add_argument(
+        "--epochs",
+        type=int,
+        default=DEFAULT_EPOCHS,
+        help="epochs of encoder training before the SVM; 0 keeps the seeded random encoder (default: %(default)s)",
+    )
+    training.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of AdamW (default: %(default)s)")
+    training.add_argument("--weight_decay", type=float, default=1e-2, help="AdamW weight decay (default: %(default)s)")
+    training.add_argument(
+        "--patience",
+        type=int,
+        default=5,
+        help="stop after this many epochs without a lower validation loss; 0 never stops early (default: %(default)s)",
+    )
+    training.add_argument(
+        "--augment", action="store_true", help="shift each training matrix in time and scale its amplitude at random"
     )
     parser.add_argument("--svm_C", type=float, default=10.0, help="SVM regularisation C (default: %(default)s)")
     parser.add_argument(

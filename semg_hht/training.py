@@ -1,7 +1,8 @@
-"""The train.py workflow: scan, encode once, split, fit, report, checkpoint, predict tests."""
+"""The train.py workflow: scan, encode, split, train the encoder (optional), fit, report, checkpoint, predict tests."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
@@ -15,14 +16,23 @@ import torch
 from sklearn.metrics import classification_report, confusion_matrix
 from sklearn.model_selection import train_test_split
 
-from .checkpoint import CheckpointError, build_metadata, checkpoint_files, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    build_metadata,
+    checkpoint_files,
+    load_checkpoint,
+    load_training_checkpoint,
+    previous_prefix,
+    save_checkpoint,
+)
 from .classes import CLASS_NAMES, N_CLASSES, NAMING_RULE
 from .classifier import HHTClassifier, parse_gamma
 from .dataset import extract_file_features, scan_data_folder
-from .defaults import DEFAULT_BATCH_SIZE
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
 from .encoder import resolve_device
+from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
 from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, out_of_memory_advice
-from .matrices import display_name, list_npz_files, printable_path
+from .matrices import MatrixFileError, display_name, list_npz_files, printable_path
 from .prediction import write_predictions
 
 RULE = "=" * 60
@@ -43,6 +53,14 @@ class TrainingOptions:
     svm_C: float = 10.0
     svm_kernel: str = "rbf"
     svm_gamma: str = "scale"
+    epochs: int = DEFAULT_EPOCHS
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    patience: int = 5
+    augment: bool = False
+
+    def encoder_training(self) -> EncoderTrainingOptions:
+        return EncoderTrainingOptions(self.epochs, self.lr, self.weight_decay, self.patience, self.augment)
 
     def validate(self) -> None:
         """Reject impossible values before any data is read."""
@@ -56,6 +74,10 @@ class TrainingOptions:
             parse_gamma(self.svm_gamma)
         except ValueError as error:
             raise UsageError(f"--svm_gamma: {error}") from None
+        try:
+            self.encoder_training().validate()
+        except ValueError as error:
+            raise UsageError(str(error)) from None
         if not os.path.isdir(self.data_dir):
             raise UsageError(f"Data directory not found: {self.data_dir}")
         if self.resume and self.overwrite:
@@ -71,18 +93,23 @@ class TrainingOptions:
 
     def settings(self) -> dict[str, Any]:
         """The settings a resumed run must share with the checkpoint."""
+        training: dict[str, Any] = {"epochs": 0}
+        if self.epochs:
+            # Batches and bf16 change the training trajectory; with a random encoder they do not matter.
+            training = {**self.encoder_training().settings(), "batch_size": self.batch_size, "bf16": self.bf16}
         return {
             "seed": self.seed,
             "test_size": self.test_size,
             "svm": {"C": float(self.svm_C), "kernel": self.svm_kernel, "gamma": parse_gamma(self.svm_gamma)},
+            "training": training,
         }
 
 
 def existing_checkpoints(checkpoint_dir: str | os.PathLike) -> list[str]:
-    """Names (``final``, ``latest``) of the checkpoints a run in ``checkpoint_dir`` would replace."""
+    """Names (``final``, ``latest``, ``best``) of the checkpoints a run in ``checkpoint_dir`` would replace."""
     return [
         name
-        for name in ("final", "latest")
+        for name in ("final", "latest", "best")
         if any(path.exists() for path in checkpoint_files(Path(checkpoint_dir) / name).values())
     ]
 
@@ -131,23 +158,51 @@ def _warn(message: str) -> None:
     print(f"Warning: {message}", file=sys.stderr)
 
 
-def _load_resume_checkpoint(
-    options: TrainingOptions, device: torch.device
-) -> tuple[HHTClassifier | None, dict[str, Any]]:
+def file_fingerprints(paths: Sequence[Path]) -> dict[str, str]:
+    """SHA-256 of each file's content, keyed by file name: what a resume must find unchanged."""
+    fingerprints = {}
+    for path in paths:
+        digest = hashlib.sha256()
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        fingerprints[path.name] = digest.hexdigest()
+    return fingerprints
+
+
+def available_cpus() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class Resumed:
+    """What ``latest_*`` holds for a resumed run."""
+
+    classifier: HHTClassifier
+    metadata: dict[str, Any]
+    trainer_state: dict[str, Any] | None
+
+
+def _load_resume_checkpoint(options: TrainingOptions, device: torch.device) -> Resumed | None:
     latest = Path(options.checkpoint_dir) / "latest"
     if not checkpoint_files(latest)["encoder"].exists():
         if existing_checkpoints(options.checkpoint_dir):
             raise UsageError(
-                f"Cannot resume: {options.checkpoint_dir} holds a final checkpoint but no latest_*; "
+                f"Cannot resume: {options.checkpoint_dir} holds a final or best checkpoint but no latest_*; "
                 "use --overwrite to replace it, or another --checkpoint_dir"
             )
         print(f"No checkpoint to resume in {options.checkpoint_dir}; starting fresh training")
-        return None, {}
+        return None
     try:
-        classifier, metadata = load_checkpoint(latest, device)
+        classifier, metadata, trainer_state = load_training_checkpoint(latest, device)
     except CheckpointError as error:
         raise UsageError(f"Cannot resume: {error}") from None
     stored = {key: metadata.get(key) for key in ("seed", "test_size", "svm")}
+    stored["training"] = metadata.get("training") or {"epochs": 0}
     wanted = options.settings()
     differences = [
         f"{key}: checkpoint {stored[key]}, this run {wanted[key]}" for key in wanted if stored[key] != wanted[key]
@@ -158,20 +213,34 @@ def _load_resume_checkpoint(
             + "; ".join(differences)
             + "). Pass the same flags, or use --overwrite (or another --checkpoint_dir) to train afresh."
         )
-    print(f"Resuming from checkpoint: {latest} (fitted classifier found; it is not refitted)")
-    return classifier, metadata
+    if options.epochs and trainer_state is None:
+        raise UsageError(f"Cannot resume: {latest} has no trainer state; use --overwrite to train afresh")
+    if trainer_state is None:
+        print(f"Resuming from checkpoint: {latest} (fitted classifier found; it is not refitted)")
+    else:
+        print(f"Resuming from checkpoint: {latest} (epoch {trainer_state['epoch']} of {options.epochs} completed)")
+    return Resumed(classifier, metadata, trainer_state)
 
 
-def _resumed_split(metadata: dict[str, Any], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def _resumed_split(
+    metadata: dict[str, Any], names: Sequence[str], fingerprints: dict[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
     stored_train, stored_val = list(metadata.get("train_files", [])), list(metadata.get("val_files", []))
     stored = set(stored_train) | set(stored_val)
     missing, added = sorted(stored - set(names)), sorted(set(names) - stored)
-    if missing or added:
+    # Checkpoints of release 0.1 kept no fingerprints: only the names can be compared.
+    stored_fingerprints = metadata.get("data_fingerprints") or {}
+    changed = sorted(
+        name for name in stored_fingerprints if name in fingerprints and fingerprints[name] != stored_fingerprints[name]
+    )
+    if missing or added or changed:
         detail = []
         if missing:
             detail.append(f"{len(missing)} files missing (e.g. {missing[0]})")
         if added:
             detail.append(f"{len(added)} new files (e.g. {added[0]})")
+        if changed:
+            detail.append(f"{len(changed)} files with different content (e.g. {changed[0]})")
         raise UsageError(
             "Cannot resume: the labelled files differ from the checkpoint's ("
             + ", ".join(detail)
@@ -184,6 +253,32 @@ def _resumed_split(metadata: dict[str, Any], names: Sequence[str]) -> tuple[np.n
     )
 
 
+def _print_validation(train_accuracy: float, y_val: np.ndarray, val_pred: np.ndarray) -> float:
+    val_accuracy = float(np.mean(val_pred == y_val))
+    print(f"Training Accuracy: {train_accuracy:.4f}")
+    print(f"Validation Accuracy: {val_accuracy:.4f}")
+    print("\nValidation classification report:")
+    print(
+        classification_report(
+            y_val, val_pred, labels=list(range(N_CLASSES)), target_names=list(CLASS_NAMES), digits=4, zero_division=0
+        )
+    )
+    print("Validation confusion matrix:")
+    print(confusion_table(y_val, val_pred))
+    return val_accuracy
+
+
+def _print_skipped(failures: list[tuple[str, str]]) -> int:
+    if not failures:
+        return EXIT_OK
+    print(f"\nSkipped {len(failures)} files:", file=sys.stderr)
+    for name, reason in failures[:SUMMARY_LIMIT]:
+        print(f"  {name}: {reason}", file=sys.stderr)
+    if len(failures) > SUMMARY_LIMIT:
+        print(f"  ... and {len(failures) - SUMMARY_LIMIT} more (each one is named in a warning above)", file=sys.stderr)
+    return EXIT_PARTIAL
+
+
 def run_training(options: TrainingOptions) -> int:
     """Run train.py: returns the exit code (0 all files used, 1 some skipped, 3 out of memory).
 
@@ -191,7 +286,11 @@ def run_training(options: TrainingOptions) -> int:
     """
     options.validate()
     device = resolve_device(options.cpu)
-    print(f"Using device: {device}")
+    if device.type == "cpu":
+        torch.set_num_threads(available_cpus())
+        print(f"Using device: cpu ({torch.get_num_threads()} threads)")
+    else:
+        print(f"Using device: {device} ({torch.cuda.get_device_name(device)})")
     print(f"Data directory: {options.data_dir}")
     print(f"Checkpoint directory: {options.checkpoint_dir}")
 
@@ -204,33 +303,33 @@ def run_training(options: TrainingOptions) -> int:
     for path, reason in folder.skipped:
         _warn(f"skipping {printable_path(path)}: {reason}")
 
-    resumed, metadata = (None, {})
-    if options.resume:
-        resumed, metadata = _load_resume_checkpoint(options, device)
-    classifier = resumed or HHTClassifier(
-        svm_C=options.svm_C,
-        svm_kernel=options.svm_kernel,
-        svm_gamma=options.svm_gamma,
-        seed=options.seed,
-        batch_size=options.batch_size,
-        device=device,
+    resumed = _load_resume_checkpoint(options, device) if options.resume else None
+    classifier = (
+        resumed.classifier
+        if resumed
+        else HHTClassifier(
+            svm_C=options.svm_C,
+            svm_kernel=options.svm_kernel,
+            svm_gamma=options.svm_gamma,
+            seed=options.seed,
+            batch_size=options.batch_size,
+            device=device,
+        )
     )
     classifier.bf16 = options.bf16
 
     print("\nLoading data...")
+    # A trained encoder changes the features, so test files are encoded after training.
+    first_pass = folder.labelled + (folder.test if options.epochs == 0 else [])
     try:
-        encoded = extract_file_features(
-            classifier, folder.labelled + folder.test, options.batch_size, "Loading and encoding"
-        )
+        encoded = extract_file_features(classifier, first_pass, options.batch_size, "Loading and encoding")
     except torch.cuda.OutOfMemoryError:
         print(out_of_memory_advice(options.batch_size), file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
     label_of = dict(zip(folder.labelled, folder.labels, strict=True))
     is_labelled = np.array([path in label_of for path in encoded.paths], dtype=bool)
     train_paths = [path for path in encoded.paths if path in label_of]
-    test_paths = [path for path in encoded.paths if path not in label_of]
     labels = np.array([label_of[path] for path in train_paths], dtype=int)
-    features, test_features = encoded.features[is_labelled], encoded.features[~is_labelled]
     for error in encoded.errors:
         _warn(f"skipping {error}")
     skipped.extend((Path(error.path), error.reason) for error in encoded.errors if Path(error.path) in label_of)
@@ -245,72 +344,190 @@ def run_training(options: TrainingOptions) -> int:
         print(f"  {name}: {count} samples")
 
     names = [path.name for path in train_paths]
+    fingerprints = file_fingerprints(train_paths)
     if resumed is not None:
-        train_index, val_index = _resumed_split(metadata, names)
+        train_index, val_index = _resumed_split(resumed.metadata, names, fingerprints)
     else:
         train_index, val_index = stratified_split(labels, options.test_size, options.seed)
     print(f"\nTraining set: {len(train_index)} samples")
     print(f"Validation set: {len(val_index)} samples")
+    run = _Run(options, folder.test, names, train_index, val_index, fingerprints, resumed)
 
-    print(f"\n{RULE}\nTraining SVM Classifier\n{RULE}")
-    if resumed is None:
-        try:
-            classifier.fit_features(features[train_index], labels[train_index])
-        except ValueError as error:
-            raise UsageError(f"Too few files to train: {error}. Add labelled files or lower --test_size.") from None
-    else:
-        print("Using the fitted SVM from the checkpoint")
-    train_pred = classifier.predict_features(features[train_index])
-    val_pred = classifier.predict_features(features[val_index])
-    train_accuracy = float(np.mean(train_pred == labels[train_index]))
-    val_accuracy = float(np.mean(val_pred == labels[val_index]))
-    print(f"Training Accuracy: {train_accuracy:.4f}")
-    print(f"Validation Accuracy: {val_accuracy:.4f}")
-    print("\nValidation classification report:")
-    print(
-        classification_report(
-            labels[val_index],
-            val_pred,
-            labels=list(range(N_CLASSES)),
-            target_names=list(CLASS_NAMES),
-            digits=4,
-            zero_division=0,
-        )
-    )
-    print("Validation confusion matrix:")
-    print(confusion_table(labels[val_index], val_pred))
-
-    # A resumed checkpoint's history goes on; older ones may name its keys differently.
-    history = dict(metadata.get("history") or {})
-    history.setdefault("train_accuracy", []).append(train_accuracy)
-    history.setdefault("val_accuracy", []).append(val_accuracy)
-    new_metadata = build_metadata(
-        classifier,
-        history=history,
-        test_size=options.test_size,
-        n_train=len(train_index),
-        n_val=len(val_index),
-        train_files=[names[i] for i in train_index],
-        val_files=[names[i] for i in val_index],
-        resumed=resumed is not None,
-    )
-    checkpoint_dir = Path(options.checkpoint_dir)
-    for name in ("latest", "final"):
-        save_checkpoint(checkpoint_dir / name, classifier, new_metadata)
-    print(f"\nCheckpoints saved: {checkpoint_dir / 'final'}_* and {checkpoint_dir / 'latest'}_*")
-
-    test_errors = [error for error in encoded.errors if Path(error.path) not in label_of]
-    predictions_path = checkpoint_dir / "test_predictions.json"
-    write_predictions(predictions_path, test_paths, classifier.predict_proba_features(test_features), test_errors)
-    print(f"\nTest predictions saved to: {predictions_path}")
+    try:
+        if options.epochs == 0:
+            test_errors = [error for error in encoded.errors if Path(error.path) not in label_of]
+            test_paths = [path for path in encoded.paths if path not in label_of]
+            run.fit_svm(classifier, encoded.features[is_labelled], labels)
+            run.predict_tests(classifier, test_paths, encoded.features[~is_labelled], test_errors)
+        else:
+            test_errors = run.train_encoder(classifier, train_paths, labels, encoded.features[is_labelled])
+    except torch.cuda.OutOfMemoryError:
+        print(out_of_memory_advice(options.batch_size), file=sys.stderr)
+        return EXIT_OUT_OF_MEMORY
+    except TrainingDataError as error:
+        raise UsageError(str(error)) from None
 
     failures = [(printable_path(path), reason) for path, reason in skipped]
     failures += [(display_name(error.path), error.reason) for error in test_errors]
-    if not failures:
-        return EXIT_OK
-    print(f"\nSkipped {len(failures)} files:", file=sys.stderr)
-    for name, reason in failures[:SUMMARY_LIMIT]:
-        print(f"  {name}: {reason}", file=sys.stderr)
-    if len(failures) > SUMMARY_LIMIT:
-        print(f"  ... and {len(failures) - SUMMARY_LIMIT} more (each one is named in a warning above)", file=sys.stderr)
-    return EXIT_PARTIAL
+    return _print_skipped(failures)
+
+
+@dataclass
+class _Run:
+    """The parts of one train.py run that the SVM-only and the encoder-training paths share."""
+
+    options: TrainingOptions
+    test_files: list[Path]
+    names: list[str]
+    train_index: np.ndarray
+    val_index: np.ndarray
+    fingerprints: dict[str, str]
+    resumed: Resumed | None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.options.checkpoint_dir)
+
+    def metadata(self, classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
+        return build_metadata(
+            classifier,
+            test_size=self.options.test_size,
+            training=self.options.settings()["training"],
+            n_train=len(self.train_index),
+            n_val=len(self.val_index),
+            train_files=[self.names[i] for i in self.train_index],
+            val_files=[self.names[i] for i in self.val_index],
+            data_fingerprints=self.fingerprints,
+            resumed=self.resumed is not None,
+            **fields,
+        )
+
+    def predict_tests(
+        self, classifier: HHTClassifier, paths: list[Path], features: np.ndarray, errors: list[MatrixFileError]
+    ) -> None:
+        predictions_path = self.checkpoint_dir / "test_predictions.json"
+        write_predictions(predictions_path, paths, classifier.predict_proba_features(features), errors)
+        print(f"\nTest predictions saved to: {predictions_path}")
+
+    def fit_svm(self, classifier: HHTClassifier, features: np.ndarray, labels: np.ndarray) -> None:
+        """The random-encoder path (``--epochs 0``): fit the SVM on the first pass's features, save."""
+        print(f"\n{RULE}\nTraining SVM Classifier\n{RULE}")
+        train, val = self.train_index, self.val_index
+        if self.resumed is None:
+            try:
+                classifier.fit_features(features[train], labels[train])
+            except ValueError as error:
+                raise UsageError(f"Too few files to train: {error}. Add labelled files or lower --test_size.") from None
+        else:
+            print("Using the fitted SVM from the checkpoint")
+        train_accuracy = float(np.mean(classifier.predict_features(features[train]) == labels[train]))
+        val_accuracy = _print_validation(train_accuracy, labels[val], classifier.predict_features(features[val]))
+        # A resumed checkpoint's history goes on; older ones may name its keys differently.
+        history = dict(self.resumed.metadata.get("history") or {}) if self.resumed else {}
+        history.setdefault("train_accuracy", []).append(train_accuracy)
+        history.setdefault("val_accuracy", []).append(val_accuracy)
+        metadata = self.metadata(classifier, history=history)
+        for name in ("latest", "final"):
+            save_checkpoint(self.checkpoint_dir / name, classifier, metadata)
+        print(f"\nCheckpoints saved: {self.checkpoint_dir / 'final'}_* and {self.checkpoint_dir / 'latest'}_*")
+
+    def _load_best(self, best_epoch: int, device: torch.device) -> HHTClassifier:
+        """The best epoch's classifier for a resumed run.
+
+        ``best_*`` is saved before ``latest_*``, so a run killed between the two leaves
+        a ``best_*`` newer than the trainer state; the one it replaced, kept in
+        ``.previous/``, is then the right one (the re-run epoch saves the newer again).
+        """
+        prefix = self.checkpoint_dir / "best"
+        found = []
+        for candidate in (prefix, previous_prefix(prefix)):
+            try:
+                best, metadata = load_checkpoint(candidate, device)
+            except CheckpointError as error:
+                found.append(str(error))
+                continue
+            same_run = (
+                metadata.get("seed") == self.options.seed
+                and metadata.get("training") == (self.options.settings()["training"])
+            )
+            if metadata.get("epoch") == best_epoch and same_run:
+                return best
+            found.append(f"{candidate}_* holds epoch {metadata.get('epoch')}" + ("" if same_run else " of another run"))
+        raise UsageError(
+            f"Cannot resume: no checkpoint of the best epoch ({best_epoch}) that the trainer state names ("
+            + "; ".join(found)
+            + "); use --overwrite to train afresh"
+        )
+
+    def train_encoder(
+        self, classifier: HHTClassifier, paths: list[Path], labels: np.ndarray, initial_features: np.ndarray
+    ) -> list[MatrixFileError]:
+        """Train the encoder epoch by epoch with checkpoints, then save and apply the best epoch's classifier.
+
+        ``initial_features`` are the untrained encoder's features of ``paths``
+        (the first pass), re-used as epoch 0. Returns the test files' errors.
+        """
+        options, train, val = self.options, self.train_index, self.val_index
+        print(f"\n{RULE}\nTraining the encoder (at most {options.epochs} epochs), then the SVM\n{RULE}")
+        try:
+            trainer = EncoderTrainer(
+                classifier,
+                options.encoder_training(),
+                LabelledFiles([paths[i] for i in train], labels[train]),
+                LabelledFiles([paths[i] for i in val], labels[val]),
+            )
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        initial = None
+        if self.resumed is not None and self.resumed.trainer_state is not None:
+            state = self.resumed.trainer_state
+            trainer.load_state_dict(
+                state, self._load_best(int(state["early_stopping"]["best_epoch"]), classifier.device)
+            )
+        else:
+            initial = np.concatenate([initial_features[train], initial_features[val]])
+
+        def save(improved: bool) -> None:
+            fields = {"history": trainer.history, "best_epoch": trainer.best_epoch}
+            # best_* first: latest_* is the commit point of an epoch, so a resume never finds a
+            # best_* older than the one its trainer state names.
+            if improved:
+                save_checkpoint(
+                    self.checkpoint_dir / "best",
+                    trainer.best,
+                    self.metadata(trainer.best, epoch=trainer.epoch, **fields),
+                )
+            save_checkpoint(
+                self.checkpoint_dir / "latest",
+                classifier,
+                self.metadata(classifier, epoch=trainer.epoch, **fields),
+                trainer.state_dict(),
+            )
+
+        try:
+            trainer.run(save, initial)
+        except ValueError as error:
+            raise UsageError(f"Too few files to train: {error}. Add labelled files or lower --test_size.") from None
+        best = trainer.best
+        print(f"\nBest epoch: {trainer.best_epoch} (validation loss {trainer.best_val_loss:.4f})")
+
+        # The best encoder's features of the validation files (for the report) and the test files.
+        encoded = extract_file_features(best, trainer.val.paths + self.test_files, options.batch_size, "Encoding")
+        val_set = set(trainer.val.paths)
+        for error in encoded.errors:
+            if Path(error.path) in val_set:
+                raise TrainingDataError(f"{error}: the file changed or vanished while training")
+        is_val = np.array([path in val_set for path in encoded.paths], dtype=bool)
+        print(f"\n{RULE}\nBest epoch's classifier (encoder + SVM)\n{RULE}")
+        train_accuracy = trainer.history["svm_train_accuracy"][trainer.best_epoch]
+        _print_validation(train_accuracy, trainer.val.labels, best.predict_features(encoded.features[is_val]))
+        fields = {"history": trainer.history, "best_epoch": trainer.best_epoch}
+        save_checkpoint(self.checkpoint_dir / "final", best, self.metadata(best, epoch=trainer.best_epoch, **fields))
+        print(
+            f"\nCheckpoints saved: {self.checkpoint_dir / 'final'}_* (= best_*, epoch {trainer.best_epoch}) "
+            f"and {self.checkpoint_dir / 'latest'}_* (epoch {trainer.epoch}, with the trainer state for --resume)"
+        )
+        test_errors = [error for error in encoded.errors if Path(error.path) not in val_set]
+        test_paths = [path for path in encoded.paths if path not in val_set]
+        self.predict_tests(best, test_paths, encoded.features[~is_val], test_errors)
+        return test_errors

@@ -52,7 +52,9 @@ def sample_dir(tmp_path_factory) -> Path:
 def trained(sample_dir, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """A checkpoint folder trained by train.py on ``sample_dir``, and the run's output."""
     checkpoint_dir = tmp_path_factory.mktemp("checkpoints")
-    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", checkpoint_dir, "--cpu")
+    result = run_script(
+        "train.py", "--epochs", "0", "--data_dir", sample_dir, "--checkpoint_dir", checkpoint_dir, "--cpu"
+    )
     assert result.returncode == 0, result.stderr
     return checkpoint_dir, result
 

@@ -288,7 +288,7 @@ def test_sigkill_while_saving_never_loses_the_checkpoint(tmp_path, capsys):
 def test_sigkill_during_train_py_keeps_a_loadable_checkpoint(sample_dir, trained, tmp_path):
     checkpoint_dir, _ = trained
     shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
-    command = [sys.executable, str(ROOT / "train.py"), "--data_dir", str(sample_dir)]
+    command = [sys.executable, str(ROOT / "train.py"), "--epochs", "0", "--data_dir", str(sample_dir)]
     command += ["--checkpoint_dir", str(tmp_path), "--overwrite", "--cpu", "--seed", "7"]
     for delay in (1.0, 2.5, 4.0):
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

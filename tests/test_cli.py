@@ -67,7 +67,7 @@ def test_train_output_files_and_metadata(trained, sample_dir):
 
 def test_training_is_reproducible(trained, sample_dir, tmp_path):
     checkpoint_dir, first = trained
-    second = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu")
+    second = run_script("train.py", "--epochs", "0", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu")
     assert second.returncode == 0
     assert read_json(tmp_path / "test_predictions.json") == read_json(checkpoint_dir / "test_predictions.json")
 
@@ -75,7 +75,9 @@ def test_training_is_reproducible(trained, sample_dir, tmp_path):
 def test_resume_reuses_the_fitted_classifier(trained, sample_dir, tmp_path):
     checkpoint_dir, first = trained
     shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
-    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--cpu")
+    result = run_script(
+        "train.py", "--epochs", "0", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--cpu"
+    )
     assert result.returncode == 0, result.stderr
     assert "Resuming from checkpoint" in result.stdout and "not refitted" in result.stdout
     accuracy = [line for line in first.stdout.splitlines() if "Accuracy:" in line]
@@ -87,14 +89,26 @@ def test_resume_with_other_settings_is_refused(trained, sample_dir, tmp_path):
     checkpoint_dir, _ = trained
     shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
     result = run_script(
-        "train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--svm_C", "1", "--cpu"
+        "train.py",
+        "--epochs",
+        "0",
+        "--data_dir",
+        sample_dir,
+        "--checkpoint_dir",
+        tmp_path,
+        "--resume",
+        "--svm_C",
+        "1",
+        "--cpu",
     )
     assert result.returncode == 2
     assert "other settings" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_resume_without_checkpoint_starts_fresh(sample_dir, tmp_path):
-    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--cpu")
+    result = run_script(
+        "train.py", "--epochs", "0", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--cpu"
+    )
     assert result.returncode == 0
     assert "No checkpoint to resume" in result.stdout
     assert (tmp_path / "final_svm.pkl").exists()
@@ -104,20 +118,20 @@ def test_resume_without_checkpoint_starts_fresh(sample_dir, tmp_path):
     "flags, message", [(["--test_size", "1.5"], "--test_size"), (["--batch_size", "0"], "--batch_size")]
 )
 def test_invalid_flags_rejected_before_reading_data(flags, message, tmp_path):
-    result = run_script("train.py", "--data_dir", tmp_path / "does_not_exist", *flags)
+    result = run_script("train.py", "--epochs", "0", "--data_dir", tmp_path / "does_not_exist", *flags)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_no_npz_files(tmp_path):
-    result = run_script("train.py", "--data_dir", tmp_path, "--checkpoint_dir", tmp_path / "c")
+    result = run_script("train.py", "--epochs", "0", "--data_dir", tmp_path, "--checkpoint_dir", tmp_path / "c")
     assert result.returncode == 2 and f"No .npz files found in {tmp_path}" in result.stderr
 
 
 def test_no_labelled_files(tmp_path):
     np.savez(tmp_path / "BICEPS_test_001.npz", hht=random_matrix())
     np.savez(tmp_path / "notes.npz", hht=random_matrix())
-    result = run_script("train.py", "--data_dir", tmp_path, "--checkpoint_dir", tmp_path / "c")
+    result = run_script("train.py", "--epochs", "0", "--data_dir", tmp_path, "--checkpoint_dir", tmp_path / "c")
     assert result.returncode == 2
     assert "No valid training files found" in result.stderr and "MUSCLE_movement_GENDER" in result.stderr
 
@@ -126,7 +140,7 @@ def test_class_with_one_file_is_a_clear_error(sample_dir, tmp_path):
     for path in sample_dir.glob("*_M_*.npz"):
         shutil.copy(path, tmp_path)
     np.savez(tmp_path / "BICEPS_half_F_900.npz", hht=random_matrix())
-    result = run_script("train.py", "--data_dir", tmp_path, "--checkpoint_dir", tmp_path / "c")
+    result = run_script("train.py", "--epochs", "0", "--data_dir", tmp_path, "--checkpoint_dir", tmp_path / "c")
     assert result.returncode == 2
     assert "F_half (1) has only one file" in result.stderr and "Traceback" not in result.stderr
 
@@ -137,7 +151,7 @@ def test_bad_and_unlabelled_files_are_skipped_and_summarised(sample_dir, tmp_pat
     (data / "BICEPS_full_M_901.npz").write_bytes(b"")
     (data / "DELTOID_test_902.npz").write_text("not an archive")
     np.savez(data / "mystery_901.npz", hht=random_matrix())
-    result = run_script("train.py", "--data_dir", data, "--checkpoint_dir", tmp_path / "c", "--cpu")
+    result = run_script("train.py", "--epochs", "0", "--data_dir", data, "--checkpoint_dir", tmp_path / "c", "--cpu")
     assert result.returncode == 1, result.stderr
     assert "Loaded 30 training samples" in result.stdout
     assert "Found 4 test files" in result.stdout
@@ -257,7 +271,7 @@ def test_help_does_not_import_torch(script):
 
 
 def test_example_workflow_runs_from_another_folder(tmp_path):
-    env = dict(os.environ, PYTHON=sys.executable)
+    env = dict(os.environ, PYTHON=sys.executable, EPOCHS="2")
     result = subprocess.run(
         ["bash", str(ROOT / "example_workflow.sh"), str(tmp_path / "out")],
         cwd=tmp_path,
@@ -291,14 +305,28 @@ def test_existing_checkpoints_are_not_replaced_without_a_flag(trained, sample_di
     checkpoint_dir, _ = trained
     shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
     before = (tmp_path / "final_svm.pkl").read_bytes()
-    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu", "--seed", "3")
+    result = run_script(
+        "train.py", "--epochs", "0", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu", "--seed", "3"
+    )
     assert result.returncode == 2
     assert "--resume" in result.stderr and "--overwrite" in result.stderr
     assert (tmp_path / "final_svm.pkl").read_bytes() == before
-    both = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--overwrite")
+    both = run_script(
+        "train.py", "--epochs", "0", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--overwrite"
+    )
     assert both.returncode == 2 and "pick one" in both.stderr
     replaced = run_script(
-        "train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu", "--seed", "3", "--overwrite"
+        "train.py",
+        "--epochs",
+        "0",
+        "--data_dir",
+        sample_dir,
+        "--checkpoint_dir",
+        tmp_path,
+        "--cpu",
+        "--seed",
+        "3",
+        "--overwrite",
     )
     assert replaced.returncode == 0
     assert (tmp_path / ".previous" / "final_svm.pkl").read_bytes() == before
@@ -319,7 +347,9 @@ def test_resume_refuses_a_folder_with_only_a_final_checkpoint(trained, sample_di
     checkpoint_dir, _ = trained
     for path in checkpoint_dir.glob("final_*"):
         shutil.copy(path, tmp_path)
-    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--cpu")
+    result = run_script(
+        "train.py", "--epochs", "0", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--cpu"
+    )
     assert result.returncode == 2 and "no latest_*" in result.stderr
 
 
