@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes to use; each takes about a second to start, so 1 is faster for a few seconds' work "
         "(default: all CPU cores)",
     )
+    parser.add_argument(
+        "--png",
+        action="store_true",
+        help="also write an image of each spectrum beside it (NAME.png: time on x, Hz on y, colour bar)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace output files that exist already")
     return parser
 

@@ -44,6 +44,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from .figures import save_spectrum
 from .hht import (
     DEFAULT_ENSEMBLES,
     DEFAULT_F_MAX,
@@ -83,6 +84,7 @@ class ConversionOptions:
     seed: int = 42
     workers: int | None = None
     overwrite: bool = False
+    png: bool = False
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,8 @@ def _load_segments(source: _Source, options: ConversionOptions) -> _Segments | s
     if not options.overwrite:
         windowed = options.window is not None
         names = [_output_name(source.stem, index, windowed) for index in range(starts.size)]
+        if options.png:
+            names += [str(Path(name).with_suffix(".png")) for name in names]
         existing = [printable_path(name) for name in names if os.path.lexists(Path(options.output_dir) / name)]
         if len(names) == 1 and existing:
             return f"its output {existing[0]} exists already; use --overwrite to replace it"
@@ -369,6 +373,12 @@ def _convert_segments(source: _Source, options: ConversionOptions, segments: _Se
         path = Path(options.output_dir) / _output_name(source.stem, index, windowed)
         try:
             write_matrix_file(path, matrix, segments.fs, frequency, index, start / segments.fs)
+            if options.png:
+                quantity = f"log(1 + {options.quantity})" if options.log else options.quantity
+                title = f"{path.name} (from {start / segments.fs:g} s)"
+                save_spectrum(
+                    path.with_suffix(".png"), matrix, frequency, segments.length / segments.fs, title, quantity
+                )
         except OSError as error:
             # The next writes would fail the same way (disk full, name too long): stop here.
             result.write_error = (index, f"cannot write {display_name(path)}: {error.strerror or error}")

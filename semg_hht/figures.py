@@ -1,0 +1,157 @@
+"""PNG pictures: confusion matrix, training curves, example spectra per class, one spectrum.
+
+Drawn with matplotlib's object interface on the Agg canvas (no pyplot, no display,
+no global backend switch), at fixed pixel sizes, and written atomically.
+matplotlib is imported only when a picture is made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_open
+from .classes import CLASS_NAMES
+
+DPI = 100
+CONFUSION_SIZE = (640, 560)
+CURVES_SIZE = (960, 400)
+SPECTRUM_SIZE = (640, 480)
+EXAMPLE_TILE = 160
+
+
+def _figure(size: tuple[int, int]) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Any, path: str | os.PathLike) -> None:
+    # No bbox_inches="tight": the picture keeps exactly the size it was made with.
+    with atomic_open(path) as stream:
+        figure.savefig(stream, format="png", dpi=DPI)
+
+
+def save_confusion_matrix(path: str | os.PathLike, matrix: Sequence[Sequence[int]], title: str) -> None:
+    """The 6 x 6 confusion matrix (rows true, columns predicted class), 640 x 560 pixels.
+
+    Each cell shows its count; the colour is the share of its row (the recall of that class).
+    """
+    counts = np.asarray(matrix, dtype=int)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    figure = _figure(CONFUSION_SIZE)
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), count in np.ndenumerate(counts):
+        colour = "white" if shares[row, column] > 0.6 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=colour)
+    ticks = range(len(CLASS_NAMES))
+    axes.set_xticks(ticks, CLASS_NAMES, rotation=45, ha="right")
+    axes.set_yticks(ticks, CLASS_NAMES)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title(title)
+    figure.colorbar(image, ax=axes, label="share of the true class")
+    _save(figure, path)
+
+
+def save_training_curves(path: str | os.PathLike, history: dict[str, list]) -> None:
+    """Loss and accuracy per epoch (training, validation, SVM validation), 960 x 400 pixels."""
+    epochs = history["epoch"]
+    figure = _figure(CURVES_SIZE)
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    for key, label in (("train_loss", "training"), ("val_loss", "validation")):
+        loss_axes.plot(epochs, _plottable(history.get(key)), marker="o", label=label)
+    loss_axes.set(xlabel="epoch", ylabel="cross-entropy (linear head)", title="loss")
+    for key, label in (
+        ("train_accuracy", "head, training"),
+        ("val_accuracy", "head, validation"),
+        ("svm_val_accuracy", "SVM, validation"),
+    ):
+        accuracy_axes.plot(epochs, _plottable(history.get(key)), marker="o", label=label)
+    accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    for axes in (loss_axes, accuracy_axes):
+        axes.legend()
+        axes.grid(alpha=0.3)
+    _save(figure, path)
+
+
+def _norm(matrix: np.ndarray) -> Any:
+    """Colour scale for a spectrum: square-root, saturating at the 99.5th percentile.
+
+    Hilbert spectra are sparse, a few bins holding most of the energy; a linear scale shows them
+    as a few dots on black.
+    """
+    from matplotlib.colors import Normalize, PowerNorm
+
+    low, high = float(np.min(matrix)), float(np.percentile(matrix, 99.5))
+    if high <= low:
+        high = float(np.max(matrix)) if float(np.max(matrix)) > low else low + 1.0
+    if low < 0:
+        return Normalize(vmin=low, vmax=high, clip=True)
+    return PowerNorm(gamma=0.5, vmin=0.0, vmax=high, clip=True)
+
+
+def _plottable(values: list | None) -> list[float]:
+    return [np.nan if value is None else value for value in values or []]
+
+
+def save_class_examples(path: str | os.PathLike, examples: dict[int, list[tuple[str, np.ndarray]]]) -> None:
+    """A grid of example spectra: one row per class, up to 4 per row, 160 pixels a tile.
+
+    ``examples`` maps class IDs to (file name, (256, 256) matrix) pairs; rows are in class ID order.
+    """
+    classes = sorted(examples)
+    columns = max(1, max(len(items) for items in examples.values()))
+    figure = _figure((EXAMPLE_TILE * columns + 60, EXAMPLE_TILE * len(classes)))
+    grid = np.atleast_2d(figure.subplots(len(classes), columns, squeeze=False))
+    for row, class_id in enumerate(classes):
+        for column in range(columns):
+            axes = grid[row, column]
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if column >= len(examples[class_id]):
+                axes.axis("off")
+                continue
+            name, matrix = examples[class_id][column]
+            axes.imshow(matrix, origin="lower", aspect="auto", cmap="magma", norm=_norm(matrix))
+            axes.set_title(name if len(name) <= 26 else "..." + name[-23:], fontsize=6)
+            if column == 0:
+                axes.set_ylabel(CLASS_NAMES[class_id], fontsize=9)
+    _save(figure, path)
+
+
+def save_spectrum(
+    path: str | os.PathLike,
+    matrix: np.ndarray,
+    frequency: np.ndarray,
+    duration_s: float,
+    title: str,
+    label: str = "amplitude",
+) -> None:
+    """One Hilbert spectrum: time (s) on x, frequency (Hz) on y, a colour bar; 640 x 480 pixels.
+
+    Parameters
+    ----------
+    matrix : ndarray, shape (n_frequencies, n_times)
+        Row 0 is the lowest frequency.
+    frequency : ndarray, shape (n_frequencies,)
+        Centre of each row in Hz.
+    duration_s : float
+        Length of the segment in seconds.
+    """
+    step = (frequency[-1] - frequency[0]) / max(1, len(frequency) - 1)
+    extent = (0.0, duration_s, frequency[0] - step / 2, frequency[-1] + step / 2)
+    figure = _figure(SPECTRUM_SIZE)
+    axes = figure.add_subplot()
+    image = axes.imshow(matrix, origin="lower", aspect="auto", extent=extent, cmap="magma", norm=_norm(matrix))
+    axes.set(xlabel="time (s)", ylabel="frequency (Hz)", title=title)
+    figure.colorbar(image, ax=axes, label=f"{label} (square-root scale)")
+    _save(figure, path)
