@@ -15,7 +15,9 @@ echo "== 1. Generating a sample data set in $out/data"
 "$python" "$here/generate_sample_data.py" --output_dir "$out/data" --n_samples 30 --n_test 10 --overwrite
 
 echo "== 2. Training the encoder and the SVM (checkpoints in $out/checkpoints)"
-"$python" "$here/train.py" --data_dir "$out/data" --checkpoint_dir "$out/checkpoints" --epochs "$epochs" --overwrite
+# labels.csv names each file's simulated subject, so validation holds out whole subjects.
+"$python" "$here/train.py" --data_dir "$out/data" --labels "$out/data/labels.csv" \
+    --checkpoint_dir "$out/checkpoints" --epochs "$epochs" --overwrite
 
 echo "== 3. New raw recordings in $out/new_recordings, turned into HHT matrices in $out/new_data"
 "$python" "$here/generate_sample_data.py" --output_dir "$out/new_recordings" --n_samples 0 --n_test 20 --seed 7 \
@@ -35,6 +37,8 @@ Done. Everything is in $out:
   data/                       the generated training set (labelled and test files)
   checkpoints/final_*         the trained model (best_* holds the same, latest_* the last epoch)
   checkpoints/test_predictions.json  predictions for the data set's test files
+  checkpoints/report.json     the run's report; confusion_matrix.png, training_curves.png and
+                              class_examples.png beside it
   new_recordings/signals/     new raw recordings (mV)
   new_data/                   their HHT matrices, made by compute_hht.py
   predictions.json            predictions for new_data/

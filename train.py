@@ -29,6 +29,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace checkpoints already in CHECKPOINT_DIR (the replaced ones are kept in CHECKPOINT_DIR/.previous)",
     )
+    evaluation = parser.add_argument_group("labels, subjects and evaluation (see TRAINING_GUIDE.md)")
+    evaluation.add_argument(
+        "--labels", help="CSV with columns file, gender, movement[, subject, split]: labels instead of file names"
+    )
+    evaluation.add_argument(
+        "--group_pattern",
+        help="regular expression with a group named 'subject' that finds the subject in a file name, "
+        "e.g. '^(?P<subject>S\\d+)_'; with subjects, validation holds out whole subjects",
+    )
+    evaluation.add_argument(
+        "--cv",
+        help="cross-validate before the final fit: a number of folds (subject-wise when subjects are known) "
+        "or 'loso' (leave one subject out); the final model is then fitted on all labelled files",
+    )
     add_encoder_arguments(parser)
     parser.add_argument(
         "--seed", type=int, default=42, help="seeds the encoder weights, split and calibration (default: %(default)s)"

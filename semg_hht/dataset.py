@@ -4,6 +4,7 @@ and their encoder features computed in one streaming pass."""
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from tqdm import tqdm
 from .classes import parse_filename
 from .classifier import HHTClassifier
 from .encoder import FEATURE_DIM
+from .errors import UsageError
+from .labels_file import LabelsFile
 from .matrices import MatrixFileError, iter_matrix_batches, list_npz_files
 
 
@@ -22,29 +25,116 @@ from .matrices import MatrixFileError, iter_matrix_batches, list_npz_files
 class DataFolder:
     """The ``.npz`` files of a folder sorted into labelled, test and skipped ones.
 
-    ``labelled`` and ``labels`` are parallel (class IDs); ``skipped`` holds
-    (path, reason) for files whose name is neither labelled nor a test name.
+    ``labelled``, ``labels`` (class IDs), ``subjects`` and ``pins`` are parallel:
+    a subject is None when none is known; a pin is ``"train"``, ``"val"`` or None
+    (labels file only). ``test_labels`` holds the class of test files whose labels
+    are known (labels file only). ``skipped`` holds (path, reason) for files that
+    cannot be used; ``problems`` describes the labels file's rows that were not used.
     """
 
     labelled: list[Path] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    subjects: list[str | None] = field(default_factory=list)
+    pins: list[str | None] = field(default_factory=list)
     test: list[Path] = field(default_factory=list)
+    test_labels: dict[Path, int] = field(default_factory=dict)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def has_subjects(self) -> bool:
+        return bool(self.labelled) and all(subject is not None for subject in self.subjects)
 
 
-def scan_data_folder(directory: str | os.PathLike) -> DataFolder:
-    """Label every ``.npz`` file of ``directory`` by its name, in sorted order."""
+def compile_group_pattern(pattern: str) -> re.Pattern[str]:
+    """``--group_pattern``: a regular expression with a named group ``subject``.
+
+    Raises
+    ------
+    UsageError
+        The expression is invalid or has no group named ``subject``.
+    """
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise UsageError(f"--group_pattern {pattern!r} is not a valid regular expression: {error}") from None
+    if "subject" not in compiled.groupindex:
+        raise UsageError(
+            f"--group_pattern {pattern!r} has no group named 'subject'; write it as (?P<subject>...), "
+            "e.g. '^(?P<subject>S\\d+)_'"
+        )
+    return compiled
+
+
+def _subject(name: str, listed: str | None, pattern: re.Pattern[str] | None) -> str | None:
+    if listed is not None or pattern is None:
+        return listed
+    match = pattern.search(name)
+    return match.group("subject") if match and match.group("subject") else None
+
+
+def scan_data_folder(
+    directory: str | os.PathLike,
+    labels_file: LabelsFile | None = None,
+    group_pattern: re.Pattern[str] | None = None,
+) -> DataFolder:
+    """Label every ``.npz`` file of ``directory``, in sorted order.
+
+    Labels come from the file names, or from ``labels_file`` when given (then a
+    file it does not list is skipped, and a row naming a file that is not in the
+    folder is reported in ``problems``). A labelled file's subject comes from the
+    labels file's ``subject`` column, else from ``group_pattern`` applied to its
+    name. When subjects are in use (a pattern, or a subject for some file), a
+    labelled file without one is skipped: it could not be kept on one side of a
+    subject-wise split.
+    """
     folder = DataFolder()
-    for path in list_npz_files(directory):
-        label = parse_filename(path.name)
-        if label.kind == "labelled":
-            folder.labelled.append(path)
-            folder.labels.append(label.class_id)
-        elif label.kind == "test":
-            folder.test.append(path)
+    files = list_npz_files(directory)
+    for path in files:
+        if labels_file is None:
+            label = parse_filename(path.name)
+            if label.kind == "test":
+                folder.test.append(path)
+                continue
+            if label.kind != "labelled":
+                folder.skipped.append((path, f"file name cannot be labelled: {label.reason}"))
+                continue
+            class_id, listed, pin = label.class_id, None, None
         else:
-            folder.skipped.append((path, f"file name cannot be labelled: {label.reason}"))
+            row = labels_file.rows.get(path.name)
+            if row is None:
+                folder.skipped.append((path, f"not listed in {labels_file.path.name}"))
+                continue
+            if row.split == "test":
+                folder.test.append(path)
+                if row.class_id is not None:
+                    folder.test_labels[path] = row.class_id
+                continue
+            class_id, listed, pin = row.class_id, row.subject, row.split
+        folder.labelled.append(path)
+        folder.labels.append(class_id)
+        folder.subjects.append(_subject(path.name, listed, group_pattern))
+        folder.pins.append(pin)
+    if labels_file is not None:
+        present = {path.name for path in files}
+        folder.problems.extend(labels_file.problems)
+        folder.problems.extend(
+            f"{labels_file.path.name} lists {name}, which is not in {directory}"
+            for name in labels_file.rows
+            if name not in present
+        )
+    if group_pattern is not None or any(subject is not None for subject in folder.subjects):
+        _drop_files_without_subject(folder, "--group_pattern" if group_pattern is not None else "the subject column")
     return folder
+
+
+def _drop_files_without_subject(folder: DataFolder, source: str) -> None:
+    keep = [i for i, subject in enumerate(folder.subjects) if subject is not None]
+    for i in sorted(set(range(len(folder.labelled))) - set(keep)):
+        folder.skipped.append((folder.labelled[i], f"no subject from {source}"))
+    for name in ("labelled", "labels", "subjects", "pins"):
+        values = getattr(folder, name)
+        setattr(folder, name, [values[i] for i in keep])
 
 
 @dataclass

@@ -186,6 +186,10 @@ def _set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
 
 
+def _figure(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().cpu() for key, value in module.state_dict().items()}
 
@@ -200,7 +204,9 @@ class EncoderTrainer:
         ``bf16`` setting are used.
     options : EncoderTrainingOptions
     train, val : LabelledFiles
-        The training and validation split; every file must be loadable.
+        The training and validation split; every file must be loadable. With no
+        validation files (a final fit on all data), every epoch counts as the best
+        and training runs all ``options.epochs`` epochs.
     progress : bool
         Show a tqdm bar per epoch (on stderr).
 
@@ -242,6 +248,9 @@ class EncoderTrainer:
             self.optimizer, max_lr=options.lr, total_steps=max(1, options.epochs * self.steps_per_epoch)
         )
         self.weights = class_weights(train.labels).to(self.device)
+        # A class absent from training still counts when scoring (with weight 0 a validation set
+        # of such files would have the loss 0/0).
+        self.evaluation_weights = torch.where(self.weights > 0, self.weights, torch.ones_like(self.weights))
         self.epoch = -1
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         self.best: HHTClassifier | None = None
@@ -310,7 +319,7 @@ class EncoderTrainer:
         with torch.inference_mode():
             logits = self.head(torch.from_numpy(features).to(self.device)).float()
             targets = torch.from_numpy(labels).to(self.device)
-            loss = F.cross_entropy(logits, targets, weight=self.weights)
+            loss = F.cross_entropy(logits, targets, weight=self.evaluation_weights)
             accuracy = (logits.argmax(1) == targets).float().mean()
         return float(loss), float(accuracy)
 
@@ -328,10 +337,12 @@ class EncoderTrainer:
         if self.epoch == 0:
             self.head[0].fit(train_features)
         train_loss, train_accuracy = self._head_scores(train_features, self.train.labels)
-        val_loss, val_accuracy = self._head_scores(val_features, self.val.labels)
         self.classifier.fit_features(train_features, self.train.labels)
         svm_train = float(np.mean(self.classifier.predict_features(train_features) == self.train.labels))
-        svm_val = float(np.mean(self.classifier.predict_features(val_features) == self.val.labels))
+        val_loss = val_accuracy = svm_val = None
+        if self.val.paths:
+            val_loss, val_accuracy = self._head_scores(val_features, self.val.labels)
+            svm_val = float(np.mean(self.classifier.predict_features(val_features) == self.val.labels))
         record = {
             "epoch": self.epoch,
             "train_loss": train_loss,
@@ -345,9 +356,14 @@ class EncoderTrainer:
         }
         for key in HISTORY_KEYS:
             self.history[key].append(record[key])
-        improved = val_loss < self.best_val_loss
+        # Without validation files (a final fit on all data) every epoch is the best so far.
+        improved = self.best is None or val_loss is None or val_loss < self.best_val_loss
         if improved:
-            self.best_val_loss, self.best_epoch, self.stale_epochs = val_loss, self.epoch, 0
+            self.best_val_loss, self.best_epoch, self.stale_epochs = (
+                math.inf if val_loss is None else val_loss,
+                self.epoch,
+                0,
+            )
             self.best = copy.deepcopy(self.classifier)
             self.best_head = copy.deepcopy(self.head)
         else:
@@ -355,9 +371,10 @@ class EncoderTrainer:
         stopped_early = self.options.patience > 0 and self.stale_epochs >= self.options.patience
         self.finished = self.epoch >= self.options.epochs or stopped_early
         print(
-            f"Epoch {self.epoch}/{self.options.epochs}: loss {train_loss:.4f} / val {val_loss:.4f}, "
-            f"accuracy {train_accuracy:.3f} / val {val_accuracy:.3f}, SVM val accuracy {svm_val:.3f}, "
-            f"lr {record['lr']:.2e}, {record['seconds']:.1f} s" + (" (best so far)" if improved else ""),
+            f"Epoch {self.epoch}/{self.options.epochs}: loss {train_loss:.4f} / val {_figure(val_loss, '.4f')}, "
+            f"accuracy {train_accuracy:.3f} / val {_figure(val_accuracy, '.3f')}, "
+            f"SVM val accuracy {_figure(svm_val, '.3f')}, lr {record['lr']:.2e}, {record['seconds']:.1f} s"
+            + (" (best so far)" if improved and val_loss is not None else ""),
             file=sys.stderr,
         )
         if stopped_early and self.epoch < self.options.epochs:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.metrics import classification_report, confusion_matrix
-from sklearn.model_selection import train_test_split
 
 from .checkpoint import (
     CheckpointError,
@@ -27,15 +26,27 @@ from .checkpoint import (
 )
 from .classes import CLASS_NAMES, N_CLASSES, NAMING_RULE
 from .classifier import HHTClassifier, parse_gamma
-from .dataset import extract_file_features, scan_data_folder
+from .cross_validation import cross_validate_features, cross_validate_training, cv_report
+from .dataset import DataFolder, compile_group_pattern, extract_file_features, scan_data_folder
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
 from .encoder import resolve_device
 from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
 from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, out_of_memory_advice
+from .evaluation import cv_folds, parse_cv, scores
+from .labels_file import read_labels_file
 from .matrices import MatrixFileError, display_name, list_npz_files, printable_path
 from .prediction import write_predictions
+from .report import class_examples, data_fingerprint, write_report
+from .splits import make_split
 
 RULE = "=" * 60
+FIGURE_NAMES = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "macro_f1": "Macro F1",
+    "gender_accuracy": "Gender accuracy",
+    "quality_accuracy": "Movement-quality accuracy",
+}
 SUMMARY_LIMIT = 50
 
 
@@ -58,6 +69,9 @@ class TrainingOptions:
     weight_decay: float = 1e-2
     patience: int = 5
     augment: bool = False
+    labels: str | None = None
+    group_pattern: str | None = None
+    cv: str | None = None
 
     def encoder_training(self) -> EncoderTrainingOptions:
         return EncoderTrainingOptions(self.epochs, self.lr, self.weight_decay, self.patience, self.augment)
@@ -78,8 +92,14 @@ class TrainingOptions:
             self.encoder_training().validate()
         except ValueError as error:
             raise UsageError(str(error)) from None
+        if self.group_pattern is not None:
+            compile_group_pattern(self.group_pattern)
+        if self.cv is not None:
+            parse_cv(self.cv)
         if not os.path.isdir(self.data_dir):
             raise UsageError(f"Data directory not found: {self.data_dir}")
+        if self.labels is not None and not os.path.isfile(self.labels):
+            raise UsageError(f"Labels file not found: {self.labels}")
         if self.resume and self.overwrite:
             raise UsageError(
                 "--resume continues the checkpoints in --checkpoint_dir, --overwrite replaces them: pick one"
@@ -102,6 +122,11 @@ class TrainingOptions:
             "test_size": self.test_size,
             "svm": {"C": float(self.svm_C), "kernel": self.svm_kernel, "gamma": parse_gamma(self.svm_gamma)},
             "training": training,
+            "split": {
+                "labels_file": file_fingerprints([Path(self.labels)])[Path(self.labels).name] if self.labels else None,
+                "group_pattern": self.group_pattern,
+                "cv": None if self.cv is None else parse_cv(self.cv),
+            },
         }
 
 
@@ -112,36 +137,6 @@ def existing_checkpoints(checkpoint_dir: str | os.PathLike) -> list[str]:
         for name in ("final", "latest", "best")
         if any(path.exists() for path in checkpoint_files(Path(checkpoint_dir) / name).values())
     ]
-
-
-def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of a stratified train/validation split, with a clear error when impossible."""
-    counts = np.bincount(labels, minlength=N_CLASSES)
-    too_few = [f"{CLASS_NAMES[c]} ({counts[c]})" for c in range(N_CLASSES) if counts[c] == 1]
-    if too_few:
-        raise UsageError(
-            "Too few files for a stratified train/validation split: "
-            f"{', '.join(too_few)} has only one file. Each class that appears needs at "
-            "least 2 labelled files (3 or more recommended); add files or remove that class."
-        )
-    n_classes = int((counts > 0).sum())
-    n_val = math.ceil(test_size * len(labels))
-    if n_val < n_classes or len(labels) - n_val < n_classes:
-        raise UsageError(
-            f"--test_size {test_size} puts {n_val} of {len(labels)} files in validation, but both "
-            f"sides need at least one file of each of the {n_classes} classes; "
-            "change --test_size or add files."
-        )
-    indices = np.arange(len(labels))
-    train, val = train_test_split(indices, test_size=test_size, random_state=seed, stratify=labels)
-    for side, name in ((train, "training"), (val, "validation")):
-        missing = [CLASS_NAMES[c] for c in range(N_CLASSES) if counts[c] and not (labels[side] == c).any()]
-        if missing:
-            raise UsageError(
-                f"--test_size {test_size} leaves the {name} set without {', '.join(missing)} "
-                "(too few files of that class); change --test_size or add files."
-            )
-    return np.sort(train), np.sort(val)
 
 
 def confusion_table(y_true: np.ndarray, y_pred: np.ndarray) -> str:
@@ -202,7 +197,9 @@ def _load_resume_checkpoint(options: TrainingOptions, device: torch.device) -> R
     except CheckpointError as error:
         raise UsageError(f"Cannot resume: {error}") from None
     stored = {key: metadata.get(key) for key in ("seed", "test_size", "svm")}
+    # Checkpoints of release 0.1 have neither key: random encoder, labels from the file names.
     stored["training"] = metadata.get("training") or {"epochs": 0}
+    stored["split"] = metadata.get("split") or {"labels_file": None, "group_pattern": None, "cv": None}
     wanted = options.settings()
     differences = [
         f"{key}: checkpoint {stored[key]}, this run {wanted[key]}" for key in wanted if stored[key] != wanted[key]
@@ -253,10 +250,15 @@ def _resumed_split(
     )
 
 
-def _print_validation(train_accuracy: float, y_val: np.ndarray, val_pred: np.ndarray) -> float:
-    val_accuracy = float(np.mean(val_pred == y_val))
+def _print_validation(train_accuracy: float, y_val: np.ndarray, val_pred: np.ndarray) -> None:
+    figures = scores(y_val, val_pred)
     print(f"Training Accuracy: {train_accuracy:.4f}")
-    print(f"Validation Accuracy: {val_accuracy:.4f}")
+    print(f"Validation Accuracy: {figures['accuracy']:.4f}")
+    print(f"Validation balanced accuracy: {figures['balanced_accuracy']:.4f}, macro F1: {figures['macro_f1']:.4f}")
+    print(
+        f"Validation gender accuracy: {figures['gender_accuracy']:.4f}, "
+        f"movement-quality accuracy: {figures['quality_accuracy']:.4f}"
+    )
     print("\nValidation classification report:")
     print(
         classification_report(
@@ -265,7 +267,6 @@ def _print_validation(train_accuracy: float, y_val: np.ndarray, val_pred: np.nda
     )
     print("Validation confusion matrix:")
     print(confusion_table(y_val, val_pred))
-    return val_accuracy
 
 
 def _print_skipped(failures: list[tuple[str, str]]) -> int:
@@ -284,6 +285,7 @@ def run_training(options: TrainingOptions) -> int:
 
     Raises :class:`UsageError` when nothing can be trained.
     """
+    started = time.perf_counter()
     options.validate()
     device = resolve_device(options.cpu)
     if device.type == "cpu":
@@ -296,26 +298,20 @@ def run_training(options: TrainingOptions) -> int:
 
     if not list_npz_files(options.data_dir):
         raise UsageError(f"No .npz files found in {options.data_dir}")
-    folder = scan_data_folder(options.data_dir)
+    labels_file = read_labels_file(options.labels) if options.labels else None
+    pattern = compile_group_pattern(options.group_pattern) if options.group_pattern else None
+    folder = scan_data_folder(options.data_dir, labels_file, pattern)
+    for problem in folder.problems:
+        _warn(problem)
     if not folder.labelled:
-        raise UsageError(f"No valid training files found in {options.data_dir}. {NAMING_RULE}")
+        how = f"none of them is labelled in {options.labels}" if options.labels else NAMING_RULE
+        raise UsageError(f"No valid training files found in {options.data_dir}: {how}")
     skipped = list(folder.skipped)
     for path, reason in folder.skipped:
         _warn(f"skipping {printable_path(path)}: {reason}")
 
     resumed = _load_resume_checkpoint(options, device) if options.resume else None
-    classifier = (
-        resumed.classifier
-        if resumed
-        else HHTClassifier(
-            svm_C=options.svm_C,
-            svm_kernel=options.svm_kernel,
-            svm_gamma=options.svm_gamma,
-            seed=options.seed,
-            batch_size=options.batch_size,
-            device=device,
-        )
-    )
+    classifier = resumed.classifier if resumed else new_classifier(options, device)
     classifier.bf16 = options.bf16
 
     print("\nLoading data...")
@@ -326,13 +322,13 @@ def run_training(options: TrainingOptions) -> int:
     except torch.cuda.OutOfMemoryError:
         print(out_of_memory_advice(options.batch_size), file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
-    label_of = dict(zip(folder.labelled, folder.labels, strict=True))
-    is_labelled = np.array([path in label_of for path in encoded.paths], dtype=bool)
-    train_paths = [path for path in encoded.paths if path in label_of]
-    labels = np.array([label_of[path] for path in train_paths], dtype=int)
+    index_of = {path: i for i, path in enumerate(folder.labelled)}
+    is_labelled = np.array([path in index_of for path in encoded.paths], dtype=bool)
+    train_paths = [path for path in encoded.paths if path in index_of]
+    labels = np.array([folder.labels[index_of[path]] for path in train_paths], dtype=int)
     for error in encoded.errors:
         _warn(f"skipping {error}")
-    skipped.extend((Path(error.path), error.reason) for error in encoded.errors if Path(error.path) in label_of)
+    skipped.extend((Path(error.path), error.reason) for error in encoded.errors if Path(error.path) in index_of)
 
     print(f"Loaded {len(train_paths)} training samples")
     print(f"Found {len(folder.test)} test files (will be used for inference after training)")
@@ -342,25 +338,25 @@ def run_training(options: TrainingOptions) -> int:
     counts = np.bincount(labels, minlength=N_CLASSES)
     for name, count in zip(CLASS_NAMES, counts, strict=True):
         print(f"  {name}: {count} samples")
+    subjects = None
+    if folder.has_subjects:
+        subjects = np.array([folder.subjects[index_of[path]] for path in train_paths])
+        names = sorted(set(subjects))
+        print(f"Subjects: {len(names)} ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
 
-    names = [path.name for path in train_paths]
-    fingerprints = file_fingerprints(train_paths)
-    if resumed is not None:
-        train_index, val_index = _resumed_split(resumed.metadata, names, fingerprints)
-    else:
-        train_index, val_index = stratified_split(labels, options.test_size, options.seed)
-    print(f"\nTraining set: {len(train_index)} samples")
-    print(f"Validation set: {len(val_index)} samples")
-    run = _Run(options, folder.test, names, train_index, val_index, fingerprints, resumed)
-
+    run = _Run(options, folder, train_paths, labels, subjects, file_fingerprints(train_paths), resumed)
+    run.timings["loading_s"] = time.perf_counter() - started
     try:
+        run.split([folder.pins[index_of[path]] for path in train_paths])
+        if options.cv is not None:
+            run.cross_validate(encoded.features[is_labelled], device)
         if options.epochs == 0:
-            test_errors = [error for error in encoded.errors if Path(error.path) not in label_of]
-            test_paths = [path for path in encoded.paths if path not in label_of]
-            run.fit_svm(classifier, encoded.features[is_labelled], labels)
+            test_errors = [error for error in encoded.errors if Path(error.path) not in index_of]
+            test_paths = [path for path in encoded.paths if path not in index_of]
+            run.fit_svm(classifier, encoded.features[is_labelled])
             run.predict_tests(classifier, test_paths, encoded.features[~is_labelled], test_errors)
         else:
-            test_errors = run.train_encoder(classifier, train_paths, labels, encoded.features[is_labelled])
+            test_errors = run.train_encoder(classifier, encoded.features[is_labelled])
     except torch.cuda.OutOfMemoryError:
         print(out_of_memory_advice(options.batch_size), file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
@@ -369,35 +365,119 @@ def run_training(options: TrainingOptions) -> int:
 
     failures = [(printable_path(path), reason) for path, reason in skipped]
     failures += [(display_name(error.path), error.reason) for error in test_errors]
+    failures += [(Path(options.labels).name, problem) for problem in folder.problems] if options.labels else []
+    run.timings["total_s"] = time.perf_counter() - started
+    report = run.write_report(failures)
+    print(f"\nReport saved to: {report}")
     return _print_skipped(failures)
+
+
+def new_classifier(options: TrainingOptions, device: torch.device) -> HHTClassifier:
+    """An unfitted classifier with the run's SVM settings, seed and batch size."""
+    return HHTClassifier(
+        svm_C=options.svm_C,
+        svm_kernel=options.svm_kernel,
+        svm_gamma=options.svm_gamma,
+        seed=options.seed,
+        batch_size=options.batch_size,
+        device=device,
+        bf16=options.bf16,
+    )
 
 
 @dataclass
 class _Run:
-    """The parts of one train.py run that the SVM-only and the encoder-training paths share."""
+    """One train.py run after loading: split, cross-validation, fitting, checkpoints, report."""
 
     options: TrainingOptions
-    test_files: list[Path]
-    names: list[str]
-    train_index: np.ndarray
-    val_index: np.ndarray
+    folder: DataFolder
+    paths: list[Path]
+    labels: np.ndarray
+    subjects: np.ndarray | None
     fingerprints: dict[str, str]
     resumed: Resumed | None
+
+    def __post_init__(self) -> None:
+        self.names = [path.name for path in self.paths]
+        self.train_index = np.arange(len(self.paths))
+        self.val_index = np.empty(0, dtype=int)
+        self.timings: dict[str, float] = {}
+        self.cv: dict[str, Any] | None = self.resumed.metadata.get("cv") if self.resumed else None
+        self.validation: tuple[np.ndarray, np.ndarray] | None = None
+        self.test_scores: dict[str, Any] | None = None
+        self.history: dict[str, list] | None = None
 
     @property
     def checkpoint_dir(self) -> Path:
         return Path(self.options.checkpoint_dir)
 
+    def split(self, pins: list[str | None]) -> None:
+        """Choose the validation split (none with --cv: the final model is fitted on every labelled file)."""
+        if self.resumed is not None:
+            self.train_index, self.val_index = _resumed_split(self.resumed.metadata, self.names, self.fingerprints)
+        elif self.options.cv is None:
+            self.train_index, self.val_index = make_split(
+                self.labels, self.subjects, pins, self.options.test_size, self.options.seed
+            )
+        print(f"\nTraining set: {len(self.train_index)} samples")
+        print(f"Validation set: {len(self.val_index)} samples")
+        if self.subjects is not None and len(self.val_index):
+            print(f"Validation subjects (held out): {', '.join(self.held_out_subjects())}")
+
+    def held_out_subjects(self) -> list[str]:
+        return [] if self.subjects is None else sorted({str(s) for s in self.subjects[self.val_index]})
+
+    def cross_validate(self, features: np.ndarray, device: torch.device) -> None:
+        """Run --cv (unless a resumed checkpoint holds its result), print per fold and mean +- std."""
+        options = self.options
+        cv = parse_cv(options.cv)
+        scheme = (
+            "leave-one-subject-out"
+            if cv == "loso"
+            else f"{cv}-fold" + (" by subject" if self.subjects is not None else "")
+        )
+        print(f"\n{RULE}\nCross-validation: {scheme}\n{RULE}")
+        if self.cv is not None:
+            print("(result kept from the resumed checkpoint)")
+        else:
+            started = time.perf_counter()
+            folds = cv_folds(self.labels, self.subjects, cv, options.seed)
+            make = lambda: new_classifier(options, device)  # noqa: E731
+            try:
+                if options.epochs == 0:
+                    results = cross_validate_features(make, features, self.labels, folds)
+                else:
+                    results = cross_validate_training(
+                        make,
+                        options.encoder_training(),
+                        self.paths,
+                        self.labels,
+                        self.subjects,
+                        folds,
+                        options.test_size,
+                    )
+            except ValueError as error:
+                raise UsageError(f"Too few files in a cross-validation fold: {error}") from None
+            self.cv = cv_report(results, self.names, scheme)
+            self.timings["cross_validation_s"] = time.perf_counter() - started
+        print(f"Mean +- std over {len(self.cv['folds'])} folds:")
+        for key, value in self.cv["summary"].items():
+            print(f"  {FIGURE_NAMES[key]}: {value['mean']:.4f} +- {value['std']:.4f}")
+        print("(the final model below is fitted on all labelled files)")
+
     def metadata(self, classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
+        settings = self.options.settings()
         return build_metadata(
             classifier,
             test_size=self.options.test_size,
-            training=self.options.settings()["training"],
+            training=settings["training"],
+            split=settings["split"],
             n_train=len(self.train_index),
             n_val=len(self.val_index),
             train_files=[self.names[i] for i in self.train_index],
             val_files=[self.names[i] for i in self.val_index],
             data_fingerprints=self.fingerprints,
+            cv=self.cv,
             resumed=self.resumed is not None,
             **fields,
         )
@@ -406,13 +486,32 @@ class _Run:
         self, classifier: HHTClassifier, paths: list[Path], features: np.ndarray, errors: list[MatrixFileError]
     ) -> None:
         predictions_path = self.checkpoint_dir / "test_predictions.json"
-        write_predictions(predictions_path, paths, classifier.predict_proba_features(features), errors)
+        probabilities = classifier.predict_proba_features(features)
+        write_predictions(predictions_path, paths, probabilities, errors)
         print(f"\nTest predictions saved to: {predictions_path}")
+        known = [i for i, path in enumerate(paths) if path in self.folder.test_labels]
+        if known:
+            truth = np.array([self.folder.test_labels[paths[i]] for i in known])
+            self.test_scores = scores(truth, probabilities[known].argmax(axis=1))
+            print(
+                f"Test files with known labels: {len(known)}, accuracy {self.test_scores['accuracy']:.4f}, "
+                f"balanced {self.test_scores['balanced_accuracy']:.4f}"
+            )
 
-    def fit_svm(self, classifier: HHTClassifier, features: np.ndarray, labels: np.ndarray) -> None:
+    def _report_validation(self, train_accuracy: float, predicted: np.ndarray) -> None:
+        if not len(self.val_index):
+            print(f"Training Accuracy: {train_accuracy:.4f}")
+            print("No validation set: the model is fitted on every labelled file (see the cross-validation above)")
+            return
+        truth = self.labels[self.val_index]
+        self.validation = (truth, predicted)
+        _print_validation(train_accuracy, truth, predicted)
+
+    def fit_svm(self, classifier: HHTClassifier, features: np.ndarray) -> None:
         """The random-encoder path (``--epochs 0``): fit the SVM on the first pass's features, save."""
+        started = time.perf_counter()
         print(f"\n{RULE}\nTraining SVM Classifier\n{RULE}")
-        train, val = self.train_index, self.val_index
+        train, val, labels = self.train_index, self.val_index, self.labels
         if self.resumed is None:
             try:
                 classifier.fit_features(features[train], labels[train])
@@ -421,15 +520,17 @@ class _Run:
         else:
             print("Using the fitted SVM from the checkpoint")
         train_accuracy = float(np.mean(classifier.predict_features(features[train]) == labels[train]))
-        val_accuracy = _print_validation(train_accuracy, labels[val], classifier.predict_features(features[val]))
+        self._report_validation(train_accuracy, classifier.predict_features(features[val]))
         # A resumed checkpoint's history goes on; older ones may name its keys differently.
         history = dict(self.resumed.metadata.get("history") or {}) if self.resumed else {}
         history.setdefault("train_accuracy", []).append(train_accuracy)
-        history.setdefault("val_accuracy", []).append(val_accuracy)
+        if self.validation is not None:
+            history.setdefault("val_accuracy", []).append(float(np.mean(self.validation[0] == self.validation[1])))
         metadata = self.metadata(classifier, history=history)
         for name in ("latest", "final"):
             save_checkpoint(self.checkpoint_dir / name, classifier, metadata)
         print(f"\nCheckpoints saved: {self.checkpoint_dir / 'final'}_* and {self.checkpoint_dir / 'latest'}_*")
+        self.timings["training_s"] = time.perf_counter() - started
 
     def _load_best(self, best_epoch: int, device: torch.device) -> HHTClassifier:
         """The best epoch's classifier for a resumed run.
@@ -459,25 +560,38 @@ class _Run:
             + "); use --overwrite to train afresh"
         )
 
-    def train_encoder(
-        self, classifier: HHTClassifier, paths: list[Path], labels: np.ndarray, initial_features: np.ndarray
-    ) -> list[MatrixFileError]:
+    def _trainer_options(self) -> EncoderTrainingOptions:
+        """The user's training options; after --cv, as many epochs as the folds' median best epoch, all run."""
+        options = self.options.encoder_training()
+        if self.cv is None:
+            return options
+        options.epochs = max(1, int(np.median([fold["best_epoch"] for fold in self.cv["folds"]])))
+        options.patience = 0
+        return options
+
+    def train_encoder(self, classifier: HHTClassifier, initial_features: np.ndarray) -> list[MatrixFileError]:
         """Train the encoder epoch by epoch with checkpoints, then save and apply the best epoch's classifier.
 
-        ``initial_features`` are the untrained encoder's features of ``paths``
-        (the first pass), re-used as epoch 0. Returns the test files' errors.
+        ``initial_features`` are the untrained encoder's features of the labelled
+        files (the first pass), re-used as epoch 0. Returns the test files' errors.
         """
-        options, train, val = self.options, self.train_index, self.val_index
-        print(f"\n{RULE}\nTraining the encoder (at most {options.epochs} epochs), then the SVM\n{RULE}")
-        try:
-            trainer = EncoderTrainer(
-                classifier,
-                options.encoder_training(),
-                LabelledFiles([paths[i] for i in train], labels[train]),
-                LabelledFiles([paths[i] for i in val], labels[val]),
+        started = time.perf_counter()
+        train, val, paths, labels = self.train_index, self.val_index, self.paths, self.labels
+        trainer_options = self._trainer_options()
+        if self.cv is None:
+            title = f"Training the encoder (at most {trainer_options.epochs} epochs), then the SVM"
+        else:
+            title = (
+                f"Training the encoder on all labelled files for {trainer_options.epochs} epochs "
+                "(the folds' median best epoch), then the SVM"
             )
-        except ValueError as error:
-            raise UsageError(str(error)) from None
+        print(f"\n{RULE}\n{title}\n{RULE}")
+        trainer = EncoderTrainer(
+            classifier,
+            trainer_options,
+            LabelledFiles([paths[i] for i in train], labels[train]),
+            LabelledFiles([paths[i] for i in val], labels[val]),
+        )
         initial = None
         if self.resumed is not None and self.resumed.trainer_state is not None:
             state = self.resumed.trainer_state
@@ -509,10 +623,12 @@ class _Run:
         except ValueError as error:
             raise UsageError(f"Too few files to train: {error}. Add labelled files or lower --test_size.") from None
         best = trainer.best
-        print(f"\nBest epoch: {trainer.best_epoch} (validation loss {trainer.best_val_loss:.4f})")
+        self.history = trainer.history
+        if len(val):
+            print(f"\nBest epoch: {trainer.best_epoch} (validation loss {trainer.best_val_loss:.4f})")
 
         # The best encoder's features of the validation files (for the report) and the test files.
-        encoded = extract_file_features(best, trainer.val.paths + self.test_files, options.batch_size, "Encoding")
+        encoded = extract_file_features(best, trainer.val.paths + self.folder.test, self.options.batch_size, "Encoding")
         val_set = set(trainer.val.paths)
         for error in encoded.errors:
             if Path(error.path) in val_set:
@@ -520,14 +636,55 @@ class _Run:
         is_val = np.array([path in val_set for path in encoded.paths], dtype=bool)
         print(f"\n{RULE}\nBest epoch's classifier (encoder + SVM)\n{RULE}")
         train_accuracy = trainer.history["svm_train_accuracy"][trainer.best_epoch]
-        _print_validation(train_accuracy, trainer.val.labels, best.predict_features(encoded.features[is_val]))
+        self._report_validation(train_accuracy, best.predict_features(encoded.features[is_val]))
         fields = {"history": trainer.history, "best_epoch": trainer.best_epoch}
         save_checkpoint(self.checkpoint_dir / "final", best, self.metadata(best, epoch=trainer.best_epoch, **fields))
         print(
             f"\nCheckpoints saved: {self.checkpoint_dir / 'final'}_* (= best_*, epoch {trainer.best_epoch}) "
             f"and {self.checkpoint_dir / 'latest'}_* (epoch {trainer.epoch}, with the trainer state for --resume)"
         )
+        self.timings["training_s"] = time.perf_counter() - started
         test_errors = [error for error in encoded.errors if Path(error.path) not in val_set]
         test_paths = [path for path in encoded.paths if path not in val_set]
         self.predict_tests(best, test_paths, encoded.features[~is_val], test_errors)
         return test_errors
+
+    def write_report(self, failures: list[tuple[str, str]]) -> Path:
+        """report.json and its pictures in the checkpoint folder."""
+        options = self.options
+        confusion = None
+        if self.validation is not None:
+            validation = scores(*self.validation)
+            confusion = (validation["confusion_matrix"], f"Validation set, {validation['n']} files")
+        else:
+            validation = None
+            if self.cv is not None:
+                pooled = self.cv["pooled"]
+                confusion = (pooled["confusion_matrix"], f"Cross-validation ({self.cv['scheme']}), {pooled['n']} files")
+        report = {
+            "settings": {key: value for key, value in vars(options).items()},
+            "data": {
+                "data_dir": options.data_dir,
+                "labels_file": options.labels,
+                "n_labelled": len(self.paths),
+                "n_test": len(self.folder.test),
+                "class_counts": dict(
+                    zip(CLASS_NAMES, np.bincount(self.labels, minlength=N_CLASSES).tolist(), strict=True)
+                ),
+                "subjects": None if self.subjects is None else sorted({str(s) for s in self.subjects}),
+                "fingerprint": data_fingerprint(self.fingerprints),
+                "skipped": [{"file": name, "reason": reason} for name, reason in failures],
+            },
+            "split": {
+                "train_files": [self.names[i] for i in self.train_index],
+                "val_files": [self.names[i] for i in self.val_index],
+                "held_out_subjects": self.held_out_subjects(),
+            },
+            "validation": validation,
+            "cross_validation": self.cv,
+            "test": self.test_scores,
+            "training": None if self.history is None else {"history": self.history},
+            "timings": self.timings,
+        }
+        examples = class_examples([self.paths[i] for i in self.train_index], self.labels[self.train_index])
+        return write_report(self.checkpoint_dir, report, confusion, self.history, examples)

@@ -282,6 +282,10 @@ def test_example_workflow_runs_from_another_folder(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "checkpoints" / "final_svm.pkl").exists()
+    report = read_json(tmp_path / "out" / "checkpoints" / "report.json")
+    assert report["split"]["held_out_subjects"] and report["training"]["history"]["epoch"] == [0, 1, 2]
+    for picture in report["pictures"].values():
+        assert (tmp_path / "out" / "checkpoints" / picture).read_bytes()[:4] == b"\x89PNG"
     document = read_json(tmp_path / "out" / "predictions.json")
     assert len(document) == 21 and document["errors"] == {}
     assert "Prediction: " in result.stdout
@@ -334,7 +338,7 @@ def test_existing_checkpoints_are_not_replaced_without_a_flag(trained, sample_di
 
 def test_split_that_leaves_a_class_out_of_validation_is_refused():
     from semg_hht.errors import UsageError
-    from semg_hht.training import stratified_split
+    from semg_hht.splits import stratified_split
 
     labels = np.array([0] * 100 + [1] * 2)  # scikit-learn puts both M_half files in training
     with pytest.raises(UsageError, match="validation set without M_half"):

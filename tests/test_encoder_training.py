@@ -22,7 +22,7 @@ from semg_hht.encoder_training import (
     augment_batch,
     class_weights,
 )
-from semg_hht.training import stratified_split
+from semg_hht.splits import stratified_split
 
 EPOCHS = 3
 
@@ -363,3 +363,19 @@ def test_training_works_with_batches_of_one(sample_dir):
     trainer = _trainer(sample_dir, epochs=1, batch_size=1)
     trainer.run()
     assert trainer.epoch == 1 and np.isfinite(trainer.history["train_loss"]).all()
+
+
+def test_validation_of_a_class_training_lacks_still_has_a_loss(sample_dir):
+    folder = scan_data_folder(sample_dir)
+    labels = np.array(folder.labels)
+    train = np.flatnonzero(labels < 5)
+    val = np.flatnonzero(labels == 5)
+    trainer = EncoderTrainer(
+        HHTClassifier(seed=0),
+        EncoderTrainingOptions(epochs=1),
+        LabelledFiles([folder.labelled[i] for i in train], labels[train]),
+        LabelledFiles([folder.labelled[i] for i in val], labels[val]),
+        progress=False,
+    )
+    trainer.run()
+    assert np.isfinite(trainer.history["val_loss"]).all() and trainer.best is not None

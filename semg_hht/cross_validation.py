@@ -1,0 +1,115 @@
+"""Cross-validation of the classifier: per fold, fit on the other folds and score the held-out one."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .classifier import HHTClassifier
+from .dataset import extract_file_features
+from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
+from .evaluation import Fold, scores, summarise_folds
+from .splits import make_split
+
+
+@dataclass
+class FoldResult:
+    """What one fold predicted for its held-out files, and how long it took."""
+
+    fold: Fold
+    predicted: np.ndarray
+    truth: np.ndarray
+    seconds: float
+    best_epoch: int | None = None
+
+    def record(self, names: list[str]) -> dict[str, Any]:
+        """The fold as plain data for the report: subjects, files, scores, best epoch, seconds."""
+        return {
+            "name": self.fold.name,
+            "held_out_subjects": self.fold.held_out_subjects,
+            "files": [names[i] for i in self.fold.test],
+            **scores(self.truth, self.predicted),
+            "best_epoch": self.best_epoch,
+            "seconds": self.seconds,
+        }
+
+
+def cross_validate_features(
+    make_classifier: Callable[[], HHTClassifier], features: np.ndarray, labels: np.ndarray, folds: list[Fold]
+) -> list[FoldResult]:
+    """Cross-validate the SVM on fixed encoder features (n, 256) with class IDs (n,)."""
+    results = []
+    for fold in folds:
+        started = time.perf_counter()
+        classifier = make_classifier().fit_features(features[fold.train], labels[fold.train])
+        predicted = classifier.predict_features(features[fold.test])
+        results.append(FoldResult(fold, predicted, labels[fold.test], time.perf_counter() - started))
+        _print_fold(results[-1], len(results), len(folds))
+    return results
+
+
+def cross_validate_training(
+    make_classifier: Callable[[], HHTClassifier],
+    options: EncoderTrainingOptions,
+    paths: list[Path],
+    labels: np.ndarray,
+    subjects: np.ndarray | None,
+    folds: list[Fold],
+    test_size: float,
+) -> list[FoldResult]:
+    """Cross-validate encoder training + SVM: in each fold the encoder is trained from the same
+    initial weights, with early stopping on a split of the fold's training files (subject-wise
+    when ``subjects`` is given), and the best epoch's classifier scores the held-out files."""
+    results = []
+    for fold in folds:
+        started = time.perf_counter()
+        classifier = make_classifier()
+        fold_labels = labels[fold.train]
+        fold_subjects = None if subjects is None else subjects[fold.train]
+        inner_train, inner_val = make_split(fold_labels, fold_subjects, None, test_size, classifier.seed)
+        trainer = EncoderTrainer(
+            classifier,
+            options,
+            LabelledFiles([paths[fold.train[i]] for i in inner_train], fold_labels[inner_train]),
+            LabelledFiles([paths[fold.train[i]] for i in inner_val], fold_labels[inner_val]),
+            progress=False,
+        )
+        with contextlib.redirect_stderr(io.StringIO()):  # the per-epoch lines of every fold
+            trainer.run()
+            encoded = extract_file_features(trainer.best, [paths[i] for i in fold.test], classifier.batch_size)
+        if encoded.errors:
+            raise TrainingDataError(f"{encoded.errors[0]}: the file changed or vanished while training")
+        predicted = trainer.best.predict_features(encoded.features)
+        result = FoldResult(fold, predicted, labels[fold.test], time.perf_counter() - started, trainer.best_epoch)
+        results.append(result)
+        _print_fold(result, len(results), len(folds))
+    return results
+
+
+def _print_fold(result: FoldResult, number: int, total: int) -> None:
+    figures = scores(result.truth, result.predicted)
+    epoch = "" if result.best_epoch is None else f", best epoch {result.best_epoch}"
+    print(
+        f"  {result.fold.name} ({number}/{total}, {figures['n']} files): accuracy {figures['accuracy']:.4f}, "
+        f"balanced {figures['balanced_accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}, "
+        f"gender {figures['gender_accuracy']:.4f}, quality {figures['quality_accuracy']:.4f}{epoch} "
+        f"({result.seconds:.1f} s)",
+        flush=True,
+    )
+    sys.stdout.flush()
+
+
+def cv_report(results: list[FoldResult], names: list[str], scheme: str) -> dict[str, Any]:
+    """Per-fold records, mean and std over folds, and the scores of all folds' predictions pooled."""
+    folds = [result.record(names) for result in results]
+    truth = np.concatenate([result.truth for result in results])
+    predicted = np.concatenate([result.predicted for result in results])
+    return {"scheme": scheme, "folds": folds, "summary": summarise_folds(folds), "pooled": scores(truth, predicted)}

@@ -1,0 +1,82 @@
+"""The report of a training run: ``report.json`` and its pictures in the checkpoint folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_open
+from .checkpoint import package_versions
+from .figures import save_class_examples, save_confusion_matrix, save_training_curves
+from .matrices import MatrixFileError, load_matrix
+
+REPORT_NAME = "report.json"
+CONFUSION_PICTURE = "confusion_matrix.png"
+CURVES_PICTURE = "training_curves.png"
+EXAMPLES_PICTURE = "class_examples.png"
+EXAMPLES_PER_CLASS = 4
+
+
+def data_fingerprint(fingerprints: dict[str, str]) -> str:
+    """One SHA-256 over the sorted (file name, content SHA-256) pairs of the labelled files."""
+    digest = hashlib.sha256()
+    for name in sorted(fingerprints):
+        digest.update(f"{name}\0{fingerprints[name]}\n".encode("utf-8", "backslashreplace"))
+    return digest.hexdigest()
+
+
+def class_examples(
+    paths: Sequence[Path], labels: Sequence[int], per_class: int = EXAMPLES_PER_CLASS
+) -> dict[int, list[tuple[str, np.ndarray]]]:
+    """The first ``per_class`` readable files of each class, loaded: (file name, matrix) pairs."""
+    examples: dict[int, list[tuple[str, np.ndarray]]] = {}
+    for path, label in zip(paths, labels, strict=True):
+        chosen = examples.setdefault(int(label), [])
+        if len(chosen) >= per_class:
+            continue
+        try:
+            chosen.append((path.name, load_matrix(path)))
+        except MatrixFileError:
+            continue
+    return {label: chosen for label, chosen in examples.items() if chosen}
+
+
+def write_report(
+    checkpoint_dir: str | os.PathLike,
+    report: dict[str, Any],
+    confusion: tuple[list[list[int]], str] | None,
+    history: dict[str, list] | None,
+    examples: dict[int, list[tuple[str, np.ndarray]]],
+) -> Path:
+    """Write the pictures that have data, then ``report.json`` naming them; returns the report's path.
+
+    ``confusion`` is (6 x 6 matrix, title); ``history`` the encoder's per-epoch history.
+    """
+    folder = Path(checkpoint_dir)
+    pictures = {}
+    if confusion is not None:
+        save_confusion_matrix(folder / CONFUSION_PICTURE, *confusion)
+        pictures["confusion_matrix"] = CONFUSION_PICTURE
+    if history is not None and history.get("epoch"):
+        save_training_curves(folder / CURVES_PICTURE, history)
+        pictures["training_curves"] = CURVES_PICTURE
+    if examples:
+        save_class_examples(folder / EXAMPLES_PICTURE, examples)
+        pictures["class_examples"] = EXAMPLES_PICTURE
+    document = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": package_versions(),
+        **report,
+        "pictures": pictures,
+    }
+    path = folder / REPORT_NAME
+    with atomic_open(path, "w") as stream:
+        json.dump(document, stream, indent=2, ensure_ascii=False)
+    return path
