@@ -55,6 +55,8 @@ from semg_hht.conversion import ConversionOptions, run_conversion  # noqa: E402
 from semg_hht.dataset import extract_file_features  # noqa: E402
 from semg_hht.encoder import resolve_device  # noqa: E402
 from semg_hht.encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles  # noqa: E402
+from semg_hht.evaluation import balanced_accuracy  # noqa: E402
+from semg_hht.labels_file import read_labels_file  # noqa: E402
 from semg_hht.sample_data import generate_sample_data  # noqa: E402
 from semg_hht.splits import grouped_split  # noqa: E402
 
@@ -81,11 +83,6 @@ class Items:
 
     def take(self, index: np.ndarray) -> Items:
         return Items([self.paths[i] for i in index], self.labels[index], self.groups[index])
-
-
-def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean recall over the classes present in ``truth``."""
-    return float(np.mean([np.mean(predicted[truth == c] == c) for c in np.unique(truth)]))
 
 
 def fit_and_test(train: Items, test: Items, seed: int, args: argparse.Namespace) -> dict[str, float]:
@@ -124,18 +121,6 @@ def fit_and_test(train: Items, test: Items, seed: int, args: argparse.Namespace)
     }
 
 
-def read_labels_csv(folder: Path) -> dict[str, tuple[int, str, str]]:
-    """file name -> (class ID, subject, split) from the generator's labels.csv."""
-    import csv
-
-    rows = {}
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as stream:
-        for row in csv.DictReader(stream):
-            class_id = CLASS_NAMES.index(f"{row['gender']}_{row['movement']}")
-            rows[row["file"]] = (class_id, row["subject"], row["split"])
-    return rows
-
-
 def simulated_runs(seed: int, work: Path, args: argparse.Namespace) -> Iterator[dict[str, float]]:
     folder = work / f"simulated_seed{seed}_{args.sim_samples}_{args.sim_test}"
     if not folder.exists():
@@ -148,16 +133,16 @@ def simulated_runs(seed: int, work: Path, args: argparse.Namespace) -> Iterator[
         except OSError:  # another run got there first with the same data
             shutil.rmtree(partial / "data")
         partial.rmdir()
-    rows = read_labels_csv(folder)
+    rows = read_labels_file(folder / "labels.csv").rows
     items = {
         split: Items(
-            [folder / name for name, row in rows.items() if row[2] == split],
-            np.array([row[0] for row in rows.values() if row[2] == split]),
-            np.array([row[1] for row in rows.values() if row[2] == split]),
+            [folder / name for name, row in rows.items() if row.split == split],
+            np.array([row.class_id for row in rows.values() if row.split == split]),
+            np.array([row.subject for row in rows.values() if row.split == split]),
         )
-        for split in ("", "test")
+        for split in (None, "test")
     }
-    yield fit_and_test(items[""], items["test"], seed, args)
+    yield fit_and_test(items[None], items["test"], seed, args)
 
 
 def contraction_items(work: Path, args: argparse.Namespace) -> Items:
