@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,7 +103,6 @@ def _print_fold(result: FoldResult, number: int, total: int) -> None:
         f"({result.seconds:.1f} s)",
         flush=True,
     )
-    sys.stdout.flush()
 
 
 def cv_report(results: list[FoldResult], names: list[str], scheme: str) -> dict[str, Any]:
