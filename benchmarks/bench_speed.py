@@ -9,7 +9,8 @@ In one run it measures and prints:
 - the roofline: torch's float32 matmul GFLOP/s (best of several 2048x2048 products);
 - the encoder's samples/s and GFLOP/s per batch size through the product's own path
   (``encode_batches``), as a fraction of the roofline, and with bfloat16 autocast;
-- end to end, as a user runs them: ``train.py`` on a simulated set of ``--train_files``
+- end to end, as a user runs them: ``train.py --epochs 0`` (the random encoder + SVM; encoder
+  training is measured by ``bench_training.py``) on a simulated set of ``--train_files``
   labelled files, ``inference.py`` on ``--infer_files`` and ``--large_files`` files (the large
   folder repeats the set through symbolic links), with wall time, files/s and the process's
   peak RSS as the kernel counts it (``VmHWM``, Linux);
@@ -182,7 +183,9 @@ def main() -> None:
         paths = generate_sample_data(data, n_samples=per_class, n_test=0, seed=1)
         print(f"\nGenerated {len(paths)} simulated files in {time.perf_counter() - start:.1f} s")
 
-        wall, rss, code = run_measured(script("train.py", "--data_dir", data, "--checkpoint_dir", work / "ck", "--cpu"))
+        wall, rss, code = run_measured(
+            script("train.py", "--data_dir", data, "--checkpoint_dir", work / "ck", "--cpu", "--epochs", "0")
+        )
         print("\nEnd to end (wall time includes start-up; RSS is the process's peak)")
         print(f"{'run':<34} {'files':>6} {'wall s':>7} {'files/s':>8} {'peak RSS MB':>12}")
         print(f"{'train.py':<34} {len(paths):>6} {wall:>7.1f} {len(paths) / wall:>8.1f} {rss:>12.0f}  (exit {code})")
@@ -203,7 +206,7 @@ def main() -> None:
             small, large = results.values()
             print(f"Peak RSS at {args.large_files} files is {large / small - 1:+.1%} of that at {args.infer_files}")
 
-        options = TrainingOptions(str(data), str(work / "ck_inprocess"), cpu=True)
+        options = TrainingOptions(str(data), str(work / "ck_inprocess"), cpu=True, epochs=0)
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             run_training(options)

@@ -21,6 +21,7 @@ CONFUSION_SIZE = (640, 560)
 CURVES_SIZE = (960, 400)
 SPECTRUM_SIZE = (640, 480)
 EXAMPLE_TILE = 160
+MATRIX_TILE = 128
 
 
 def _figure(size: tuple[int, int]) -> Any:
@@ -106,26 +107,45 @@ def _plottable(values: list | None) -> list[float]:
 def save_class_examples(path: str | os.PathLike, examples: dict[int, list[tuple[str, np.ndarray]]]) -> None:
     """A grid of example spectra: one row per class, up to 4 per row, 160 pixels a tile.
 
-    ``examples`` maps class IDs to (file name, (256, 256) matrix) pairs; rows are in class ID order.
+    ``examples`` maps class IDs to (file name, (256, 256) matrix) pairs; rows are in class ID
+    order. Each tile has its own colour scale (as :func:`save_spectrum`'s, from 0 to 1). The
+    tiles are drawn as one image, which is several times faster than one axes per tile.
     """
     classes = sorted(examples)
     columns = max(1, max(len(items) for items in examples.values()))
+    size, gap = MATRIX_TILE, MATRIX_TILE // 5  # the gap holds the file name
+    step = size + gap
+    mosaic = np.full((len(classes) * step - gap, columns * step - gap), np.nan)
     figure = _figure((EXAMPLE_TILE * columns + 60, EXAMPLE_TILE * len(classes)))
-    grid = np.atleast_2d(figure.subplots(len(classes), columns, squeeze=False))
+    axes = figure.add_subplot()
     for row, class_id in enumerate(classes):
-        for column in range(columns):
-            axes = grid[row, column]
-            axes.set_xticks([])
-            axes.set_yticks([])
-            if column >= len(examples[class_id]):
-                axes.axis("off")
-                continue
-            name, matrix = examples[class_id][column]
-            axes.imshow(matrix, origin="lower", aspect="auto", cmap="magma", norm=_norm(matrix))
-            axes.set_title(name if len(name) <= 26 else "..." + name[-23:], fontsize=6)
-            if column == 0:
-                axes.set_ylabel(CLASS_NAMES[class_id], fontsize=9)
+        for column, (name, matrix) in enumerate(examples[class_id]):
+            top, left = (len(classes) - 1 - row) * step, column * step
+            mosaic[top : top + size, left : left + size] = _norm(matrix)(_tile(matrix, size))
+            label = name if len(name) <= 26 else "..." + name[-23:]
+            axes.text(left + size / 2, top + size + gap / 2, label, ha="center", va="center", fontsize=6)
+    colours = _colour_map("magma")
+    colours.set_bad("white")
+    axes.imshow(mosaic, origin="lower", cmap=colours, vmin=0, vmax=1, interpolation="nearest")
+    axes.set_xticks([])
+    axes.set_yticks([(len(classes) - 1 - row) * step + size / 2 for row in range(len(classes))])
+    axes.set_yticklabels([CLASS_NAMES[class_id] for class_id in classes], fontsize=8)
+    for side in axes.spines.values():
+        side.set_visible(False)
     _save(figure, path)
+
+
+def _tile(matrix: np.ndarray, size: int) -> np.ndarray:
+    """``matrix`` resampled to ``size`` x ``size`` by nearest rows and columns."""
+    rows = np.linspace(0, matrix.shape[0] - 1, size).round().astype(int)
+    columns = np.linspace(0, matrix.shape[1] - 1, size).round().astype(int)
+    return matrix[np.ix_(rows, columns)]
+
+
+def _colour_map(name: str) -> Any:
+    from matplotlib import colormaps
+
+    return colormaps[name].copy()
 
 
 def save_spectrum(

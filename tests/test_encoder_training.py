@@ -302,7 +302,6 @@ def test_resume_after_a_finished_run_repeats_its_result(trained_encoder, sample_
     [
         (["--lr", "0.01"], "'lr': 0.001"),
         (["--epochs", "4"], "'epochs': 3"),
-        (["--augment"], "'augment': False"),
         (["--epochs", "0"], "'epochs': 0"),
     ],
 )
