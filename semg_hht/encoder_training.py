@@ -39,6 +39,7 @@ from .dataset import extract_file_features
 from .encoder import FEATURE_DIM, keep_freed_memory
 from .matrices import iter_matrix_batches
 
+POSTFIX_EVERY = 10  # batches between updates of the progress bar's loss and accuracy
 MAX_SHIFT_FRACTION = 0.125
 AMPLITUDE_RANGE = (0.8, 1.25)
 HISTORY_KEYS = (
@@ -290,7 +291,10 @@ class EncoderTrainer:
         label_of = dict(zip(self.train.paths, self.train.labels.tolist(), strict=True))
         encoder.to(self.device).train()
         self.head.train()
-        total_loss, correct, seen = 0.0, 0, 0
+        # Running sums stay on the device: reading them back every step would wait for the GPU.
+        total_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
         bar = tqdm(
             total=len(paths), desc=f"Epoch {epoch}/{self.options.epochs}", unit="file", disable=not self.progress
         )
@@ -308,11 +312,12 @@ class EncoderTrainer:
                 loss.backward()
                 self.optimizer.step()
                 self.scheduler.step()
-                total_loss += float(loss.detach()) * len(targets)
-                correct += int((logits.argmax(1) == targets).sum())
+                total_loss += loss.detach() * len(targets)
+                correct += (logits.argmax(1) == targets).sum()
                 seen += len(targets)
                 bar.update(len(targets))
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+                if seen == len(paths) or bar.n % (POSTFIX_EVERY * batch_size) < len(targets):
+                    bar.set_postfix(loss=f"{float(total_loss) / seen:.4f}", acc=f"{int(correct) / seen:.3f}")
 
     def _head_scores(self, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         self.head.eval()
