@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -442,7 +443,7 @@ class _Run:
         else:
             started = time.perf_counter()
             folds = cv_folds(self.labels, self.subjects, cv, options.seed)
-            make = lambda: new_classifier(options, device)  # noqa: E731
+            make = partial(new_classifier, options, device)
             try:
                 if options.epochs == 0:
                     results = cross_validate_features(make, features, self.labels, folds)
