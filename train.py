@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Train the sEMG-HHT CNN-SVM classifier on a folder of labelled HHT matrices.
 
-Exit codes: 0 trained on every file; 1 trained, but some files were skipped
-(each listed); 2 nothing trained (bad flags, no usable data, resume refused);
-3 out of device memory.
+Exit codes: 0 trained on every file; 1 trained, but some files were skipped or
+labels-file rows were unusable (each listed); 2 nothing trained (bad flags, no
+usable data, resume refused); 3 out of device memory.
 """
 
 import argparse
