@@ -29,13 +29,16 @@ class FoldResult:
     seconds: float
     best_epoch: int | None = None
 
+    def __post_init__(self) -> None:
+        self.figures = scores(self.truth, self.predicted)
+
     def record(self, names: list[str]) -> dict[str, Any]:
         """The fold as plain data for the report: subjects, files, scores, best epoch, seconds."""
         return {
             "name": self.fold.name,
             "held_out_subjects": self.fold.held_out_subjects,
             "files": [names[i] for i in self.fold.test],
-            **scores(self.truth, self.predicted),
+            **self.figures,
             "best_epoch": self.best_epoch,
             "seconds": self.seconds,
         }
@@ -94,7 +97,7 @@ def cross_validate_training(
 
 
 def _print_fold(result: FoldResult, number: int, total: int) -> None:
-    figures = scores(result.truth, result.predicted)
+    figures = result.figures
     epoch = "" if result.best_epoch is None else f", best epoch {result.best_epoch}"
     print(
         f"  {result.fold.name} ({number}/{total}, {figures['n']} files): accuracy {figures['accuracy']:.4f}, "

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import classification_report, confusion_matrix
+from sklearn.metrics import classification_report
 
 from .checkpoint import (
     CheckpointError,
@@ -140,9 +140,8 @@ def existing_checkpoints(checkpoint_dir: str | os.PathLike) -> list[str]:
     ]
 
 
-def confusion_table(y_true: np.ndarray, y_pred: np.ndarray) -> str:
-    """The 6x6 confusion matrix as text, rows true class, columns predicted class."""
-    matrix = confusion_matrix(y_true, y_pred, labels=list(range(N_CLASSES)))
+def confusion_table(matrix: Sequence[Sequence[int]]) -> str:
+    """The 6x6 confusion matrix (rows true class, columns predicted class) as text."""
     width = max(len(name) for name in CLASS_NAMES) + 1
     lines = ["true \\ predicted".ljust(width) + "".join(name.rjust(width) for name in CLASS_NAMES)]
     for name, row in zip(CLASS_NAMES, matrix, strict=True):
@@ -251,7 +250,8 @@ def _resumed_split(
     )
 
 
-def _print_validation(train_accuracy: float, y_val: np.ndarray, val_pred: np.ndarray) -> None:
+def _print_validation(train_accuracy: float, y_val: np.ndarray, val_pred: np.ndarray) -> dict[str, Any]:
+    """Print the validation figures and return them (:func:`~semg_hht.evaluation.scores`)."""
     figures = scores(y_val, val_pred)
     print(f"Training Accuracy: {train_accuracy:.4f}")
     print(f"Validation Accuracy: {figures['accuracy']:.4f}")
@@ -267,7 +267,8 @@ def _print_validation(train_accuracy: float, y_val: np.ndarray, val_pred: np.nda
         )
     )
     print("Validation confusion matrix:")
-    print(confusion_table(y_val, val_pred))
+    print(confusion_table(figures["confusion_matrix"]))
+    return figures
 
 
 def _print_skipped(failures: list[tuple[str, str]]) -> int:
@@ -404,7 +405,7 @@ class _Run:
         self.val_index = np.empty(0, dtype=int)
         self.timings: dict[str, float] = {}
         self.cv: dict[str, Any] | None = self.resumed.metadata.get("cv") if self.resumed else None
-        self.validation: tuple[np.ndarray, np.ndarray] | None = None
+        self.validation: dict[str, Any] | None = None
         self.test_scores: dict[str, Any] | None = None
         self.history: dict[str, list] | None = None
 
@@ -504,9 +505,7 @@ class _Run:
             print(f"Training Accuracy: {train_accuracy:.4f}")
             print("No validation set: the model is fitted on every labelled file (see the cross-validation above)")
             return
-        truth = self.labels[self.val_index]
-        self.validation = (truth, predicted)
-        _print_validation(train_accuracy, truth, predicted)
+        self.validation = _print_validation(train_accuracy, self.labels[self.val_index], predicted)
 
     def fit_svm(self, classifier: HHTClassifier, features: np.ndarray) -> None:
         """The random-encoder path (``--epochs 0``): fit the SVM on the first pass's features, save."""
@@ -526,7 +525,7 @@ class _Run:
         history = dict(self.resumed.metadata.get("history") or {}) if self.resumed else {}
         history.setdefault("train_accuracy", []).append(train_accuracy)
         if self.validation is not None:
-            history.setdefault("val_accuracy", []).append(float(np.mean(self.validation[0] == self.validation[1])))
+            history.setdefault("val_accuracy", []).append(self.validation["accuracy"])
         metadata = self.metadata(classifier, history=history)
         for name in ("latest", "final"):
             save_checkpoint(self.checkpoint_dir / name, classifier, metadata)
@@ -654,14 +653,12 @@ class _Run:
         """report.json and its pictures in the checkpoint folder."""
         options = self.options
         confusion = None
-        if self.validation is not None:
-            validation = scores(*self.validation)
+        validation = self.validation
+        if validation is not None:
             confusion = (validation["confusion_matrix"], f"Validation set, {validation['n']} files")
-        else:
-            validation = None
-            if self.cv is not None:
-                pooled = self.cv["pooled"]
-                confusion = (pooled["confusion_matrix"], f"Cross-validation ({self.cv['scheme']}), {pooled['n']} files")
+        elif self.cv is not None:
+            pooled = self.cv["pooled"]
+            confusion = (pooled["confusion_matrix"], f"Cross-validation ({self.cv['scheme']}), {pooled['n']} files")
         report = {
             "settings": {key: value for key, value in vars(options).items()},
             "data": {
