@@ -23,6 +23,9 @@ from .npyfile import ZIP_MAGICS, failure_reason, leading_bytes, npz_members, rea
 
 MATRIX_SHAPE = (256, 256)
 MATRIX_KEYS = ("hht", "spectrum")
+TIME_DOMAIN_KEY = "td_features"
+MAX_STORED_FEATURES = 1024
+MAX_CHANNEL_NAME = 256
 
 
 class MatrixFileError(ValueError):
@@ -97,22 +100,42 @@ def _choose_member(archive: zipfile.ZipFile) -> tuple[str, zipfile.ZipInfo]:
     return two_d[0]
 
 
-def load_matrix(path: str | os.PathLike) -> np.ndarray:
-    """Load the HHT matrix of one ``.npz`` file.
+@dataclass(frozen=True)
+class MatrixRecord:
+    """What a matrix file gives the classifier: the matrix, and what may be stored beside it.
 
-    The array's header (shape, dtype) is checked before any data is read, so a
+    ``channel`` is the recording channel's name (``channel`` array, written by newer
+    compute_hht.py runs), ``time_domain`` the raw segment's time-domain features
+    (``td_features``, :func:`semg_hht.time_domain.hudgins_features`); None where absent.
+    """
+
+    matrix: np.ndarray
+    channel: str | None = None
+    time_domain: np.ndarray | None = None
+
+
+def _check_time_domain(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if dtype.kind not in "iuf" or len(shape) != 1 or not 0 < shape[0] <= MAX_STORED_FEATURES:
+        raise ValueError(f"'td_features' must be a short 1-D real array, got {dtype} {shape}")
+
+
+def _check_channel(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * MAX_CHANNEL_NAME:
+        raise ValueError(f"'channel' must be a short text scalar, got {dtype} {shape}")
+
+
+def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
+    """Load the HHT matrix of one ``.npz`` file, with its channel name and time-domain features if stored.
+
+    Every array's header (shape, dtype) is checked before its data is read, so a
     huge, object or mislabelled array is refused without being loaded; nothing
     is ever unpickled.
-
-    Returns
-    -------
-    ndarray of shape (256, 256), float32
 
     Raises
     ------
     MatrixFileError
-        The file cannot be read or holds no valid matrix; the message names the
-        file and the reason.
+        The file cannot be read or holds no valid matrix (or an invalid
+        ``channel``/``td_features`` array); the message names the file and the reason.
     """
     try:
         if leading_bytes(path, 4) not in ZIP_MAGICS:
@@ -120,9 +143,23 @@ def load_matrix(path: str | os.PathLike) -> np.ndarray:
         with zipfile.ZipFile(path) as archive:
             key, member = _choose_member(archive)
             array = read_member(archive, member, f"array {key!r}", _check_shape_and_dtype)
-        return validate_matrix(array)
+            members = npz_members(archive)
+            channel = time_domain = None
+            if "channel" in members:
+                channel = str(read_member(archive, members["channel"], "array 'channel'", _check_channel))
+            if TIME_DOMAIN_KEY in members:
+                stored = read_member(archive, members[TIME_DOMAIN_KEY], f"array {TIME_DOMAIN_KEY!r}", _check_time_domain)
+                time_domain = stored.astype(np.float64)
+                if not np.isfinite(time_domain).all():
+                    raise ValueError(f"'{TIME_DOMAIN_KEY}' has values that are NaN or infinite")
+        return MatrixRecord(validate_matrix(array), channel, time_domain)
     except Exception as error:
         raise MatrixFileError(path, failure_reason(error, ".npz")) from None
+
+
+def load_matrix(path: str | os.PathLike) -> np.ndarray:
+    """Load the HHT matrix of one ``.npz`` file: shape (256, 256), float32 (see :func:`load_matrix_file`)."""
+    return load_matrix_file(path).matrix
 
 
 def write_matrix_file(
@@ -132,6 +169,8 @@ def write_matrix_file(
     frequency: np.ndarray,
     segment_index: int = 0,
     segment_start_s: float = 0.0,
+    channel: str | None = None,
+    time_domain: np.ndarray | None = None,
 ) -> None:
     """Write one matrix file atomically, with the arrays the upstream tool writes beside it.
 
@@ -145,9 +184,18 @@ def write_matrix_file(
         Frequency of each row, Hz (``frequency``).
     segment_index, segment_start_s
         Which segment of the recording this is, and where it starts (s).
+    channel : str, optional
+        The recording channel's name (``channel``).
+    time_domain : ndarray of shape (n_features,), optional
+        The raw segment's time-domain features (``td_features``).
 
     ``time`` is the normalised time axis, 0..1 over the columns.
     """
+    extras: dict[str, np.ndarray] = {}
+    if channel is not None:
+        extras["channel"] = np.array(channel)
+    if time_domain is not None:
+        extras[TIME_DOMAIN_KEY] = np.asarray(time_domain, dtype=np.float64)
     with atomic_open(path) as stream:
         np.savez(
             stream,
@@ -157,6 +205,7 @@ def write_matrix_file(
             sampling_rate=np.float64(fs),
             segment_index=np.int64(segment_index),
             segment_start_s=np.float64(segment_start_s),
+            **extras,
         )
 
 
@@ -172,26 +221,31 @@ class MatrixBatch:
     """A batch of successfully loaded matrices and the files of the batch that failed.
 
     ``matrices`` has shape (len(paths), 256, 256), float32, row i from ``paths[i]``;
-    ``errors`` holds ``MatrixFileError`` for the files that could not be used.
+    ``errors`` holds ``MatrixFileError`` for the files that could not be used;
+    ``channels`` and ``time_domain`` are parallel to ``paths`` (see :class:`MatrixRecord`).
     """
 
     paths: list[Path]
     matrices: np.ndarray
     errors: list[MatrixFileError] = field(default_factory=list)
+    channels: list[str | None] = field(default_factory=list)
+    time_domain: list[np.ndarray | None] = field(default_factory=list)
 
 
 def _load_batch(paths: Sequence[Path]) -> MatrixBatch:
-    good: list[Path] = []
-    errors: list[MatrixFileError] = []
-    matrices = np.empty((len(paths), *MATRIX_SHAPE), dtype=np.float32)
+    batch = MatrixBatch([], np.empty((len(paths), *MATRIX_SHAPE), dtype=np.float32))
     for path in paths:
         try:
-            matrices[len(good)] = load_matrix(path)
+            record = load_matrix_file(path)
         except MatrixFileError as error:
-            errors.append(error)
+            batch.errors.append(error)
             continue
-        good.append(path)
-    return MatrixBatch(good, matrices[: len(good)], errors)
+        batch.matrices[len(batch.paths)] = record.matrix
+        batch.paths.append(path)
+        batch.channels.append(record.channel)
+        batch.time_domain.append(record.time_domain)
+    batch.matrices = batch.matrices[: len(batch.paths)]
+    return batch
 
 
 def iter_matrix_batches(
