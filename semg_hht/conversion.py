@@ -14,6 +14,9 @@ array                     shape, dtype     meaning
 ``sampling_rate``         () f8            of the recording, Hz
 ``segment_index``         () i8            0-based index of the segment in its recording
 ``segment_start_s``       () f8            where the segment starts in the recording, s
+``td_features``           (4,) f8          the raw segment's Hudgins time-domain features
+                                           ``log_mav, log_wl, zc, ssc``
+                                           (:func:`semg_hht.time_domain.hudgins_features`)
 ========================  ===============  ==================================================
 
 named ``<input stem>.npz``, or ``<input stem>_seg<NNN>.npz`` when windowing, so the label in the
@@ -57,6 +60,7 @@ from .hht import (
 )
 from .matrices import display_name, printable_path, write_matrix_file
 from .recordings import RATELESS_EXTENSIONS, SUPPORTED_EXTENSIONS, RecordingError, channel, extension, read_recording
+from .time_domain import hudgins_features
 
 FILES_IN_FLIGHT_PER_WORKER = 2
 """Files read ahead per worker: enough to keep every worker busy, few enough to bound memory."""
@@ -360,19 +364,17 @@ def _convert_segments(source: _Source, options: ConversionOptions, segments: _Se
     frequency = frequency_axis(DEFAULT_N_FREQ, options.f_min, options.f_max)
     for index, start in enumerate(segments.starts.tolist(), start=segments.first_index):
         begin = start - segments.offset
+        segment = segments.signal[begin : begin + segments.length]
         try:
-            matrix = _spectrum(
-                segments.signal[begin : begin + segments.length],
-                segments.fs,
-                options,
-                _segment_seed(options.seed, source.path.name, index),
-            )
+            matrix = _spectrum(segment, segments.fs, options, _segment_seed(options.seed, source.path.name, index))
         except HHTInputError as error:
             result.segment_errors.append((index, str(error)))
             continue
+        # The transform has refused what these features would (non-finite, constant, too short).
+        time_domain = hudgins_features(segment)
         path = Path(options.output_dir) / _output_name(source.stem, index, windowed)
         try:
-            write_matrix_file(path, matrix, segments.fs, frequency, index, start / segments.fs)
+            write_matrix_file(path, matrix, segments.fs, frequency, index, start / segments.fs, time_domain=time_domain)
             if options.png:
                 quantity = f"log(1 + {options.quantity})" if options.log else options.quantity
                 title = f"{path.name} (from {start / segments.fs:g} s)"

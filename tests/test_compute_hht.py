@@ -18,14 +18,15 @@ from conftest import REALDATA, ROOT, mutated, run_script
 from semg_hht.cli import run_command
 from semg_hht.conversion import ConversionOptions, run_conversion
 from semg_hht.hht import frequency_axis
-from semg_hht.matrices import load_matrix
+from semg_hht.matrices import load_matrix, load_matrix_file
 from semg_hht.recordings import RecordingError, channel, read_recording
+from semg_hht.time_domain import TIME_DOMAIN_NAMES, hudgins_features
 
 FS = 1000.0
 SCRIPT = "compute_hht.py"
 PLUX = REALDATA / "plux-samples"
 CONTRACTION = REALDATA / "contraction-intensity" / "S1"
-OUTPUT_KEYS = {"hht", "time", "frequency", "sampling_rate", "segment_index", "segment_start_s"}
+OUTPUT_KEYS = {"hht", "time", "frequency", "sampling_rate", "segment_index", "segment_start_s", "td_features"}
 
 
 def sine(frequency: float, seconds: float) -> np.ndarray:
@@ -107,6 +108,38 @@ def test_windowing_names_and_starts(tmp_path):
     for index, name in enumerate(names):
         with np.load(out / name) as archive:
             assert archive["segment_index"] == index and archive["segment_start_s"] == float(index)
+
+
+def test_each_segment_stores_the_time_domain_features_of_its_own_samples(tmp_path):
+    # A growing amplitude and a rising tone: every window has features of its own, so one taken
+    # from the wrong samples would not match.
+    t = np.arange(round(3.2 * FS)) / FS
+    signal = (0.2 + t) * noise(3.2, channels=1, seed=5)[:, 0] + np.sin(2 * np.pi * (40 + 30 * t) * t)
+    np.save(tmp_path / "rec.npy", signal)
+    out = tmp_path / "out"
+    args = ("--input", tmp_path / "rec.npy", "--output_dir", out, "--fs", "1000", "--window", "1", "--hop", "0.5")
+    result = run_script(SCRIPT, *args, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    names = sorted(path.name for path in out.iterdir())
+    assert names == [f"rec_seg{index:03d}.npz" for index in range(5)]
+    stored = []
+    for index, name in enumerate(names):
+        start = index * 500
+        expected = hudgins_features(signal[start : start + 1000])
+        with np.load(out / name) as archive:
+            assert archive["td_features"].shape == (len(TIME_DOMAIN_NAMES),)
+            assert archive["td_features"].dtype == np.float64
+            np.testing.assert_array_equal(archive["td_features"], expected)
+        record = load_matrix_file(out / name)
+        np.testing.assert_array_equal(record.time_domain, expected)
+        assert record.channel is None
+        stored.append(record.time_domain)
+    assert not np.array_equal(stored[0], stored[1])
+    # Whole recordings store the features of all their samples.
+    whole = run_script(SCRIPT, "--input", tmp_path / "rec.npy", "--output_dir", tmp_path / "whole", "--fs", "1000")
+    assert whole.returncode == 0, whole.stderr
+    whole_features = load_matrix_file(tmp_path / "whole" / "rec.npz").time_domain
+    np.testing.assert_array_equal(whole_features, hudgins_features(signal))
 
 
 def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
