@@ -20,6 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--input", required=True, help="one .npz file or a folder of them")
     parser.add_argument("--output", help="write predictions to this JSON file")
+    parser.add_argument(
+        "--labels",
+        help="CSV with columns file, subject[, muscle]: the subjects (and muscles) of the input files, for a model "
+        "that normalises within subjects",
+    )
+    parser.add_argument(
+        "--group_pattern",
+        help="regular expression with a group named 'subject' that finds the subject in a file name, "
+        "e.g. '^(?P<subject>S\\d+)_' (as in train.py)",
+    )
     add_encoder_arguments(parser)
     parser.add_argument(
         "--safe",

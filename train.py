@@ -9,7 +9,7 @@ usable data, resume refused); 3 out of device memory.
 import argparse
 
 from semg_hht.cli import add_encoder_arguments, run_command
-from semg_hht.defaults import DEFAULT_EPOCHS
+from semg_hht.defaults import DEFAULT_EPOCHS, DEFAULT_FEATURES, DEFAULT_MODEL, DEFAULT_NORMALISATION
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +64,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     training.add_argument(
         "--augment", action="store_true", help="shift each training matrix in time and scale its amplitude at random"
+    )
+    model = parser.add_argument_group("features and model (see TRAINING_GUIDE.md, 'What the model sees')")
+    model.add_argument(
+        "--features",
+        default=DEFAULT_FEATURES,
+        help="feature blocks joined by '+': cnn (the encoder), hht (named descriptors of the matrix: amplitude, "
+        "band energies, frequencies, time profile), td (the raw segment's time-domain features, stored by "
+        "compute_hht.py) (default: %(default)s)",
+    )
+    model.add_argument(
+        "--normalise",
+        default=DEFAULT_NORMALISATION,
+        choices=["none", "subject", "subject_muscle"],
+        help="standardise features within each subject's (and muscle's) files; needs subjects at training "
+        "and at inference (default: %(default)s)",
+    )
+    model.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        choices=["joint", "factorised"],
+        help="one six-class SVM, or a gender SVM (features as they are) times a movement-quality SVM "
+        "(default: %(default)s)",
+    )
+    model.add_argument(
+        "--tune",
+        action="store_true",
+        help="choose --svm_C and --svm_gamma by an inner subject-wise cross-validation over a small grid",
     )
     parser.add_argument("--svm_C", type=float, default=10.0, help="SVM regularisation C (default: %(default)s)")
     parser.add_argument(

@@ -52,9 +52,10 @@ import torch
 from . import __version__
 from .atomic import atomic_open
 from .classes import CLASS_NAMES
-from .classifier import HHTClassifier
+from .classifier import ConstantHead, HHTClassifier
 from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import HHTEncoder
+from .normalisation import PopulationStatistics
 from .npyfile import npz_members, read_member
 from .svm_head import SVMHead
 
@@ -64,6 +65,7 @@ HEAD_SUFFIX = "_head.npz"
 TRAINER_SUFFIX = "_trainer.pt"
 MANIFEST_SUFFIX = "_manifest.json"
 PREVIOUS_DIR = ".previous"
+FACTOR_SEPARATOR = "__"
 
 
 class CheckpointError(Exception):
@@ -130,6 +132,13 @@ def build_metadata(classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
         "seed": classifier.seed,
         "batch_size": classifier.batch_size,
         "svm": {"C": classifier.svm_C, "kernel": classifier.svm_kernel, "gamma": classifier.svm_gamma},
+        "features": classifier.features,
+        "feature_names": classifier.feature_names,
+        "normalisation": classifier.normalisation,
+        "model": classifier.model,
+        "population": None
+        if classifier.population is None
+        else {"mean": classifier.population.mean, "std": classifier.population.std},
         "versions": package_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -219,6 +228,18 @@ def _keep_previous(prefix: Path) -> None:
         os.replace(temporary, target / name)
 
 
+def head_arrays(classifier: HHTClassifier) -> dict[str, np.ndarray]:
+    """The arrays of ``P_head.npz``: the joint SVM's, or each factor's under ``quality__``/``gender__``."""
+    if classifier.model == "joint":
+        return classifier.head.to_arrays()
+    heads = {"quality": classifier.head, "gender": classifier.gender_head}
+    return {
+        f"{name}{FACTOR_SEPARATOR}{key}": array
+        for name, head in heads.items()
+        for key, array in head.to_arrays().items()
+    }
+
+
 def save_checkpoint(
     prefix: str | os.PathLike,
     classifier: HHTClassifier,
@@ -246,7 +267,7 @@ def save_checkpoint(
         writers["_scaler.pkl"] = lambda stream: joblib.dump(classifier.scaler, stream)
         writers["_svm.pkl"] = lambda stream: joblib.dump(classifier.svm, stream)
     if isinstance(classifier.head, SVMHead):
-        writers[HEAD_SUFFIX] = lambda stream: np.savez(stream, **classifier.head.to_arrays())
+        writers[HEAD_SUFFIX] = lambda stream: np.savez(stream, **head_arrays(classifier))
     if trainer_state is not None:
         writers[TRAINER_SUFFIX] = lambda stream: torch.save(trainer_state, stream)
     writers["_metadata.pkl"] = lambda stream: pickle.dump(
@@ -338,13 +359,26 @@ class _SklearnHead:
             return self.svm.predict_proba(self.scaler.transform(features))
 
 
-def _read_head(path: Path) -> SVMHead:
+def _factor_head(arrays: dict[str, np.ndarray]) -> SVMHead | ConstantHead:
+    if len(arrays) == 1 and "classes" in arrays and arrays["classes"].shape == (1,):
+        return ConstantHead(int(arrays["classes"][0]))
+    return SVMHead(arrays)
+
+
+def _read_head(path: Path, model: str) -> tuple[SVMHead, SVMHead | ConstantHead | None]:
+    """The head (the quality head of a factorised model) and the gender head (None for a joint model)."""
     try:
         with zipfile.ZipFile(path) as archive:
             arrays = {
                 key: read_member(archive, member, f"array {key!r}") for key, member in npz_members(archive).items()
             }
-        return SVMHead(arrays)
+        if model == "joint":
+            return SVMHead(arrays), None
+        factors: dict[str, dict[str, np.ndarray]] = {"quality": {}, "gender": {}}
+        for key, array in arrays.items():
+            factor, _, name = key.partition(FACTOR_SEPARATOR)
+            factors[factor][name] = array
+        return SVMHead(factors["quality"]), _factor_head(factors["gender"])
     except Exception as error:  # a damaged archive can fail in zipfile, numpy or the shape checks
         raise CheckpointError(f"{path}: not a valid SVM head ({type(error).__name__}: {error})") from None
 
@@ -352,10 +386,12 @@ def _read_head(path: Path) -> SVMHead:
 def _attach_head(classifier: HHTClassifier, prefix: Path, manifest: dict[str, Any] | None, safe: bool) -> None:
     head_path = _path(prefix, HEAD_SUFFIX)
     if manifest is not None and head_path.name in manifest["files"]:
-        classifier.head = _read_head(head_path)
+        classifier.head, classifier.gender_head = _read_head(head_path, classifier.model)
         # Kept as bytes (verified by the manifest) so that a re-save writes them unchanged.
         classifier.pickled_sklearn = {part: _path(prefix, f"_{part}.pkl").read_bytes() for part in ("scaler", "svm")}
         return
+    if classifier.model != "joint":
+        raise CheckpointError(f"{prefix}: a {classifier.model} model without its head file")
     if safe:
         raise CheckpointError(
             f"{prefix}: no pickle-free copy of the scaler and SVM (written by an older release); "
@@ -401,18 +437,41 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
         raise CheckpointError(f"{files['encoder']}: not a valid encoder state_dict ({error})") from None
 
     svm_settings = metadata.get("svm", {})
-    classifier = HHTClassifier(
-        encoder=encoder,
-        svm_C=svm_settings.get("C", 10.0),
-        svm_kernel=svm_settings.get("kernel", "rbf"),
-        svm_gamma=svm_settings.get("gamma", "scale"),
-        seed=metadata.get("seed", 42),
-        batch_size=metadata.get("batch_size", DEFAULT_BATCH_SIZE),
-        device=device,
-    )
+    try:
+        # Checkpoints before feature sets existed are CNN features, not normalised, one joint SVM.
+        classifier = HHTClassifier(
+            encoder=encoder,
+            svm_C=svm_settings.get("C", 10.0),
+            svm_kernel=svm_settings.get("kernel", "rbf"),
+            svm_gamma=svm_settings.get("gamma", "scale"),
+            seed=metadata.get("seed", 42),
+            batch_size=metadata.get("batch_size", DEFAULT_BATCH_SIZE),
+            device=device,
+            features=metadata.get("features", "cnn"),
+            normalisation=metadata.get("normalisation", "none"),
+            model=metadata.get("model", "joint"),
+        )
+        population = metadata.get("population")
+        if population is not None:
+            classifier.population = PopulationStatistics(np.asarray(population["mean"]), np.asarray(population["std"]))
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"{files['metadata']}: unusable model settings ({error})") from None
     _attach_head(classifier, prefix, manifest, safe)
     classifier.label_map = label_map
+    _check_widths(classifier, prefix)
     return classifier, metadata
+
+
+def _check_widths(classifier: HHTClassifier, prefix: Path) -> None:
+    width = len(classifier.feature_names)
+    population = classifier.population
+    heads = [head for head in (classifier.head, classifier.gender_head) if isinstance(head, SVMHead)]
+    widths = {len(head.mean) for head in heads} | ({len(population.mean), len(population.std)} if population else set())
+    if widths - {width}:
+        raise CheckpointError(
+            f"{prefix}: the model's arrays have {sorted(widths)} features, "
+            f"its feature set {classifier.features} {width}"
+        )
 
 
 def _load_with_fallback(prefix: str | os.PathLike, load: Callable[[Path], Any]) -> Any:

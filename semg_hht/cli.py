@@ -6,6 +6,7 @@ Imports nothing heavy, so ``--help`` answers before torch is loaded.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 
@@ -27,11 +28,30 @@ def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _MessageFormatter(logging.Formatter):
+    """Warnings as ``Warning: ...`` like the scripts' own, other records as their message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        return f"Warning: {message}" if record.levelno == logging.WARNING else message
+
+
+def configure_logging() -> None:
+    """The package's log records (warnings and above) go to stderr."""
+    package = logging.getLogger("semg_hht")
+    if not package.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_MessageFormatter())
+        package.addHandler(handler)
+        package.setLevel(logging.WARNING)
+
+
 def run_command(command: Callable[[], int]) -> int:
     """Run a script's work; a user-fixable problem becomes a one-line message and exit code 2."""
     # File names need not be valid UTF-8, nor the terminal's encoding: escape, never crash.
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(errors="backslashreplace")
+    configure_logging()
     try:
         return command()
     except (UsageError, FileExistsError) as error:

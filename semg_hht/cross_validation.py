@@ -16,6 +16,7 @@ from .classifier import HHTClassifier
 from .dataset import extract_file_features
 from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
 from .evaluation import Fold, scores, summarise_folds
+from .normalisation import FileGroups
 from .splits import make_split
 
 
@@ -45,14 +46,26 @@ class FoldResult:
 
 
 def cross_validate_features(
-    make_classifier: Callable[[], HHTClassifier], features: np.ndarray, labels: np.ndarray, folds: list[Fold]
+    make_classifier: Callable[[np.ndarray, np.ndarray, FileGroups | None], HHTClassifier],
+    features: np.ndarray,
+    labels: np.ndarray,
+    folds: list[Fold],
+    groups: FileGroups | None = None,
 ) -> list[FoldResult]:
-    """Cross-validate the SVM on fixed encoder features (n, 256) with class IDs (n,)."""
+    """Cross-validate the SVM on fixed feature vectors (n, n_features) with class IDs (n,).
+
+    ``make_classifier(features, labels, groups)`` gets the fold's training files and returns
+    the unfitted classifier for them (where --tune chooses its SVM: a nested cross-validation).
+    ``groups`` (subjects and muscles) go to the normalisation and the gender pooling.
+    """
     results = []
     for fold in folds:
         started = time.perf_counter()
-        classifier = make_classifier().fit_features(features[fold.train], labels[fold.train])
-        predicted = classifier.predict_features(features[fold.test])
+        train_groups = None if groups is None else groups.take(fold.train)
+        test_groups = None if groups is None else groups.take(fold.test)
+        classifier = make_classifier(features[fold.train], labels[fold.train], train_groups)
+        classifier.fit_features(features[fold.train], labels[fold.train], train_groups)
+        predicted = classifier.predict_features(features[fold.test], test_groups)
         results.append(FoldResult(fold, predicted, labels[fold.test], time.perf_counter() - started))
         _print_fold(results[-1], len(results), len(folds))
     return results
@@ -63,25 +76,34 @@ def cross_validate_training(
     options: EncoderTrainingOptions,
     paths: list[Path],
     labels: np.ndarray,
-    subjects: np.ndarray | None,
+    groups: FileGroups | None,
     folds: list[Fold],
     test_size: float,
 ) -> list[FoldResult]:
     """Cross-validate encoder training + SVM: in each fold the encoder is trained from the same
     initial weights, with early stopping on a split of the fold's training files (subject-wise
-    when ``subjects`` is given), and the best epoch's classifier scores the held-out files."""
+    when ``groups`` is given), and the best epoch's classifier scores the held-out files."""
     results = []
     for fold in folds:
         started = time.perf_counter()
         classifier = make_classifier()
         fold_labels = labels[fold.train]
-        fold_subjects = None if subjects is None else subjects[fold.train]
+        fold_groups = None if groups is None else groups.take(fold.train)
+        fold_subjects = None if fold_groups is None else fold_groups.subjects
         inner_train, inner_val = make_split(fold_labels, fold_subjects, None, test_size, classifier.seed)
         trainer = EncoderTrainer(
             classifier,
             options,
-            LabelledFiles([paths[fold.train[i]] for i in inner_train], fold_labels[inner_train]),
-            LabelledFiles([paths[fold.train[i]] for i in inner_val], fold_labels[inner_val]),
+            LabelledFiles(
+                [paths[fold.train[i]] for i in inner_train],
+                fold_labels[inner_train],
+                None if fold_groups is None else fold_groups.take(inner_train),
+            ),
+            LabelledFiles(
+                [paths[fold.train[i]] for i in inner_val],
+                fold_labels[inner_val],
+                None if fold_groups is None else fold_groups.take(inner_val),
+            ),
             progress=False,
         )
         with contextlib.redirect_stderr(io.StringIO()):  # the per-epoch lines of every fold
@@ -89,7 +111,7 @@ def cross_validate_training(
             encoded = extract_file_features(trainer.best, [paths[i] for i in fold.test], classifier.batch_size)
         if encoded.errors:
             raise TrainingDataError(f"{encoded.errors[0]}: the file changed or vanished while training")
-        predicted = trainer.best.predict_features(encoded.features)
+        predicted = trainer.best.predict_features(encoded.features, None if groups is None else groups.take(fold.test))
         result = FoldResult(fold, predicted, labels[fold.test], time.perf_counter() - started, trainer.best_epoch)
         results.append(result)
         _print_fold(result, len(results), len(folds))

@@ -1,12 +1,11 @@
 """A data folder as the classifier sees it: labelled files, test files, skipped files,
-and their encoder features computed in one streaming pass."""
+and their features computed in one streaming pass."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,10 +14,18 @@ from tqdm import tqdm
 
 from .classes import parse_filename
 from .classifier import HHTClassifier
-from .encoder import FEATURE_DIM
 from .errors import UsageError
-from .labels_file import LabelsFile
+from .labels_file import LabelRow, LabelsFile
 from .matrices import MatrixFileError, iter_matrix_batches, list_npz_files
+from .normalisation import FileGroups, muscle_of
+
+# Descriptors and stored time-domain features are finite by construction: only the encoder overflows.
+OVERFLOW = "values too large: the encoder's output overflows float32"
+NO_SUBJECT = "no subject (from the labels file or --group_pattern): the model normalises features within subjects"
+NO_TIME_DOMAIN = (
+    "holds no time-domain features ('td_features'): convert the recording with compute_hht.py, "
+    "or choose a feature set without td"
+)
 
 
 @dataclass
@@ -71,6 +78,43 @@ def _subject(name: str, listed: str | None, pattern: re.Pattern[str] | None) -> 
         return listed
     match = pattern.search(name)
     return match.group("subject") if match and match.group("subject") else None
+
+
+@dataclass(frozen=True)
+class SubjectSource:
+    """Where subjects and muscles come from: a labels file's ``subject``/``muscle`` columns, or a pattern.
+
+    A file's subject is its labels-file row's, else what ``group_pattern`` finds in its
+    name; its muscle is the row's ``muscle``, else its name's first token with the channel
+    name its matrix file stores (:func:`~semg_hht.normalisation.muscle_of`).
+    """
+
+    labels_file: LabelsFile | None = None
+    group_pattern: re.Pattern[str] | None = None
+
+    @property
+    def gives_subjects(self) -> bool:
+        return self.group_pattern is not None or (
+            self.labels_file is not None and any(row.subject for row in self.labels_file.rows.values())
+        )
+
+    def _row(self, path: Path) -> LabelRow | None:
+        return None if self.labels_file is None else self.labels_file.rows.get(path.name)
+
+    def subject(self, path: Path) -> str | None:
+        row = self._row(path)
+        return _subject(path.name, None if row is None else row.subject, self.group_pattern)
+
+    def groups(self, paths: Sequence[Path], channels: Sequence[str | None]) -> FileGroups | None:
+        """The subject and muscle of each file; None when a file has no subject."""
+        subjects = [self.subject(path) for path in paths]
+        if any(subject is None for subject in subjects):
+            return None
+        muscles = []
+        for path, channel in zip(paths, channels, strict=True):
+            row = self._row(path)
+            muscles.append(row.muscle if row is not None and row.muscle else muscle_of(path.name, channel))
+        return FileGroups(np.array(subjects, dtype=str), np.array(muscles, dtype=str))
 
 
 def scan_data_folder(
@@ -139,11 +183,12 @@ def _drop_files_without_subject(folder: DataFolder, source: str) -> None:
 
 @dataclass
 class FileFeatures:
-    """Encoder features of the files that loaded (row i from ``paths[i]``) and the failures."""
+    """Feature vectors of the files that loaded (row i from ``paths[i]``), their stored channel names, the failures."""
 
     paths: list[Path]
     features: np.ndarray
     errors: list[MatrixFileError]
+    channels: list[str | None] = field(default_factory=list)
 
 
 def extract_file_features(
@@ -152,31 +197,51 @@ def extract_file_features(
     batch_size: int,
     description: str = "Encoding",
 ) -> FileFeatures:
-    """Read each file once and encode it, streaming in batches with a progress bar.
+    """Read each file once and compute its features (every block of the classifier's feature set)
+    from that one read, streaming in batches with a progress bar.
 
-    Only the (n, 256) features are kept, never the matrices of the whole set.
+    Only the (n, n_features) features are kept, never the matrices of the whole set.
     A matrix whose features are not finite (values so large that the encoder
-    overflows float32) is reported as an error like an unreadable file.
+    overflows float32), or a file without the time-domain features the ``td`` block
+    needs, is reported as an error like an unreadable file.
     """
-    good: list[Path] = []
-    errors: list[MatrixFileError] = []
-    # Filled in place: no per-batch pieces to concatenate, and no second copy at the end.
-    features = np.empty((len(paths), FEATURE_DIM), dtype=np.float32)
-    batch_paths: deque[list[Path]] = deque()
-
-    def matrices() -> Iterator[np.ndarray]:
-        for batch in iter_matrix_batches(paths, batch_size):
-            errors.extend(batch.errors)
-            batch_paths.append(batch.paths)
-            progress.update(len(batch.paths) + len(batch.errors))
-            yield batch.matrices
-
+    encoded = FileFeatures([], np.empty((len(paths), len(classifier.feature_names)), np.float32), [])
+    needs_time_domain = "td" in classifier.feature_blocks
     with tqdm(total=len(paths), desc=description, unit="file", leave=False) as progress:
-        for batch_features in classifier.iter_features(matrices()):
-            for path, row in zip(batch_paths.popleft(), batch_features, strict=True):
-                if np.isfinite(row).all():
-                    features[len(good)] = row
-                    good.append(path)
-                else:
-                    errors.append(MatrixFileError(path, "values too large: the encoder's output overflows float32"))
-    return FileFeatures(good, features[: len(good)], errors)
+        for batch in iter_matrix_batches(paths, batch_size):
+            encoded.errors.extend(batch.errors)
+            progress.update(len(batch.paths) + len(batch.errors))
+            keep = [i for i, stored in enumerate(batch.time_domain) if stored is not None or not needs_time_domain]
+            for i in sorted(set(range(len(batch.paths))) - set(keep)):
+                encoded.errors.append(MatrixFileError(batch.paths[i], NO_TIME_DOMAIN))
+            rows = classifier.features_of(batch.matrices[keep], [batch.time_domain[i] for i in keep])
+            for i, row in zip(keep, rows, strict=True):
+                if not np.isfinite(row).all():
+                    encoded.errors.append(MatrixFileError(batch.paths[i], OVERFLOW))
+                    continue
+                # Filled in place: no per-batch pieces to concatenate, and no second copy at the end.
+                encoded.features[len(encoded.paths)] = row
+                encoded.paths.append(batch.paths[i])
+                encoded.channels.append(batch.channels[i])
+    encoded.features = encoded.features[: len(encoded.paths)]
+    return encoded
+
+
+def with_groups(encoded: FileFeatures, source: SubjectSource, required: bool) -> tuple[FileFeatures, FileGroups | None]:
+    """The subjects and muscles of the encoded files (None when a file has no subject).
+
+    When ``required`` (a model that normalises within subjects), a file without a
+    subject cannot be predicted: it is moved to the errors and the rest are grouped.
+    """
+    subjects = [source.subject(path) for path in encoded.paths]
+    if not required and any(subject is None for subject in subjects):
+        return encoded, None
+    keep = [i for i, subject in enumerate(subjects) if subject is not None]
+    missing = [MatrixFileError(encoded.paths[i], NO_SUBJECT) for i, subject in enumerate(subjects) if subject is None]
+    kept = FileFeatures(
+        [encoded.paths[i] for i in keep],
+        encoded.features[keep],
+        encoded.errors + missing,
+        [encoded.channels[i] for i in keep],
+    )
+    return kept, source.groups(kept.paths, kept.channels)

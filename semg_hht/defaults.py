@@ -13,3 +13,7 @@ DEFAULT_EPOCHS = 20
 """Encoder training epochs: in ``benchmarks/evaluate_encoder.py`` (TRAINING_GUIDE.md) early stopping
 ended every run by epoch 18 and the best epochs were 1-13; training lifted the SVM's balanced
 accuracy by 0.02-0.04 over the random encoder on the simulated and the real data."""
+
+DEFAULT_FEATURES = "cnn"
+DEFAULT_NORMALISATION = "none"
+DEFAULT_MODEL = "joint"

@@ -38,6 +38,7 @@ from .classifier import HHTClassifier
 from .dataset import extract_file_features
 from .encoder import FEATURE_DIM, keep_freed_memory
 from .matrices import iter_matrix_batches
+from .normalisation import FileGroups
 
 POSTFIX_EVERY = 10  # batches between updates of the progress bar's loss and accuracy
 MAX_SHIFT_FRACTION = 0.125
@@ -95,10 +96,11 @@ class EncoderTrainingOptions:
 
 @dataclass
 class LabelledFiles:
-    """Files and their class IDs, parallel."""
+    """Files and their class IDs, parallel; their subjects and muscles where the normalisation needs them."""
 
     paths: list[Path]
     labels: np.ndarray
+    groups: FileGroups | None = None
 
 
 class Standardize(nn.Module):
@@ -268,7 +270,7 @@ class EncoderTrainer:
 
         ``on_epoch_end(improved)`` is called after each epoch, ``improved`` telling
         whether it is the new best; that is where checkpoints are saved.
-        ``initial_features`` (n_train + n_val, 256), the untrained encoder's features
+        ``initial_features`` (n_train + n_val, n_features), the untrained encoder's features
         of the training then validation files, spare epoch 0 its encoding pass.
         """
         while not self.finished:
@@ -322,7 +324,8 @@ class EncoderTrainer:
     def _head_scores(self, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         self.head.eval()
         with torch.inference_mode():
-            logits = self.head(torch.from_numpy(features).to(self.device)).float()
+            inputs = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+            logits = self.head(inputs.to(self.device)).float()
             targets = torch.from_numpy(labels).to(self.device)
             loss = F.cross_entropy(logits, targets, weight=self.evaluation_weights)
             accuracy = (logits.argmax(1) == targets).float().mean()
@@ -339,15 +342,17 @@ class EncoderTrainer:
             features = encoded.features
         n_train = len(self.train.paths)
         train_features, val_features = features[:n_train], features[n_train:]
+        cnn = self.classifier.cnn_columns
         if self.epoch == 0:
-            self.head[0].fit(train_features)
-        train_loss, train_accuracy = self._head_scores(train_features, self.train.labels)
-        self.classifier.fit_features(train_features, self.train.labels)
-        svm_train = float(np.mean(self.classifier.predict_features(train_features) == self.train.labels))
+            self.head[0].fit(train_features[:, cnn])
+        train_loss, train_accuracy = self._head_scores(train_features[:, cnn], self.train.labels)
+        train, val = self.train, self.val
+        self.classifier.fit_features(train_features, train.labels, train.groups)
+        svm_train = float(np.mean(self.classifier.predict_features(train_features, train.groups) == train.labels))
         val_loss = val_accuracy = svm_val = None
         if self.val.paths:
-            val_loss, val_accuracy = self._head_scores(val_features, self.val.labels)
-            svm_val = float(np.mean(self.classifier.predict_features(val_features) == self.val.labels))
+            val_loss, val_accuracy = self._head_scores(val_features[:, cnn], self.val.labels)
+            svm_val = float(np.mean(self.classifier.predict_features(val_features, val.groups) == val.labels))
         record = {
             "epoch": self.epoch,
             "train_loss": train_loss,
@@ -391,11 +396,12 @@ class EncoderTrainer:
         return improved
 
     def head_predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, 6) of the best epoch's linear head from encoder features (n, 256)."""
+        """Class probabilities (n, 6) of the best epoch's linear head from feature vectors (n, n_features)."""
         assert self.best_head is not None, "run() first"
         self.best_head.eval()
+        cnn = np.asarray(features, dtype=np.float32)[:, self.classifier.cnn_columns]
         with torch.inference_mode():
-            logits = self.best_head(torch.from_numpy(np.asarray(features, dtype=np.float32)).to(self.device))
+            logits = self.best_head(torch.from_numpy(np.ascontiguousarray(cnn)).to(self.device))
             return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
     def state_dict(self) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Columns (header row required, any order, names case-insensitive):
 * ``file``: the ``.npz`` file's name in the data folder;
 * ``gender``: ``M`` or ``F`` (also ``male`` / ``female``);
 * ``movement``: ``full``, ``half`` or ``invalid``;
-* ``subject`` (optional): who the recording comes from, for subject-wise splits;
+* ``subject`` (optional): who the recording comes from, for subject-wise splits and normalisation;
+* ``muscle`` (optional): the muscle (or channel) recorded, for normalisation by subject and muscle;
 * ``split`` (optional): ``train`` or ``val`` pins a labelled file to that side of the
   validation split; ``test`` makes it a test file (predicted after training; its
   labels, when given, are used to score those predictions). Empty: no pin.
@@ -32,11 +33,12 @@ REQUIRED_COLUMNS = ("file", "gender", "movement")
 
 @dataclass(frozen=True)
 class LabelRow:
-    """One usable row: class ID (None for an unlabelled test file), subject and split pin."""
+    """One usable row: class ID (None for an unlabelled test file), subject, split pin and muscle."""
 
     class_id: int | None
     subject: str | None
     split: str | None
+    muscle: str | None = None
 
 
 @dataclass
@@ -57,21 +59,23 @@ def _class_id(gender: str, movement: str) -> int:
     return CLASS_NAMES.index(f"{gender_code}_{movement.strip().lower()}")
 
 
-def _parse_row(row: dict[str, str]) -> LabelRow:
+def _parse_row(row: dict[str, str], require_labels: bool) -> LabelRow:
     split = (row.get("split") or "").strip().lower() or None
     if split is not None and split not in SPLITS:
         raise ValueError(f"split {row['split']!r} is not one of {', '.join(SPLITS)} (or empty)")
     gender, movement = (row.get("gender") or "").strip(), (row.get("movement") or "").strip()
-    if split == "test" and not gender and not movement:
+    if (split == "test" or not require_labels) and not gender and not movement:
         class_id = None
     else:
         class_id = _class_id(gender, movement)
     subject = (row.get("subject") or "").strip() or None
-    return LabelRow(class_id, subject, split)
+    muscle = (row.get("muscle") or "").strip() or None
+    return LabelRow(class_id, subject, split, muscle)
 
 
-def read_labels_file(path: str | os.PathLike) -> LabelsFile:
-    """Read a labels CSV.
+def read_labels_file(path: str | os.PathLike, require_labels: bool = True) -> LabelsFile:
+    """Read a labels CSV; with ``require_labels=False`` (inference: subjects and muscles only)
+    the gender and movement columns may be absent or empty.
 
     Raises
     ------
@@ -89,12 +93,13 @@ def read_labels_file(path: str | os.PathLike) -> LabelsFile:
     delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
     reader = csv.DictReader(lines, delimiter=delimiter)
     columns = [name.strip().lower() for name in reader.fieldnames or []]
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    required = REQUIRED_COLUMNS if require_labels else REQUIRED_COLUMNS[:1]
+    missing = [name for name in required if name not in columns]
     if missing:
         raise UsageError(
             f"The labels file {path} lacks the column(s) {', '.join(missing)}; "
             f"its header is {', '.join(reader.fieldnames or [])!r}. Required: file, gender, movement "
-            "(optional: subject, split)"
+            "(optional: subject, split, muscle)"
         )
     reader.fieldnames = columns
     labels = LabelsFile(path)
@@ -107,7 +112,7 @@ def read_labels_file(path: str | os.PathLike) -> LabelsFile:
             labels.problems.append(f"{path.name} line {line_number}: {name} is listed again; the first row is used")
             continue
         try:
-            labels.rows[name] = _parse_row(row)
+            labels.rows[name] = _parse_row(row, require_labels)
         except ValueError as error:
             labels.problems.append(f"{path.name} line {line_number} ({name}): {error}; skipped")
     return labels

@@ -148,7 +148,9 @@ def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
             if "channel" in members:
                 channel = str(read_member(archive, members["channel"], "array 'channel'", _check_channel))
             if TIME_DOMAIN_KEY in members:
-                stored = read_member(archive, members[TIME_DOMAIN_KEY], f"array {TIME_DOMAIN_KEY!r}", _check_time_domain)
+                stored = read_member(
+                    archive, members[TIME_DOMAIN_KEY], f"array {TIME_DOMAIN_KEY!r}", _check_time_domain
+                )
                 time_domain = stored.astype(np.float64)
                 if not np.isfinite(time_domain).all():
                     raise ValueError(f"'{TIME_DOMAIN_KEY}' has values that are NaN or infinite")

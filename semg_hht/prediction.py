@@ -27,10 +27,12 @@ import torch
 from .atomic import atomic_open
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_prefix
 from .classes import CLASS_NAMES
-from .dataset import extract_file_features
+from .classifier import describe_model
+from .dataset import SubjectSource, compile_group_pattern, extract_file_features, with_groups
 from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import resolve_device
 from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, out_of_memory_advice
+from .labels_file import read_labels_file
 from .matrices import MatrixFileError, display_name, list_npz_files
 
 
@@ -72,6 +74,17 @@ class InferenceOptions:
     cpu: bool = False
     safe: bool = False
     bf16: bool = False
+    labels: str | None = None
+    group_pattern: str | None = None
+
+    def subject_source(self) -> SubjectSource:
+        """Where the input files' subjects come from (checked before any data is read)."""
+        if self.labels is not None and not os.path.isfile(self.labels):
+            raise UsageError(f"Labels file not found: {self.labels}")
+        return SubjectSource(
+            read_labels_file(self.labels, require_labels=False) if self.labels else None,
+            compile_group_pattern(self.group_pattern) if self.group_pattern else None,
+        )
 
 
 def input_files(path: str) -> list[Path]:
@@ -114,6 +127,7 @@ def run_inference(options: InferenceOptions) -> int:
     files = input_files(options.input)
     if options.output:
         _check_output(options.output, files)
+    source = options.subject_source()
 
     device = resolve_device(options.cpu)
     print(f"Using device: {device}")
@@ -123,13 +137,21 @@ def run_inference(options: InferenceOptions) -> int:
     except CheckpointError as error:
         raise UsageError(str(error)) from None
     classifier.bf16 = options.bf16
+    print(describe_model(classifier))
+    needs_subjects = classifier.normalisation != "none"
+    if needs_subjects and not source.gives_subjects:
+        raise UsageError(
+            f"{prefix} standardises features within each subject's files ({classifier.normalisation}): "
+            "give the input files' subjects with --group_pattern or --labels (a CSV with file and subject columns)"
+        )
 
     try:
         encoded = extract_file_features(classifier, files, options.batch_size, "Predicting")
     except torch.cuda.OutOfMemoryError:
         print(out_of_memory_advice(options.batch_size), file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
-    probabilities = classifier.predict_proba_features(encoded.features)
+    encoded, groups = with_groups(encoded, source, needs_subjects)
+    probabilities = classifier.predict_proba_features(encoded.features, groups)
     if os.path.isdir(options.input):
         _print_folder_results(encoded.paths, probabilities, len(files))
     elif encoded.paths:

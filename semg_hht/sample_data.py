@@ -29,6 +29,7 @@ from .classes import GENDERS, MOVEMENTS
 from .hht import frequency_axis, hilbert_spectrum
 from .matrices import write_matrix_file
 from .simulation import Subject, draw_subject, simulate_recording
+from .time_domain import hudgins_features
 
 MUSCLES = ("BICEPS", "TRICEPS", "FOREARM", "DELTOID")
 MOVEMENT_FILE_TOKENS = {"full": "fatiguetest", "half": "half", "invalid": "invalid"}
@@ -53,7 +54,9 @@ class _Recording:
 def _make(recording: _Recording, fs: float, duration_s: float, signals_dir: Path | None) -> None:
     rng = np.random.default_rng(recording.seed)
     signal_mv = simulate_recording(recording.subject, recording.movement, rng, fs, duration_s) * SIGNAL_UNIT_SCALE
-    write_matrix_file(recording.path, hilbert_spectrum(signal_mv, fs), fs, frequency_axis())
+    # Stored as compute_hht.py stores them, so the sample files are what converted recordings are.
+    matrix = hilbert_spectrum(signal_mv, fs)
+    write_matrix_file(recording.path, matrix, fs, frequency_axis(), time_domain=hudgins_features(signal_mv))
     if signals_dir is not None:
         with atomic_open(signals_dir / recording.path.name) as stream:
             np.savez(stream, signal=signal_mv, fs=np.float64(fs))

@@ -26,19 +26,30 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .classes import CLASS_NAMES, N_CLASSES, NAMING_RULE
-from .classifier import HHTClassifier, parse_gamma
+from .classifier import MODELS, HHTClassifier, describe_model, parse_gamma
 from .cross_validation import cross_validate_features, cross_validate_training, cv_report
-from .dataset import DataFolder, compile_group_pattern, extract_file_features, scan_data_folder
-from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS
+from .dataset import (
+    DataFolder,
+    FileFeatures,
+    SubjectSource,
+    compile_group_pattern,
+    extract_file_features,
+    scan_data_folder,
+    with_groups,
+)
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_FEATURES, DEFAULT_MODEL, DEFAULT_NORMALISATION
 from .encoder import resolve_device
 from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
 from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, out_of_memory_advice
 from .evaluation import cv_folds, parse_cv, scores
+from .feature_sets import feature_names, feature_set_name, parse_feature_set
 from .labels_file import read_labels_file
 from .matrices import MatrixFileError, display_name, list_npz_files, printable_path
+from .normalisation import NORMALISATION_MODES, FileGroups
 from .prediction import write_predictions
 from .report import class_examples, data_fingerprint, write_report
 from .splits import make_split
+from .tuning import tune_svm
 
 RULE = "=" * 60
 FIGURE_NAMES = {
@@ -73,6 +84,10 @@ class TrainingOptions:
     labels: str | None = None
     group_pattern: str | None = None
     cv: str | None = None
+    features: str = DEFAULT_FEATURES
+    normalise: str = DEFAULT_NORMALISATION
+    model: str = DEFAULT_MODEL
+    tune: bool = False
 
     def encoder_training(self) -> EncoderTrainingOptions:
         return EncoderTrainingOptions(self.epochs, self.lr, self.weight_decay, self.patience, self.augment)
@@ -93,6 +108,7 @@ class TrainingOptions:
             self.encoder_training().validate()
         except ValueError as error:
             raise UsageError(str(error)) from None
+        self._validate_model()
         if self.group_pattern is not None:
             compile_group_pattern(self.group_pattern)
         if self.cv is not None:
@@ -112,6 +128,37 @@ class TrainingOptions:
                 "continue that run, --overwrite to replace them, or choose another --checkpoint_dir"
             )
 
+    def _validate_model(self) -> None:
+        try:
+            blocks = parse_feature_set(self.features)
+        except ValueError as error:
+            raise UsageError(f"--features: {error}") from None
+        if self.normalise not in NORMALISATION_MODES:
+            raise UsageError(f"--normalise must be one of {', '.join(NORMALISATION_MODES)}, got {self.normalise!r}")
+        if self.model not in MODELS:
+            raise UsageError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.epochs and "cnn" not in blocks:
+            raise UsageError(
+                f"--epochs {self.epochs} trains the CNN encoder, but --features {self.features} has no cnn block: "
+                "pass --epochs 0, or a feature set with cnn"
+            )
+        if self.tune and self.epochs:
+            raise UsageError("--tune chooses the SVM for fixed features: it needs --epochs 0")
+
+    def model_settings(self) -> dict[str, Any]:
+        """What the features and the model are: recorded in the checkpoint, compared on resume."""
+        return {
+            "features": feature_set_name(parse_feature_set(self.features)),
+            "normalisation": self.normalise,
+            "model": self.model,
+        }
+
+    def svm_request(self) -> dict[str, Any]:
+        """The SVM settings asked for (``tune`` instead of C and gamma with --tune)."""
+        if self.tune:
+            return {"tune": True, "kernel": self.svm_kernel}
+        return {"C": float(self.svm_C), "kernel": self.svm_kernel, "gamma": parse_gamma(self.svm_gamma)}
+
     def settings(self) -> dict[str, Any]:
         """The settings a resumed run must share with the checkpoint."""
         training: dict[str, Any] = {"epochs": 0}
@@ -121,7 +168,8 @@ class TrainingOptions:
         return {
             "seed": self.seed,
             "test_size": self.test_size,
-            "svm": {"C": float(self.svm_C), "kernel": self.svm_kernel, "gamma": parse_gamma(self.svm_gamma)},
+            "svm": self.svm_request(),
+            "model_settings": self.model_settings(),
             "training": training,
             "split": {
                 "labels_file": file_fingerprints([Path(self.labels)])[Path(self.labels).name] if self.labels else None,
@@ -129,6 +177,10 @@ class TrainingOptions:
                 "cv": None if self.cv is None else parse_cv(self.cv),
             },
         }
+
+
+def _feature_names(options: TrainingOptions) -> list[str]:
+    return feature_names(parse_feature_set(options.features))
 
 
 def existing_checkpoints(checkpoint_dir: str | os.PathLike) -> list[str]:
@@ -196,7 +248,14 @@ def _load_resume_checkpoint(options: TrainingOptions, device: torch.device) -> R
         classifier, metadata, trainer_state = load_training_checkpoint(latest, device)
     except CheckpointError as error:
         raise UsageError(f"Cannot resume: {error}") from None
-    stored = {key: metadata.get(key) for key in ("seed", "test_size", "svm")}
+    stored = {key: metadata.get(key) for key in ("seed", "test_size")}
+    stored["svm"] = metadata.get("svm_request") or metadata.get("svm")
+    # Checkpoints before feature sets: CNN features, no normalisation, one joint SVM.
+    stored["model_settings"] = metadata.get("model_settings") or {
+        "features": "cnn",
+        "normalisation": "none",
+        "model": "joint",
+    }
     # Checkpoints of release 0.1 have neither key: random encoder, labels from the file names.
     stored["training"] = metadata.get("training") or {"epochs": 0}
     stored["split"] = metadata.get("split") or {"labels_file": None, "group_pattern": None, "cv": None}
@@ -311,10 +370,16 @@ def run_training(options: TrainingOptions) -> int:
     skipped = list(folder.skipped)
     for path, reason in folder.skipped:
         _warn(f"skipping {printable_path(path)}: {reason}")
+    if options.normalise != "none" and not folder.has_subjects:
+        raise UsageError(
+            f"--normalise {options.normalise} needs the subject of every labelled file: "
+            "a labels file with a subject column, or --group_pattern"
+        )
 
     resumed = _load_resume_checkpoint(options, device) if options.resume else None
     classifier = resumed.classifier if resumed else new_classifier(options, device)
     classifier.bf16 = options.bf16
+    print(describe_model(classifier))
 
     print("\nLoading data...")
     # A trained encoder changes the features, so test files are encoded after training.
@@ -346,17 +411,27 @@ def run_training(options: TrainingOptions) -> int:
         names = sorted(set(subjects))
         print(f"Subjects: {len(names)} ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
 
-    run = _Run(options, folder, train_paths, labels, subjects, file_fingerprints(train_paths), resumed)
+    source = SubjectSource(labels_file, pattern)
+    channel_of = dict(zip(encoded.paths, encoded.channels, strict=True))
+    groups = source.groups(train_paths, [channel_of[path] for path in train_paths]) if subjects is not None else None
+    run = _Run(options, folder, train_paths, labels, subjects, file_fingerprints(train_paths), resumed, source, groups)
     run.timings["loading_s"] = time.perf_counter() - started
     try:
         run.split([folder.pins[index_of[path]] for path in train_paths])
+        if options.tune:
+            run.tune(classifier, encoded.features[is_labelled], device)
         if options.cv is not None:
             run.cross_validate(encoded.features[is_labelled], device)
         if options.epochs == 0:
             test_errors = [error for error in encoded.errors if Path(error.path) not in index_of]
-            test_paths = [path for path in encoded.paths if path not in index_of]
+            tests = FileFeatures(
+                [path for path in encoded.paths if path not in index_of],
+                encoded.features[~is_labelled],
+                test_errors,
+                [channel for path, channel in channel_of.items() if path not in index_of],
+            )
             run.fit_svm(classifier, encoded.features[is_labelled])
-            run.predict_tests(classifier, test_paths, encoded.features[~is_labelled], test_errors)
+            test_errors = run.predict_tests(classifier, tests)
         else:
             test_errors = run.train_encoder(classifier, encoded.features[is_labelled])
     except torch.cuda.OutOfMemoryError:
@@ -374,17 +449,32 @@ def run_training(options: TrainingOptions) -> int:
     return _print_skipped(failures)
 
 
-def new_classifier(options: TrainingOptions, device: torch.device) -> HHTClassifier:
-    """An unfitted classifier with the run's SVM settings, seed and batch size."""
+def new_classifier(
+    options: TrainingOptions, device: torch.device, svm_C: float | None = None, svm_gamma: str | float | None = None
+) -> HHTClassifier:
+    """An unfitted classifier with the run's features, model, SVM settings (or the given C and gamma), seed, batch."""
     return HHTClassifier(
-        svm_C=options.svm_C,
+        svm_C=options.svm_C if svm_C is None else svm_C,
         svm_kernel=options.svm_kernel,
-        svm_gamma=options.svm_gamma,
+        svm_gamma=options.svm_gamma if svm_gamma is None else svm_gamma,
         seed=options.seed,
         batch_size=options.batch_size,
         device=device,
         bf16=options.bf16,
+        features=options.features,
+        normalisation=options.normalise,
+        model=options.model,
     )
+
+
+def _fold_classifier(
+    options: TrainingOptions, device: torch.device, features: np.ndarray, labels: np.ndarray, groups: FileGroups | None
+) -> HHTClassifier:
+    """A cross-validation fold's classifier; with --tune, its SVM is tuned on the fold's training files alone."""
+    if not options.tune:
+        return new_classifier(options, device)
+    tuned = tune_svm(partial(new_classifier, options, device), features, labels, groups, options.seed)
+    return new_classifier(options, device, tuned["C"], tuned["gamma"])
 
 
 @dataclass
@@ -398,6 +488,8 @@ class _Run:
     subjects: np.ndarray | None
     fingerprints: dict[str, str]
     resumed: Resumed | None
+    source: SubjectSource
+    groups: FileGroups | None
 
     def __post_init__(self) -> None:
         self.names = [path.name for path in self.paths]
@@ -408,6 +500,10 @@ class _Run:
         self.validation: dict[str, Any] | None = None
         self.test_scores: dict[str, Any] | None = None
         self.history: dict[str, list] | None = None
+        self.tuning: dict[str, Any] | None = self.resumed.metadata.get("tuning") if self.resumed else None
+
+    def groups_of(self, index: np.ndarray) -> FileGroups | None:
+        return None if self.groups is None else self.groups.take(index)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -425,6 +521,29 @@ class _Run:
         print(f"Validation set: {len(self.val_index)} samples")
         if self.subjects is not None and len(self.val_index):
             print(f"Validation subjects (held out): {', '.join(self.held_out_subjects())}")
+
+    def tune(self, classifier: HHTClassifier, features: np.ndarray, device: torch.device) -> None:
+        """--tune: choose C and gamma on the training files by an inner cross-validation, and apply them."""
+        print(f"\n{RULE}\nTuning the SVM (inner cross-validation on the training files)\n{RULE}")
+        if self.tuning is not None:
+            print("(result kept from the resumed checkpoint)")
+        else:
+            started = time.perf_counter()
+            train = self.train_index
+            make = partial(new_classifier, self.options, device)
+            try:
+                self.tuning = tune_svm(
+                    make, features[train], self.labels[train], self.groups_of(train), self.options.seed
+                )
+            except ValueError as error:
+                raise UsageError(f"Cannot tune: {error}") from None
+            self.timings["tuning_s"] = time.perf_counter() - started
+        tuning = self.tuning
+        print(
+            f"Best of {len(tuning['grid'])} settings ({tuning['folds']} {tuning['scheme']} folds): "
+            f"C {tuning['C']:g}, gamma {tuning['gamma']:.4g}, inner balanced accuracy {tuning['score']:.4f}"
+        )
+        classifier.svm_C, classifier.svm_gamma = float(tuning["C"]), float(tuning["gamma"])
 
     def held_out_subjects(self) -> list[str]:
         return [] if self.subjects is None else sorted({str(s) for s in self.subjects[self.val_index]})
@@ -444,17 +563,17 @@ class _Run:
         else:
             started = time.perf_counter()
             folds = cv_folds(self.labels, self.subjects, cv, options.seed)
-            make = partial(new_classifier, options, device)
             try:
                 if options.epochs == 0:
-                    results = cross_validate_features(make, features, self.labels, folds)
+                    make = partial(_fold_classifier, options, device)
+                    results = cross_validate_features(make, features, self.labels, folds, self.groups)
                 else:
                     results = cross_validate_training(
-                        make,
+                        partial(new_classifier, options, device),
                         options.encoder_training(),
                         self.paths,
                         self.labels,
-                        self.subjects,
+                        self.groups,
                         folds,
                         options.test_size,
                     )
@@ -474,6 +593,9 @@ class _Run:
             test_size=self.options.test_size,
             training=settings["training"],
             split=settings["split"],
+            svm_request=settings["svm"],
+            model_settings=settings["model_settings"],
+            tuning=self.tuning,
             n_train=len(self.train_index),
             n_val=len(self.val_index),
             train_files=[self.names[i] for i in self.train_index],
@@ -484,12 +606,13 @@ class _Run:
             **fields,
         )
 
-    def predict_tests(
-        self, classifier: HHTClassifier, paths: list[Path], features: np.ndarray, errors: list[MatrixFileError]
-    ) -> None:
+    def predict_tests(self, classifier: HHTClassifier, tests: FileFeatures) -> list[MatrixFileError]:
+        """Predict the test files and write test_predictions.json; returns the files that could not be predicted."""
         predictions_path = self.checkpoint_dir / "test_predictions.json"
-        probabilities = classifier.predict_proba_features(features)
-        write_predictions(predictions_path, paths, probabilities, errors)
+        tests, groups = with_groups(tests, self.source, classifier.normalisation != "none")
+        paths = tests.paths
+        probabilities = classifier.predict_proba_features(tests.features, groups)
+        write_predictions(predictions_path, paths, probabilities, tests.errors)
         print(f"\nTest predictions saved to: {predictions_path}")
         known = [i for i, path in enumerate(paths) if path in self.folder.test_labels]
         if known:
@@ -499,6 +622,7 @@ class _Run:
                 f"Test files with known labels: {len(known)}, accuracy {self.test_scores['accuracy']:.4f}, "
                 f"balanced {self.test_scores['balanced_accuracy']:.4f}"
             )
+        return tests.errors
 
     def _report_validation(self, train_accuracy: float, predicted: np.ndarray) -> None:
         if not len(self.val_index):
@@ -514,13 +638,14 @@ class _Run:
         train, val, labels = self.train_index, self.val_index, self.labels
         if self.resumed is None:
             try:
-                classifier.fit_features(features[train], labels[train])
+                classifier.fit_features(features[train], labels[train], self.groups_of(train))
             except ValueError as error:
                 raise UsageError(f"Too few files to train: {error}. Add labelled files or lower --test_size.") from None
         else:
             print("Using the fitted SVM from the checkpoint")
-        train_accuracy = float(np.mean(classifier.predict_features(features[train]) == labels[train]))
-        self._report_validation(train_accuracy, classifier.predict_features(features[val]))
+        predicted_train = classifier.predict_features(features[train], self.groups_of(train))
+        train_accuracy = float(np.mean(predicted_train == labels[train]))
+        self._report_validation(train_accuracy, classifier.predict_features(features[val], self.groups_of(val)))
         # A resumed checkpoint's history goes on; older ones may name its keys differently.
         history = dict(self.resumed.metadata.get("history") or {}) if self.resumed else {}
         history.setdefault("train_accuracy", []).append(train_accuracy)
@@ -589,8 +714,8 @@ class _Run:
         trainer = EncoderTrainer(
             classifier,
             trainer_options,
-            LabelledFiles([paths[i] for i in train], labels[train]),
-            LabelledFiles([paths[i] for i in val], labels[val]),
+            LabelledFiles([paths[i] for i in train], labels[train], self.groups_of(train)),
+            LabelledFiles([paths[i] for i in val], labels[val], self.groups_of(val)),
         )
         initial = None
         if self.resumed is not None and self.resumed.trainer_state is not None:
@@ -636,7 +761,8 @@ class _Run:
         is_val = np.array([path in val_set for path in encoded.paths], dtype=bool)
         print(f"\n{RULE}\nBest epoch's classifier (encoder + SVM)\n{RULE}")
         train_accuracy = trainer.history["svm_train_accuracy"][trainer.best_epoch]
-        self._report_validation(train_accuracy, best.predict_features(encoded.features[is_val]))
+        # The validation files were encoded in their split's order, so their groups line up.
+        self._report_validation(train_accuracy, best.predict_features(encoded.features[is_val], trainer.val.groups))
         fields = {"history": trainer.history, "best_epoch": trainer.best_epoch}
         save_checkpoint(self.checkpoint_dir / "final", best, self.metadata(best, epoch=trainer.best_epoch, **fields))
         print(
@@ -645,9 +771,11 @@ class _Run:
         )
         self.timings["training_s"] = time.perf_counter() - started
         test_errors = [error for error in encoded.errors if Path(error.path) not in val_set]
+        test_channels = [
+            channel for path, channel in zip(encoded.paths, encoded.channels, strict=True) if path not in val_set
+        ]
         test_paths = [path for path in encoded.paths if path not in val_set]
-        self.predict_tests(best, test_paths, encoded.features[~is_val], test_errors)
-        return test_errors
+        return self.predict_tests(best, FileFeatures(test_paths, encoded.features[~is_val], test_errors, test_channels))
 
     def write_report(self, failures: list[tuple[str, str]]) -> Path:
         """report.json and its pictures in the checkpoint folder."""
@@ -677,6 +805,12 @@ class _Run:
                 "train_files": [self.names[i] for i in self.train_index],
                 "val_files": [self.names[i] for i in self.val_index],
                 "held_out_subjects": self.held_out_subjects(),
+            },
+            "model": {
+                **self.options.model_settings(),
+                "feature_names": _feature_names(self.options),
+                "svm": self.options.svm_request(),
+                "tuning": self.tuning,
             },
             "validation": validation,
             "cross_validation": self.cv,
