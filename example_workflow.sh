@@ -3,21 +3,21 @@
 # matrices, predict a folder and one file.
 # Usage: ./example_workflow.sh [OUTPUT_FOLDER]   (default: example_output/ beside this script)
 # Uses $PYTHON if set, else python3 (activate the project's virtual environment first).
-# EPOCHS sets train.py's --epochs (default 20, train.py's own default: about 2 minutes on 2 CPU cores).
+# TRAIN_FLAGS adds flags to train.py, e.g. TRAIN_FLAGS="--features cnn+hht --epochs 5".
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:-$here/example_output}"
 python="${PYTHON:-python3}"
-epochs="${EPOCHS:-20}"
+read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
 
 echo "== 1. Generating a sample data set in $out/data"
 "$python" "$here/generate_sample_data.py" --output_dir "$out/data" --n_samples 30 --n_test 10 --overwrite
 
-echo "== 2. Training the encoder and the SVM (checkpoints in $out/checkpoints)"
+echo "== 2. Training the classifier (checkpoints in $out/checkpoints)"
 # labels.csv names each file's simulated subject, so validation holds out whole subjects.
 "$python" "$here/train.py" --data_dir "$out/data" --labels "$out/data/labels.csv" \
-    --checkpoint_dir "$out/checkpoints" --epochs "$epochs" --overwrite
+    --checkpoint_dir "$out/checkpoints" --overwrite "${train_flags[@]}"
 
 echo "== 3. New raw recordings in $out/new_recordings, turned into HHT matrices in $out/new_data"
 "$python" "$here/generate_sample_data.py" --output_dir "$out/new_recordings" --n_samples 0 --n_test 20 --seed 7 \

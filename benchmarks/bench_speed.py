@@ -9,10 +9,11 @@ In one run it measures and prints:
 - the roofline: torch's float32 matmul GFLOP/s (best of several 2048x2048 products);
 - the encoder's samples/s and GFLOP/s per batch size through the product's own path
   (``encode_batches``), as a fraction of the roofline, and with bfloat16 autocast;
-- end to end, as a user runs them: ``train.py --epochs 0`` (the random encoder + SVM; encoder
-  training is measured by ``bench_training.py``) on a simulated set of ``--train_files``
-  labelled files, ``inference.py`` on ``--infer_files`` and ``--large_files`` files (the large
-  folder repeats the set through symbolic links), with wall time, files/s and the process's
+- end to end, as a user runs them, for the models of :data:`MODELS` (the CNN + SVM of earlier
+  releases, CNN + descriptors, and the default descriptors; encoder training is measured by
+  ``bench_training.py``): ``train.py`` on a simulated set of ``--train_files`` labelled files,
+  ``inference.py`` on ``--infer_files`` files and, for the default, ``--large_files`` files (the
+  large folder repeats the set through symbolic links), with wall time, files/s and the process's
   peak RSS as the kernel counts it (``VmHWM``, Linux);
 - training in-process (imports excluded), and what bfloat16 changes in the predictions;
 - start-up: ``inference.py --help``, ``import torch``, and a one-file inference;
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from semg_hht.classifier import HHTClassifier  # noqa: E402
+from semg_hht.defaults import DEFAULT_FEATURES  # noqa: E402
 from semg_hht.encoder import build_encoder, encode_batches  # noqa: E402
 from semg_hht.hht import hilbert_spectrum  # noqa: E402
 from semg_hht.prediction import InferenceOptions, run_inference  # noqa: E402
@@ -47,6 +49,8 @@ from semg_hht.simulation import draw_subject, simulate_recording  # noqa: E402
 from semg_hht.training import TrainingOptions, run_training  # noqa: E402
 
 # Multiply-adds of the three convolutions per sample, x2 for FLOP: 18.9 M + 604 M + 604 M.
+MODELS = (("cnn", "joint"), ("cnn+hht", "factorised"), (DEFAULT_FEATURES, "factorised"))
+"""(features, model) measured end to end: the model of earlier releases first."""
 ENCODER_FLOP = 2 * (1 * 64 * 9 * 128 * 128 + 64 * 128 * 9 * 64 * 64 + 128 * 256 * 9 * 32 * 32)
 
 
@@ -183,37 +187,40 @@ def main() -> None:
         paths = generate_sample_data(data, n_samples=per_class, n_test=0, seed=1)
         print(f"\nGenerated {len(paths)} simulated files in {time.perf_counter() - start:.1f} s")
 
-        wall, rss, code = run_measured(
-            script("train.py", "--data_dir", data, "--checkpoint_dir", work / "ck", "--cpu", "--epochs", "0")
-        )
         print("\nEnd to end (wall time includes start-up; RSS is the process's peak)")
-        print(f"{'run':<34} {'files':>6} {'wall s':>7} {'files/s':>8} {'peak RSS MB':>12}")
-        print(f"{'train.py':<34} {len(paths):>6} {wall:>7.1f} {len(paths) / wall:>8.1f} {rss:>12.0f}  (exit {code})")
-        results = {}
-        for count in [args.infer_files, args.large_files]:
-            if count <= 0:
-                continue
-            folder = work / f"infer_{count}"
-            link_folder(paths, folder, count)
-            command = script("inference.py", "--checkpoint", work / "ck", "--input", folder, "--cpu")
-            wall, rss, code = run_measured([*command, "--output", work / f"predictions_{count}.json"])
-            results[count] = rss
-            print(
-                f"{'inference.py (folder)':<34} {count:>6} {wall:>7.1f} {count / wall:>8.1f} {rss:>12.0f}"
-                f"  (exit {code})"
+        print(f"{'run':<44} {'files':>6} {'wall s':>7} {'files/s':>8} {'peak RSS MB':>12}")
+        for features, model in MODELS:
+            checkpoints = work / f"ck_{features}"
+            flags = ("--features", features, "--model", model)
+            wall, rss, code = run_measured(
+                script("train.py", "--data_dir", data, "--checkpoint_dir", checkpoints, "--cpu", *flags)
             )
-        if len(results) == 2:
-            small, large = results.values()
-            print(f"Peak RSS at {args.large_files} files is {large / small - 1:+.1%} of that at {args.infer_files}")
+            label = f"train.py --features {features}"
+            print(f"{label:<44} {len(paths):>6} {wall:>7.1f} {len(paths) / wall:>8.1f} {rss:>12.0f}  (exit {code})")
+            results = {}
+            # The memory-growth check only for the default model: it takes most of the run.
+            counts = [args.infer_files] + ([args.large_files] if features == DEFAULT_FEATURES else [])
+            for count in [count for count in counts if count > 0]:
+                folder = work / f"infer_{count}"
+                if not folder.exists():
+                    link_folder(paths, folder, count)
+                command = script("inference.py", "--checkpoint", checkpoints, "--input", folder, "--cpu")
+                wall, rss, code = run_measured([*command, "--output", work / f"predictions_{count}.json"])
+                results[count] = rss
+                label = f"inference.py --features {features} (folder)"
+                print(f"{label:<44} {count:>6} {wall:>7.1f} {count / wall:>8.1f} {rss:>12.0f}  (exit {code})")
+            if len(results) == 2:
+                small, large = results.values()
+                print(f"Peak RSS at {args.large_files} files is {large / small - 1:+.1%} of that at {args.infer_files}")
 
-        options = TrainingOptions(str(data), str(work / "ck_inprocess"), cpu=True, epochs=0)
+        options = TrainingOptions(str(data), str(work / "ck_inprocess"), cpu=True)
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             run_training(options)
         seconds = time.perf_counter() - start
         print(f"\ntrain.py in-process (imports excluded): {seconds:.1f} s, {len(paths) / seconds:.1f} files/s")
 
-        changed, largest = bf16_effect(work / "ck", work / f"infer_{args.infer_files}")
+        changed, largest = bf16_effect(work / "ck_cnn", work / f"infer_{args.infer_files}")
         print(
             f"bf16 autocast vs float32: {changed:.1%} of predicted classes change; "
             f"largest probability change {largest:.3f}"
@@ -222,7 +229,7 @@ def main() -> None:
         print("\nStart-up")
         print(f"  inference.py --help:            {best_wall(script('inference.py', '--help')):.2f} s")
         print(f"  python -c 'import torch':       {best_wall([sys.executable, '-c', 'import torch']):.2f} s")
-        one_file = script("inference.py", "--checkpoint", work / "ck", "--input", paths[0], "--cpu")
+        one_file = script("inference.py", "--checkpoint", work / f"ck_{DEFAULT_FEATURES}", "--input", paths[0], "--cpu")
         print(f"  one-file inference (end to end): {best_wall(one_file):.2f} s")
     print(f"\n(default --batch_size {HHTClassifier().batch_size})")
 

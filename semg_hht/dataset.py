@@ -214,7 +214,9 @@ def extract_file_features(
             keep = [i for i, stored in enumerate(batch.time_domain) if stored is not None or not needs_time_domain]
             for i in sorted(set(range(len(batch.paths))) - set(keep)):
                 encoded.errors.append(MatrixFileError(batch.paths[i], NO_TIME_DOMAIN))
-            rows = classifier.features_of(batch.matrices[keep], [batch.time_domain[i] for i in keep])
+            # Indexing copies: only when a file has to be left out.
+            matrices = batch.matrices if len(keep) == len(batch.paths) else batch.matrices[keep]
+            rows = classifier.features_of(matrices, [batch.time_domain[i] for i in keep])
             for i, row in zip(keep, rows, strict=True):
                 if not np.isfinite(row).all():
                     encoded.errors.append(MatrixFileError(batch.paths[i], OVERFLOW))

@@ -100,7 +100,9 @@ CASES: dict[str, tuple[Callable[[Path], None], str | None]] = {
     "fortran_order": (npz(hht=np.asfortranarray(random_matrix())), None),
     "spectrum_key": (npz(spectrum=random_matrix().astype(np.float64), time=np.linspace(0, 1, 256)), None),
 }
-# Finite in float32 but so large that the encoder overflows: refused when encoded, not when read.
+# Finite in float32 but so large that the encoder overflows: refused when encoded, not when read
+# (by a model with the CNN block; the descriptors stay finite).
+WITH_CNN = ("--features", "cnn+hht")
 ENCODER_CASES = {"near_float32_max": (near_float32_max, "overflows float32")}
 
 
@@ -159,11 +161,15 @@ def escaped(raw_name: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def inference_run(trained, tmp_path_factory):
+def inference_run(sample_dir, tmp_path_factory):
+    # The CNN block is there so the encoder's overflow is one of the cases; hht covers the descriptors.
+    checkpoints = tmp_path_factory.mktemp("catalogue_checkpoints")
+    trained = run_script("train.py", *("--data_dir", sample_dir, "--checkpoint_dir", checkpoints, "--cpu"), *WITH_CNN)
+    assert trained.returncode == 0, trained.stderr
     folder = tmp_path_factory.mktemp("catalogue_inference")
     make_catalogue(folder, lambda case: f"{case}.npz")
     output = tmp_path_factory.mktemp("out") / "predictions.json"
-    result = run_script("inference.py", "--checkpoint", trained[0], "--input", folder, "--output", output, "--cpu")
+    result = run_script("inference.py", "--checkpoint", checkpoints, "--input", folder, "--output", output, "--cpu")
     return result, read_json(output)
 
 
@@ -194,7 +200,15 @@ def test_training_reports_each_case_and_goes_on(sample_dir, tmp_path):
     shutil.copytree(sample_dir, data)
     make_catalogue(data, lambda case: f"BICEPS_full_M_{case}.npz")
     result = run_script(
-        "train.py", "--epochs", "0", "--data_dir", data, "--checkpoint_dir", tmp_path / "checkpoints", "--cpu"
+        "train.py",
+        "--epochs",
+        "0",
+        "--data_dir",
+        data,
+        "--checkpoint_dir",
+        tmp_path / "checkpoints",
+        "--cpu",
+        *WITH_CNN,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     accepted = sum(reason is None for _, reason in CASES.values())

@@ -297,4 +297,5 @@ def test_sigkill_during_train_py_keeps_a_loadable_checkpoint(sample_dir, trained
         child.wait()
         for name in ("latest", "final"):
             classifier, _ = load_checkpoint(tmp_path / name)
-            assert classifier.predict_proba_features(PROBE).shape == (8, 6)
+            probe = np.random.default_rng(99).normal(size=(8, len(classifier.feature_names)))
+            assert classifier.predict_proba_features(probe).shape == (8, 6)

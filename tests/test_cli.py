@@ -271,7 +271,7 @@ def test_help_does_not_import_torch(script):
 
 
 def test_example_workflow_runs_from_another_folder(tmp_path):
-    env = dict(os.environ, PYTHON=sys.executable, EPOCHS="1")
+    env = dict(os.environ, PYTHON=sys.executable, TRAIN_FLAGS="--features cnn+hht --epochs 1")
     result = subprocess.run(
         ["bash", str(ROOT / "example_workflow.sh"), str(tmp_path / "out")],
         cwd=tmp_path,
@@ -284,6 +284,7 @@ def test_example_workflow_runs_from_another_folder(tmp_path):
     assert (tmp_path / "out" / "checkpoints" / "final_svm.pkl").exists()
     report = read_json(tmp_path / "out" / "checkpoints" / "report.json")
     assert report["split"]["held_out_subjects"] and report["training"]["history"]["epoch"] == [0, 1]
+    assert report["model"]["features"] == "cnn+hht" and report["model"]["model"] == "factorised"
     for picture in report["pictures"].values():
         assert (tmp_path / "out" / "checkpoints" / picture).read_bytes()[:4] == b"\x89PNG"
     document = read_json(tmp_path / "out" / "predictions.json")

@@ -25,6 +25,7 @@ from semg_hht.encoder_training import (
 from semg_hht.splits import stratified_split
 
 EPOCHS = 3
+CNN_MODEL = ("--features", "cnn", "--model", "joint")  # the model these tests are about, not the default
 
 
 def test_augmentation_rolls_in_time_and_scales():
@@ -138,6 +139,7 @@ def _train(sample_dir, checkpoint_dir, *flags):
         "--cpu",
         "--epochs",
         str(EPOCHS),
+        *CNN_MODEL,
         *flags,
     )
     return result
@@ -202,7 +204,9 @@ def test_train_py_with_epochs_writes_every_checkpoint(trained_encoder, sample_di
 
 
 def test_epochs_zero_keeps_the_seeded_random_encoder(sample_dir, tmp_path):
-    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu", "--epochs", "0")
+    result = run_script(
+        "train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu", "--epochs", "0", *CNN_MODEL
+    )
     assert result.returncode == 0, result.stderr
     classifier, metadata = load_checkpoint(tmp_path / "final")
     random_encoder = build_encoder(42).state_dict()
@@ -264,7 +268,16 @@ def _final_state(checkpoint_dir):
 )
 def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(trained_encoder, sample_dir, tmp_path, where, count):
     reference_dir, _ = trained_encoder
-    flags = ["--data_dir", str(sample_dir), "--checkpoint_dir", str(tmp_path), "--cpu", "--epochs", str(EPOCHS)]
+    flags = [
+        "--data_dir",
+        str(sample_dir),
+        "--checkpoint_dir",
+        str(tmp_path),
+        "--cpu",
+        "--epochs",
+        str(EPOCHS),
+        *CNN_MODEL,
+    ]
     killed = subprocess.run(
         [sys.executable, "-c", KILLER, where, str(count), str(ROOT / "train.py"), *flags],
         capture_output=True,

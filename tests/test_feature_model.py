@@ -237,8 +237,8 @@ def test_resume_with_other_features_is_refused(subject_data, tmp_path):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (("--features", "hht"), "has no cnn block"),
-        (("--features", "cnn", "--tune"), "--tune chooses the SVM for fixed features"),
+        (("--features", "hht", "--epochs", "2"), "has no cnn block"),
+        (("--features", "cnn", "--tune", "--epochs", "2"), "--tune chooses the SVM for fixed features"),
         (("--features", "hht+mfcc", "--epochs", "0"), "--features: feature set"),
         (("--normalise", "subject", "--epochs", "0"), "needs the subject of every labelled file"),
     ],

@@ -124,6 +124,7 @@ def test_cross_validation_with_encoder_training(subjects_dir, tmp_path):
     result = run_script(
         "train.py",
         *("--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu", "--epochs", "2", "--cv", "2"),
+        *("--features", "cnn"),
         *("--labels", sample_dir / "labels.csv"),
     )
     assert result.returncode == 0, result.stderr
