@@ -32,17 +32,11 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_hht import pin_to_one_core  # noqa: E402  (this folder is on sys.path when run as a script)
+
 from semg_hht.descriptors import DESCRIPTOR_NAMES, hht_descriptors  # noqa: E402
 
 TARGET_PER_SECOND = 2000.0
-
-
-def pin_to_one_core() -> str:
-    if not hasattr(os, "sched_setaffinity"):
-        return "not pinned (no sched_setaffinity on this platform)"
-    core = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
-    return f"pinned to core {core}"
 
 
 def limit_blas_threads() -> str:
