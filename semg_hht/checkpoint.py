@@ -454,6 +454,8 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
         population = metadata.get("population")
         if population is not None:
             classifier.population = PopulationStatistics(np.asarray(population["mean"]), np.asarray(population["std"]))
+        elif classifier.normalisation != "none":
+            raise ValueError("a normalised model without the training files' statistics ('population')")
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{files['metadata']}: unusable model settings ({error})") from None
     _attach_head(classifier, prefix, manifest, safe)

@@ -35,6 +35,7 @@ from .svm_head import SVMHead
 SVM_KERNELS = ("rbf", "linear", "poly", "sigmoid")
 MODELS = ("joint", "factorised")
 N_GENDERS, N_QUALITIES = 2, 3
+PLURALS = {"class": "classes", "gender": "genders", "movement quality": "movement qualities"}
 MAX_CALIBRATION_FOLDS = 5
 PREDICTION_CHUNK = 1024
 
@@ -68,7 +69,7 @@ class ConstantHead:
 def _check_labels(y: np.ndarray, what: str) -> None:
     present, counts = np.unique(y, return_counts=True)
     if len(present) < 2:
-        raise ValueError(f"training needs samples of at least two {what}es")
+        raise ValueError(f"training needs samples of at least two {PLURALS[what]}")
     if counts.min() < 2:
         raise ValueError(
             f"every {what} in training needs at least 2 samples for probability "

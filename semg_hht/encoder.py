@@ -10,6 +10,7 @@ original project's checkpoints, so their ``*_encoder.pt`` files load unchanged.
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 from collections.abc import Iterable, Iterator
 
@@ -82,6 +83,7 @@ def resolve_device(force_cpu: bool = False) -> torch.device:
     return torch.device("cpu")
 
 
+@functools.cache  # the setting is process-wide: once is enough, and later calls (one per batch) cost nothing
 def keep_freed_memory() -> None:
     """Ask glibc to keep freed large blocks for reuse instead of returning them to the OS.
 
