@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import random_matrix, read_json, run_script
-from semg_hht.checkpoint import build_metadata, load_checkpoint, save_checkpoint
+from semg_hht.checkpoint import CheckpointError, build_metadata, load_checkpoint, save_checkpoint
 from semg_hht.classifier import HHTClassifier, pool_by_subject
 from semg_hht.descriptors import DESCRIPTOR_NAMES
 from semg_hht.feature_sets import block_slices, block_weights, feature_names, parse_feature_set
@@ -274,3 +274,13 @@ def test_time_domain_block_uses_stored_features_and_names_files_without(tmp_path
         "td_zc",
         "td_ssc",
     ]
+
+
+def test_a_normalised_checkpoint_without_its_statistics_is_refused(tmp_path):
+    features, labels, groups = _subject_features(np.random.default_rng(0))
+    classifier = HHTClassifier(features="td", normalisation="subject").fit_features(features, labels, groups)
+    metadata = build_metadata(classifier)
+    del metadata["population"]
+    save_checkpoint(tmp_path / "final", classifier, metadata)
+    with pytest.raises(CheckpointError, match="without the training files' statistics"):
+        load_checkpoint(tmp_path / "final")
