@@ -16,7 +16,7 @@ from .classifier import HHTClassifier
 from .dataset import extract_file_features
 from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
 from .evaluation import Fold, scores, summarise_folds
-from .normalisation import FileGroups
+from .normalisation import FileGroups, take_groups
 from .splits import make_split
 
 
@@ -61,8 +61,7 @@ def cross_validate_features(
     results = []
     for fold in folds:
         started = time.perf_counter()
-        train_groups = None if groups is None else groups.take(fold.train)
-        test_groups = None if groups is None else groups.take(fold.test)
+        train_groups, test_groups = take_groups(groups, fold.train), take_groups(groups, fold.test)
         classifier = make_classifier(features[fold.train], labels[fold.train], train_groups)
         classifier.fit_features(features[fold.train], labels[fold.train], train_groups)
         predicted = classifier.predict_features(features[fold.test], test_groups)
@@ -88,7 +87,7 @@ def cross_validate_training(
         started = time.perf_counter()
         classifier = make_classifier()
         fold_labels = labels[fold.train]
-        fold_groups = None if groups is None else groups.take(fold.train)
+        fold_groups = take_groups(groups, fold.train)
         fold_subjects = None if fold_groups is None else fold_groups.subjects
         inner_train, inner_val = make_split(fold_labels, fold_subjects, None, test_size, classifier.seed)
         trainer = EncoderTrainer(
@@ -97,12 +96,12 @@ def cross_validate_training(
             LabelledFiles(
                 [paths[fold.train[i]] for i in inner_train],
                 fold_labels[inner_train],
-                None if fold_groups is None else fold_groups.take(inner_train),
+                take_groups(fold_groups, inner_train),
             ),
             LabelledFiles(
                 [paths[fold.train[i]] for i in inner_val],
                 fold_labels[inner_val],
-                None if fold_groups is None else fold_groups.take(inner_val),
+                take_groups(fold_groups, inner_val),
             ),
             progress=False,
         )
@@ -111,7 +110,7 @@ def cross_validate_training(
             encoded = extract_file_features(trainer.best, [paths[i] for i in fold.test], classifier.batch_size)
         if encoded.errors:
             raise TrainingDataError(f"{encoded.errors[0]}: the file changed or vanished while training")
-        predicted = trainer.best.predict_features(encoded.features, None if groups is None else groups.take(fold.test))
+        predicted = trainer.best.predict_features(encoded.features, take_groups(groups, fold.test))
         result = FoldResult(fold, predicted, labels[fold.test], time.perf_counter() - started, trainer.best_epoch)
         results.append(result)
         _print_fold(result, len(results), len(folds))

@@ -105,15 +105,16 @@ class SubjectSource:
         row = self._row(path)
         return _subject(path.name, None if row is None else row.subject, self.group_pattern)
 
+    def muscle(self, path: Path, channel: str | None) -> str:
+        row = self._row(path)
+        return row.muscle if row is not None and row.muscle else muscle_of(path.name, channel)
+
     def groups(self, paths: Sequence[Path], channels: Sequence[str | None]) -> FileGroups | None:
         """The subject and muscle of each file; None when a file has no subject."""
         subjects = [self.subject(path) for path in paths]
         if any(subject is None for subject in subjects):
             return None
-        muscles = []
-        for path, channel in zip(paths, channels, strict=True):
-            row = self._row(path)
-            muscles.append(row.muscle if row is not None and row.muscle else muscle_of(path.name, channel))
+        muscles = [self.muscle(path, channel) for path, channel in zip(paths, channels, strict=True)]
         return FileGroups(np.array(subjects, dtype=str), np.array(muscles, dtype=str))
 
 

@@ -59,6 +59,11 @@ class FileGroups:
         raise ValueError(f"normalisation mode must be one of {', '.join(NORMALISATION_MODES[1:])}, got {mode!r}")
 
 
+def take_groups(groups: FileGroups | None, index: np.ndarray) -> FileGroups | None:
+    """The groups of the files at ``index``; None stays None (subjects unknown)."""
+    return None if groups is None else groups.take(index)
+
+
 @dataclass(frozen=True)
 class PopulationStatistics:
     """Per-feature mean and standard deviation of the training files, shape (n_features,): the fallback."""

@@ -45,7 +45,7 @@ from .evaluation import cv_folds, parse_cv, scores
 from .feature_sets import feature_names, feature_set_name, parse_feature_set
 from .labels_file import read_labels_file
 from .matrices import MatrixFileError, display_name, list_npz_files, printable_path
-from .normalisation import NORMALISATION_MODES, FileGroups
+from .normalisation import NORMALISATION_MODES, FileGroups, take_groups
 from .prediction import write_predictions
 from .report import class_examples, data_fingerprint, write_report
 from .splits import make_split
@@ -413,7 +413,10 @@ def run_training(options: TrainingOptions) -> int:
 
     source = SubjectSource(labels_file, pattern)
     channel_of = dict(zip(encoded.paths, encoded.channels, strict=True))
-    groups = source.groups(train_paths, [channel_of[path] for path in train_paths]) if subjects is not None else None
+    # The subjects are the folder scan's (the same rule as SubjectSource's); only the muscles are new.
+    groups = None
+    if subjects is not None:
+        groups = FileGroups(subjects, np.array([source.muscle(path, channel_of[path]) for path in train_paths]))
     run = _Run(options, folder, train_paths, labels, subjects, file_fingerprints(train_paths), resumed, source, groups)
     run.timings["loading_s"] = time.perf_counter() - started
     try:
@@ -503,7 +506,7 @@ class _Run:
         self.tuning: dict[str, Any] | None = self.resumed.metadata.get("tuning") if self.resumed else None
 
     def groups_of(self, index: np.ndarray) -> FileGroups | None:
-        return None if self.groups is None else self.groups.take(index)
+        return take_groups(self.groups, index)
 
     @property
     def checkpoint_dir(self) -> Path:

@@ -11,7 +11,7 @@ import numpy as np
 from .classifier import HHTClassifier
 from .evaluation import balanced_accuracy, cv_folds
 from .feature_sets import block_weights
-from .normalisation import FileGroups
+from .normalisation import FileGroups, take_groups
 
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 GAMMA_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -29,7 +29,8 @@ def reference_gamma(blocks: tuple[str, ...]) -> float:
 def _inner_folds(labels: np.ndarray, subjects: np.ndarray | None, seed: int) -> list:
     if subjects is not None:
         return cv_folds(labels, subjects, min(MAX_INNER_FOLDS, len(np.unique(subjects))), seed)
-    return cv_folds(labels, None, min(MAX_INNER_FOLDS, int(np.bincount(labels)[np.bincount(labels) > 0].min())), seed)
+    counts = np.bincount(labels)
+    return cv_folds(labels, None, min(MAX_INNER_FOLDS, int(counts[counts > 0].min())), seed)
 
 
 def tune_svm(
@@ -88,8 +89,7 @@ def tune_svm(
 def _fold_score(
     classifier: HHTClassifier, features: np.ndarray, labels: np.ndarray, groups: FileGroups | None, fold: Any
 ) -> float | None:
-    train_groups = None if groups is None else groups.take(fold.train)
-    test_groups = None if groups is None else groups.take(fold.test)
+    train_groups, test_groups = take_groups(groups, fold.train), take_groups(groups, fold.test)
     try:
         classifier.fit_features(features[fold.train], labels[fold.train], train_groups)
     except ValueError as error:
