@@ -22,7 +22,9 @@ Inputs are never overwritten.
 
 Exit codes: 0 every file and segment converted; 1 some files or segments failed (each is
 reported, the rest are written); 2 usage error (bad flag values, no input or no supported
-files, --output_dir the input folder, --fs missing where every input needs it).
+files, --output_dir the input folder, --fs missing where every input needs it, --output_dir
+in use by another run); 4 the outputs of some files could not be written (full disk,
+read-only folder; each file is named).
 """
 
 import argparse

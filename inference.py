@@ -3,7 +3,8 @@
 
 Exit codes: 0 every input predicted; 1 some inputs could not be read (the rest
 are predicted and written); 2 usage error (no such checkpoint, no input files);
-3 out of device memory.
+3 out of device memory; 4 --output could not be written (the predictions are then
+printed on stdout as JSON).
 """
 
 import argparse

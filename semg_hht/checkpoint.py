@@ -31,8 +31,10 @@ order) still load; their pickles are only read after a warning.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
+import io
 import json
 import os
 import pickle
@@ -41,7 +43,8 @@ import shutil
 import sys
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -50,11 +53,12 @@ import numpy as np
 import torch
 
 from . import __version__
-from .atomic import atomic_open
+from .atomic import TEMPORARY_SUFFIX, ensure_free_space, fsync_directory, make_folder, write_temporary
 from .classes import CLASS_NAMES
 from .classifier import ConstantHead, HHTClassifier
 from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import HHTEncoder
+from .errors import WriteError
 from .normalisation import PopulationStatistics
 from .npyfile import npz_members, read_member
 from .svm_head import SVMHead
@@ -169,6 +173,17 @@ def plain_data(value: Any) -> Any:
     raise TypeError(f"metadata must be plain data, got {type(value).__name__}")
 
 
+def encoder_size(classifier: HHTClassifier) -> int:
+    """Bytes of the encoder's weights: the least any checkpoint of ``classifier`` takes."""
+    return sum(value.numel() * value.element_size() for value in classifier.encoder.state_dict().values())
+
+
+def manifest_hash(prefix: str | os.PathLike) -> str | None:
+    """SHA-256 of checkpoint ``prefix``'s manifest, which names the checkpoint's exact files; None if absent."""
+    path = _path(prefix, MANIFEST_SUFFIX)
+    return _sha256(path) if path.is_file() else None
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
@@ -209,23 +224,49 @@ def verify_manifest(prefix: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
-def _keep_previous(prefix: Path) -> None:
-    """Before a save replaces a verified checkpoint, keep it under ``.previous/``."""
+def _keep_previous(prefix: Path) -> dict[str, Path]:
+    """Before a save replaces a verified checkpoint, keep it under ``.previous/``.
+
+    Returns where each kept file now is (empty when ``prefix`` was not complete:
+    ``.previous/`` then still holds the last good one, untouched). Every file is
+    linked to a temporary name before any is renamed into place, so a failure
+    leaves ``.previous/`` as it was.
+    """
     try:
         manifest = verify_manifest(prefix)
     except CheckpointError:
-        return  # nothing complete to keep; .previous/ still holds the last good one
+        return {}
     target = previous_prefix(prefix).parent
-    target.mkdir(exist_ok=True)
-    # The manifest goes last, so .previous/ is never a verified mix of two saves.
-    for name in [*manifest["files"], _path(prefix, MANIFEST_SUFFIX).name]:
-        source, temporary = prefix.parent / name, target / f".{name}.link"
-        temporary.unlink(missing_ok=True)
-        try:
-            os.link(source, temporary)
-        except OSError:
-            shutil.copy2(source, temporary)
-        os.replace(temporary, target / name)
+    names = [*manifest["files"], _path(prefix, MANIFEST_SUFFIX).name]
+    temporaries: dict[str, Path] = {}
+    try:
+        target.mkdir(exist_ok=True)
+        for name in names:
+            temporaries[name] = _link_temporary(prefix.parent / name, target)
+        # The manifest goes last, so .previous/ is never a verified mix of two saves.
+        for name in names:
+            os.replace(temporaries[name], target / name)
+            # rename() does nothing when both names are links to one file already (kept by a failed save).
+            temporaries.pop(name).unlink(missing_ok=True)
+    except OSError as error:
+        raise WriteError.from_os_error(target, error) from None
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+    return {name: target / name for name in names}
+
+
+def _link_temporary(source: Path, folder: Path) -> Path:
+    """A hard link to ``source`` (a copy where links are not supported) under a temporary name in ``folder``."""
+    temporary = folder / f".{source.name}.{os.getpid()}{TEMPORARY_SUFFIX}"
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(source, temporary)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        shutil.copy2(source, temporary)
+    return temporary
 
 
 def head_arrays(classifier: HHTClassifier) -> dict[str, np.ndarray]:
@@ -240,22 +281,10 @@ def head_arrays(classifier: HHTClassifier) -> dict[str, np.ndarray]:
     }
 
 
-def save_checkpoint(
-    prefix: str | os.PathLike,
-    classifier: HHTClassifier,
-    metadata: dict[str, Any],
-    trainer_state: dict[str, Any] | None = None,
-) -> None:
-    """Write checkpoint ``prefix``: every file atomically, the manifest last.
-
-    A kill at any moment leaves either this checkpoint or the one it replaced
-    loadable. ``trainer_state`` (tensors and builtin types only) goes into
-    ``P_trainer.pt``, covered by the manifest like the other files.
-    """
-    if not classifier.is_fitted:
-        raise ValueError("only a fitted classifier can be saved")
-    prefix = Path(prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
+def _serialise(
+    classifier: HHTClassifier, metadata: dict[str, Any], trainer_state: dict[str, Any] | None
+) -> dict[str, bytes]:
+    """The content of each file of a checkpoint but the manifest, keyed by suffix."""
     state = {key: value.detach().cpu() for key, value in classifier.encoder.state_dict().items()}
     writers: dict[str, Callable[[IO], object]] = {"_encoder.pt": lambda stream: torch.save(state, stream)}
     if classifier.pickled_sklearn is not None:
@@ -273,25 +302,122 @@ def save_checkpoint(
     writers["_metadata.pkl"] = lambda stream: pickle.dump(
         plain_data(metadata), stream, protocol=pickle.HIGHEST_PROTOCOL
     )
-    _keep_previous(prefix)
-    files = {}
+    contents = {}
     for suffix, write in writers.items():
-        path = _path(prefix, suffix)
-        with atomic_open(path) as stream:
-            write(stream)
-        files[path.name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+        buffer = io.BytesIO()
+        write(buffer)
+        contents[suffix] = buffer.getvalue()
+    return contents
+
+
+@dataclass(frozen=True)
+class CheckpointSave:
+    """One checkpoint to write: its prefix, the fitted classifier, its metadata, the trainer state (or None)."""
+
+    prefix: Path
+    classifier: HHTClassifier
+    metadata: dict[str, Any]
+    trainer_state: dict[str, Any] | None = None
+
+
+def save_checkpoint(
+    prefix: str | os.PathLike,
+    classifier: HHTClassifier,
+    metadata: dict[str, Any],
+    trainer_state: dict[str, Any] | None = None,
+) -> None:
+    """Write checkpoint ``prefix``: all or nothing, the manifest last (see :func:`save_checkpoints`).
+
+    ``trainer_state`` (tensors and builtin types only) goes into ``P_trainer.pt``,
+    covered by the manifest like the other files.
+    """
+    save_checkpoints([CheckpointSave(Path(prefix), classifier, metadata, trainer_state)])
+
+
+def save_checkpoints(saves: Sequence[CheckpointSave]) -> None:
+    """Write checkpoints of one folder together: all of them or none, in order, each manifest last.
+
+    Every file is first written in full to a temporary name (after a check that
+    the folder has room for all of them); only then are the checkpoints being
+    replaced kept in ``.previous/`` and the new files renamed into place. A
+    failure to write (a full disk, a read-only folder) raises
+    :class:`~semg_hht.errors.WriteError` and leaves the checkpoints, ``.previous/``
+    and the folder as they were; a kill at any moment leaves each checkpoint
+    or the one it replaced loadable.
+    """
+    folders = {save.prefix.parent for save in saves}
+    if len(folders) != 1:
+        raise ValueError(f"checkpoints saved together must share one folder, got {sorted(map(str, folders))}")
+    if not all(save.classifier.is_fitted for save in saves):
+        raise ValueError("only a fitted classifier can be saved")
+    (folder,) = folders
+    contents: dict[Path, bytes] = {}
+    for save in saves:
+        contents.update(_contents(save))
+    names = ", ".join(f"{save.prefix}_*" for save in saves)
+    staged: dict[Path, Path] = {}
+    try:
+        make_folder(folder)
+        ensure_free_space(folder, sum(map(len, contents.values())), names)
+        for target, data in contents.items():
+            staged[target] = write_temporary(target, data)
+        kept: dict[str, Path] = {}
+        for save in saves:
+            kept.update(_keep_previous(save.prefix))
+        _commit(staged, kept)
+    except WriteError as error:
+        raise error.with_advice(f"nothing was saved: {names} are as they were") from None
+    finally:
+        for temporary in staged.values():
+            temporary.unlink(missing_ok=True)
+    for save in saves:
+        if save.trainer_state is None:
+            # A trainer state left by an earlier save would describe another run; .previous/ keeps it.
+            _path(save.prefix, TRAINER_SUFFIX).unlink(missing_ok=True)
+
+
+def _contents(save: CheckpointSave) -> dict[Path, bytes]:
+    """Each file of a checkpoint by path, the manifest last."""
+    contents = {
+        _path(save.prefix, suffix): data
+        for suffix, data in _serialise(save.classifier, save.metadata, save.trainer_state).items()
+    }
     manifest = {
         "format_version": FORMAT_VERSION,
         "class_names": list(CLASS_NAMES),
         "versions": package_versions(),
-        "created": metadata.get("created", datetime.now(timezone.utc).isoformat(timespec="seconds")),
-        "files": files,
+        "created": save.metadata.get("created", datetime.now(timezone.utc).isoformat(timespec="seconds")),
+        "files": {
+            path.name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            for path, data in contents.items()
+        },
     }
-    with atomic_open(_path(prefix, MANIFEST_SUFFIX), "w") as stream:
-        json.dump(manifest, stream, indent=2)
-    if trainer_state is None:
-        # A trainer state left by an earlier save would describe another run; .previous/ keeps it.
-        _path(prefix, TRAINER_SUFFIX).unlink(missing_ok=True)
+    contents[_path(save.prefix, MANIFEST_SUFFIX)] = json.dumps(manifest, indent=2).encode("utf-8")
+    return contents
+
+
+def _commit(staged: dict[Path, Path], kept: dict[str, Path]) -> None:
+    """Rename each staged file over its target, in order (the manifest last); undo all if one fails.
+
+    ``kept`` says where the replaced files were kept (``.previous/``): the undo
+    puts them back, and removes the files that did not exist before.
+    """
+    existed = {target for target in staged if target.exists()}
+    done: list[Path] = []
+    try:
+        for target, temporary in staged.items():
+            os.replace(temporary, target)
+            done.append(target)
+    except BaseException as error:
+        for target in reversed(done):
+            if target.name in kept:
+                os.replace(_link_temporary(kept[target.name], target.parent), target)
+            elif target not in existed:
+                target.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise WriteError.from_os_error(list(staged)[len(done)], error) from None
+        raise
+    fsync_directory(next(iter(staged)).parent)
 
 
 class _LegacyLabelEncoder:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 
 from .defaults import DEFAULT_BATCH_SIZE
-from .errors import EXIT_USAGE, UsageError
+from .errors import EXIT_USAGE, EXIT_WRITE_FAILED, UsageError, WriteError
 
 
 def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,10 @@ def configure_logging() -> None:
 
 
 def run_command(command: Callable[[], int]) -> int:
-    """Run a script's work; a user-fixable problem becomes a one-line message and exit code 2."""
+    """Run a script's work; a user-fixable problem becomes a one-line message and its exit code.
+
+    2 for a usage problem, 4 for results that could not be written.
+    """
     # File names need not be valid UTF-8, nor the terminal's encoding: escape, never crash.
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(errors="backslashreplace")
@@ -57,6 +60,9 @@ def run_command(command: Callable[[], int]) -> int:
     except (UsageError, FileExistsError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except WriteError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)
         return 130

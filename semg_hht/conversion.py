@@ -46,8 +46,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from .errors import EXIT_OK, EXIT_PARTIAL, EXIT_WRITE_FAILED, UsageError, WriteError
 from .figures import save_spectrum
+from .folder_lock import folder_lock
 from .hht import (
     DEFAULT_ENSEMBLES,
     DEFAULT_F_MAX,
@@ -131,7 +132,7 @@ class _ChunkResult:
 
     written: int = 0
     segment_errors: list[tuple[int, str]] = field(default_factory=list)
-    write_error: tuple[int, str] | None = None
+    write_error: tuple[int, str, bool] | None = None  # segment, message, whether the storage is at fault
     """The segment whose file could not be written, and why; the chunk's later segments were not tried."""
 
 
@@ -143,7 +144,7 @@ class _FileState:
     chunks_left: int = 0
     written: int = 0
     segment_errors: list[tuple[int, str]] = field(default_factory=list)
-    write_errors: list[tuple[int, str]] = field(default_factory=list)
+    write_errors: list[tuple[int, str, bool]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -154,6 +155,7 @@ class _Summary:
     matrices: int = 0
     failed_files: int = 0
     failed_segments: int = 0
+    unwritten_files: int = 0
 
 
 # --- checks before any data is read ---------------------------------------------------------
@@ -245,17 +247,13 @@ def _ignored_text(ignored: Counter[str]) -> str:
 
 
 def _check_output_dir(options: ConversionOptions, inputs: list[Path]) -> None:
-    """Refuse an output folder whose outputs could replace inputs, then create it."""
+    """Refuse an output folder whose outputs could replace inputs."""
     output = os.path.realpath(options.output_dir)
     if os.path.isdir(options.input):
         if output == os.path.realpath(options.input):
             raise UsageError("--output_dir must not be the input folder: its recordings could be overwritten")
     elif extension(inputs[0]) == ".npz" and output == os.path.realpath(inputs[0].parent):
         raise UsageError("--output_dir must not be the folder of an .npz input: the input could be overwritten")
-    try:
-        os.makedirs(options.output_dir, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create --output_dir {printable_path(options.output_dir)}: {error.strerror}") from None
 
 
 def _plan(options: ConversionOptions, inputs: list[Path]) -> tuple[list[_Source], list[tuple[Path, str]]]:
@@ -381,9 +379,9 @@ def _convert_segments(source: _Source, options: ConversionOptions, segments: _Se
                 save_spectrum(
                     path.with_suffix(".png"), matrix, frequency, segments.length / segments.fs, title, quantity
                 )
-        except OSError as error:
-            # The next writes would fail the same way (disk full, name too long): stop here.
-            result.write_error = (index, f"cannot write {display_name(path)}: {error.strerror or error}")
+        except WriteError as error:
+            # The next writes would fail the same way (disk full, read-only, name too long): stop here.
+            result.write_error = (index, f"cannot write {display_name(path)}: {error.reason}", error.is_storage_fault)
             break
         result.written += 1
     return result
@@ -419,18 +417,28 @@ def run_conversion(options: ConversionOptions) -> int:
     -------
     int
         The exit code: 0 everything converted, 1 some files or segments failed (the rest are
-        written).
+        written), 4 the outputs of some files could not be written (a full disk, a read-only
+        folder; each named).
 
     Raises
     ------
+    FolderInUseError
+        Another run is writing into the output folder (it is locked for the whole conversion).
+    WriteError
+        The output folder cannot be created or written.
     UsageError
         Invalid flags, no input, no supported files, an output folder that could replace inputs,
         or ``--fs`` missing where every input needs it.
     """
     check_options(options)
     inputs, ignored = _inputs(options)
-    sources, refused = _plan(options, inputs)
     _check_output_dir(options, inputs)
+    with folder_lock(options.output_dir, "compute_hht.py"):
+        return _convert_in_locked_folder(options, inputs, ignored)
+
+
+def _convert_in_locked_folder(options: ConversionOptions, inputs: list[Path], ignored: Counter[str]) -> int:
+    sources, refused = _plan(options, inputs)
     workers = options.workers or os.cpu_count() or 1
     if options.window is None or not sources:
         # Each file is one task: more workers than files would only cost their start-up time.
@@ -478,8 +486,13 @@ def run_conversion(options: ConversionOptions) -> int:
     )
     if summary.failed_files or summary.failed_segments:
         print(f"Failed: {summary.failed_files} file(s), {summary.failed_segments} segment(s) (each reported on stderr)")
-        return EXIT_PARTIAL
-    return EXIT_OK
+    if summary.unwritten_files:
+        print(
+            f"Error: the outputs of {summary.unwritten_files} file(s) could not be written (reasons above)",
+            file=sys.stderr,
+        )
+        return EXIT_WRITE_FAILED
+    return EXIT_PARTIAL if summary.failed_files or summary.failed_segments else EXIT_OK
 
 
 def _convert_all(
@@ -526,8 +539,10 @@ def _finish(state: _FileState, options: ConversionOptions, summary: _Summary) ->
     name = printable_path(state.source.path)
     summary.matrices += state.written
     if state.write_errors:
-        # Every chunk of the file may have failed the same way (disk full, name too long): report the first.
-        state.errors.append(min(state.write_errors)[1])
+        # Every chunk of the file may have failed the same way (disk full, read-only): report the first.
+        _, reason, is_storage_fault = min(state.write_errors)
+        state.errors.append(reason)
+        summary.unwritten_files += is_storage_fault
     segment_errors = sorted(state.segment_errors)
     if options.window is None:
         # The whole recording is the one segment: its failure is the file's.

@@ -19,19 +19,19 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
 
-from .atomic import atomic_open
+from .atomic import atomic_open, ensure_writable
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_prefix
 from .classes import CLASS_NAMES
 from .classifier import describe_model
 from .dataset import SubjectSource, compile_group_pattern, extract_file_features, with_groups
 from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import resolve_device
-from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, out_of_memory_advice
+from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, WriteError, out_of_memory_advice
 from .labels_file import read_labels_file
 from .matrices import MatrixFileError, display_name, list_npz_files
 
@@ -55,14 +55,31 @@ def write_predictions(
     The object maps each file name to its :func:`prediction_record` (one line per file)
     and ends with ``"errors"``: file name -> reason. Records are made as they are
     written, so memory does not grow with the number of files.
+
+    Raises
+    ------
+    WriteError
+        The file cannot be written; the predictions are then written to stdout
+        instead, in the same form, so that none is lost, and the message says so.
     """
-    with atomic_open(path, "w") as stream:
-        stream.write("{\n")
-        for file, row in zip(paths, probabilities, strict=True):
-            record = json.dumps(prediction_record(row), ensure_ascii=False)
-            stream.write(f"  {json.dumps(display_name(file), ensure_ascii=False)}: {record},\n")
-        failures = {display_name(error.path): error.reason for error in errors}
-        stream.write(f'  "errors": {json.dumps(failures, ensure_ascii=False, indent=4)}\n}}\n')
+    try:
+        with atomic_open(path, "w") as stream:
+            _write_document(stream, paths, probabilities, errors)
+    except WriteError as error:
+        _write_document(sys.stdout, paths, probabilities, errors)
+        sys.stdout.flush()
+        raise error.with_advice("the predictions are printed on stdout instead, as JSON") from None
+
+
+def _write_document(
+    stream: TextIO, paths: list[Path], probabilities: np.ndarray, errors: list[MatrixFileError]
+) -> None:
+    stream.write("{\n")
+    for file, row in zip(paths, probabilities, strict=True):
+        record = json.dumps(prediction_record(row), ensure_ascii=False)
+        stream.write(f"  {json.dumps(display_name(file), ensure_ascii=False)}: {record},\n")
+    failures = {display_name(error.path): error.reason for error in errors}
+    stream.write(f'  "errors": {json.dumps(failures, ensure_ascii=False, indent=4)}\n}}\n')
 
 
 @dataclass
@@ -109,6 +126,7 @@ def _check_output(output: str, inputs: list[Path]) -> None:
         raise UsageError(f"--output {output} is a folder; give a JSON file path")
     if not os.path.isdir(os.path.dirname(target)):
         raise UsageError(f"--output {output}: its folder does not exist")
+    ensure_writable(Path(target).parent)
 
 
 def run_inference(options: InferenceOptions) -> int:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_open
-from .checkpoint import package_versions
+from .checkpoint import PREVIOUS_DIR, package_versions
+from .errors import WriteError
 from .figures import save_class_examples, save_confusion_matrix, save_training_curves
 from .matrices import MatrixFileError, load_matrix
 
@@ -21,7 +22,27 @@ REPORT_NAME = "report.json"
 CONFUSION_PICTURE = "confusion_matrix.png"
 CURVES_PICTURE = "training_curves.png"
 EXAMPLES_PICTURE = "class_examples.png"
+TEST_PREDICTIONS_NAME = "test_predictions.json"
+RUN_OUTPUTS = (REPORT_NAME, CONFUSION_PICTURE, CURVES_PICTURE, EXAMPLES_PICTURE, TEST_PREDICTIONS_NAME)
 EXAMPLES_PER_CLASS = 4
+
+
+def retire_run_outputs(checkpoint_dir: str | os.PathLike) -> None:
+    """Move an earlier run's report, pictures and test predictions into ``.previous/``.
+
+    Called after each checkpoint save of a run (a no-op after the first), so that
+    the folder does not show one run's report beside another run's checkpoints.
+    """
+    folder = Path(checkpoint_dir)
+    outputs = [folder / name for name in RUN_OUTPUTS if (folder / name).is_file()]
+    if not outputs:
+        return
+    try:
+        (folder / PREVIOUS_DIR).mkdir(exist_ok=True)
+        for path in outputs:
+            os.replace(path, folder / PREVIOUS_DIR / path.name)
+    except OSError as error:
+        raise WriteError.from_os_error(folder / PREVIOUS_DIR, error) from None
 
 
 def data_fingerprint(fingerprints: dict[str, str]) -> str:

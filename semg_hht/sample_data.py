@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .atomic import atomic_open
+from .atomic import atomic_open, make_folder
 from .classes import GENDERS, MOVEMENTS
+from .errors import WriteError
+from .folder_lock import folder_lock
 from .hht import frequency_axis, hilbert_spectrum
 from .matrices import write_matrix_file
 from .simulation import Subject, draw_subject, simulate_recording
@@ -102,6 +104,25 @@ def _write_labels(path: Path, plan: Sequence[_Recording]) -> None:
             writer.writerow([recording.path.name, gender, recording.movement, recording.subject_id, recording.split])
 
 
+def _make_all(plan: Sequence[_Recording], fs: float, duration_s: float, signals_dir: Path | None, workers: int) -> None:
+    """Make every planned file; the first write that fails stops the rest (they would fail alike)."""
+    with tqdm(total=len(plan), desc="Simulating", unit="file", leave=False) as progress:
+        if workers == 1:
+            for recording in plan:
+                _make(recording, fs, duration_s, signals_dir)
+                progress.update()
+            return
+        n = len(plan)
+        # spawn: safe even when the caller has torch's thread pools running.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            try:
+                for _ in pool.map(_make, plan, [fs] * n, [duration_s] * n, [signals_dir] * n, chunksize=8):
+                    progress.update()
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+
+
 def generate_sample_data(
     output_dir: str | os.PathLike,
     n_samples: int = 20,
@@ -142,6 +163,11 @@ def generate_sample_data(
     ------
     FileExistsError
         A file to be written exists and ``overwrite`` is false; nothing is written.
+    FolderInUseError
+        Another process is writing into ``output_dir``.
+    WriteError
+        A file cannot be written (a full disk, a read-only folder); the files
+        written so far stay, ``labels.csv`` is not written.
     """
     if n_samples < 0 or n_test < 0:
         raise ValueError("n_samples and n_test must not be negative")
@@ -151,24 +177,22 @@ def generate_sample_data(
     targets = [directory / LABELS_FILE] + [recording.path for recording in plan]
     if signals_dir is not None:
         targets += [signals_dir / recording.path.name for recording in plan]
-    existing = [path for path in targets if path.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(
-            f"{len(existing)} files already exist in {directory} (e.g. {existing[0].name}); "
-            "use another folder or --overwrite"
-        )
-    (signals_dir or directory).mkdir(parents=True, exist_ok=True)
-    workers = workers or os.cpu_count() or 1
-    arguments = ([fs] * len(plan), [duration_s] * len(plan), [signals_dir] * len(plan))
-    with tqdm(total=len(plan), desc="Simulating", unit="file", leave=False) as progress:
-        if workers == 1:
-            for recording in plan:
-                _make(recording, fs, duration_s, signals_dir)
-                progress.update()
-        else:
-            # spawn: safe even when the caller has torch's thread pools running.
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                for _ in pool.map(_make, plan, *arguments, chunksize=8):
-                    progress.update()
-    _write_labels(directory / LABELS_FILE, plan)
+    with folder_lock(directory, "generate_sample_data.py"):
+        existing = [path for path in targets if path.exists()]
+        if existing and not overwrite:
+            raise FileExistsError(
+                f"{len(existing)} files already exist in {directory} (e.g. {existing[0].name}); "
+                "use another folder or --overwrite"
+            )
+        if signals_dir is not None:
+            make_folder(signals_dir)
+        # Written last, so a labels file is there only when every file it names is.
+        (directory / LABELS_FILE).unlink(missing_ok=True)
+        try:
+            _make_all(plan, fs, duration_s, signals_dir, workers or os.cpu_count() or 1)
+        except WriteError as error:
+            raise error.with_advice(
+                f"the data set in {directory} is incomplete and has no {LABELS_FILE}: run again with --overwrite"
+            ) from None
+        _write_labels(directory / LABELS_FILE, plan)
     return [recording.path for recording in plan]

@@ -16,14 +16,19 @@ import numpy as np
 import torch
 from sklearn.metrics import classification_report
 
+from .atomic import ensure_free_space, remove_temporaries
 from .checkpoint import (
     CheckpointError,
+    CheckpointSave,
     build_metadata,
     checkpoint_files,
+    encoder_size,
     load_checkpoint,
     load_training_checkpoint,
+    manifest_hash,
     previous_prefix,
     save_checkpoint,
+    save_checkpoints,
 )
 from .classes import CLASS_NAMES, N_CLASSES, NAMING_RULE
 from .classifier import MODELS, HHTClassifier, describe_model, parse_gamma
@@ -40,14 +45,15 @@ from .dataset import (
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_FEATURES, DEFAULT_MODEL, DEFAULT_NORMALISATION
 from .encoder import resolve_device
 from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
-from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, out_of_memory_advice
+from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, WriteError, out_of_memory_advice
 from .evaluation import cv_folds, parse_cv, scores
 from .feature_sets import feature_names, feature_set_name, parse_feature_set
+from .folder_lock import folder_lock
 from .labels_file import read_labels_file
 from .matrices import MatrixFileError, display_name, list_npz_files, printable_path
 from .normalisation import NORMALISATION_MODES, FileGroups, take_groups
 from .prediction import write_predictions
-from .report import class_examples, data_fingerprint, write_report
+from .report import TEST_PREDICTIONS_NAME, class_examples, data_fingerprint, retire_run_outputs, write_report
 from .splits import make_split
 from .tuning import tune_svm
 
@@ -60,6 +66,7 @@ FIGURE_NAMES = {
     "quality_accuracy": "Movement-quality accuracy",
 }
 SUMMARY_LIMIT = 50
+CHECKPOINTS = ("final", "latest", "best")
 
 
 @dataclass
@@ -121,6 +128,9 @@ class TrainingOptions:
             raise UsageError(
                 "--resume continues the checkpoints in --checkpoint_dir, --overwrite replaces them: pick one"
             )
+
+    def refuse_existing_checkpoints(self) -> None:
+        """Refuse to replace checkpoints without --resume or --overwrite (checked under the folder's lock)."""
         existing = existing_checkpoints(self.checkpoint_dir)
         if existing and not (self.resume or self.overwrite):
             raise UsageError(
@@ -187,7 +197,7 @@ def existing_checkpoints(checkpoint_dir: str | os.PathLike) -> list[str]:
     """Names (``final``, ``latest``, ``best``) of the checkpoints a run in ``checkpoint_dir`` would replace."""
     return [
         name
-        for name in ("final", "latest", "best")
+        for name in CHECKPOINTS
         if any(path.exists() for path in checkpoint_files(Path(checkpoint_dir) / name).values())
     ]
 
@@ -344,10 +354,25 @@ def _print_skipped(failures: list[tuple[str, str]]) -> int:
 def run_training(options: TrainingOptions) -> int:
     """Run train.py: returns the exit code (0 all files used, 1 some skipped, 3 out of memory).
 
-    Raises :class:`UsageError` when nothing can be trained.
+    The checkpoint folder is locked for the whole run (:mod:`semg_hht.folder_lock`),
+    so everything in it comes from one run.
+
+    Raises
+    ------
+    UsageError
+        Nothing can be trained, or another run holds the checkpoint folder.
+    WriteError
+        The checkpoint folder cannot be written (read-only, full, no permission).
     """
-    started = time.perf_counter()
     options.validate()
+    with folder_lock(options.checkpoint_dir, "train.py"):
+        remove_temporaries(previous_prefix(Path(options.checkpoint_dir) / "final").parent)
+        options.refuse_existing_checkpoints()
+        return _train_in_locked_folder(options)
+
+
+def _train_in_locked_folder(options: TrainingOptions) -> int:
+    started = time.perf_counter()
     device = resolve_device(options.cpu)
     if device.type == "cpu":
         torch.set_num_threads(available_cpus())
@@ -378,6 +403,9 @@ def run_training(options: TrainingOptions) -> int:
 
     resumed = _load_resume_checkpoint(options, device) if options.resume else None
     classifier = resumed.classifier if resumed else new_classifier(options, device)
+    # The encoder's weights alone, in each checkpoint the run writes: certain to be needed.
+    needed = (2 if options.epochs == 0 else 3) * encoder_size(classifier)
+    ensure_free_space(Path(options.checkpoint_dir), needed, f"checkpoints in {options.checkpoint_dir}")
     classifier.bf16 = options.bf16
     print(describe_model(classifier))
 
@@ -450,6 +478,11 @@ def run_training(options: TrainingOptions) -> int:
     report = run.write_report(failures)
     print(f"\nReport saved to: {report}")
     return _print_skipped(failures)
+
+
+def _checkpoint_hashes(checkpoint_dir: Path) -> dict[str, dict[str, str]]:
+    hashes = {name: manifest_hash(checkpoint_dir / name) for name in CHECKPOINTS}
+    return {name: {"manifest_sha256": digest} for name, digest in hashes.items() if digest is not None}
 
 
 def new_classifier(
@@ -611,11 +644,14 @@ class _Run:
 
     def predict_tests(self, classifier: HHTClassifier, tests: FileFeatures) -> list[MatrixFileError]:
         """Predict the test files and write test_predictions.json; returns the files that could not be predicted."""
-        predictions_path = self.checkpoint_dir / "test_predictions.json"
+        predictions_path = self.checkpoint_dir / TEST_PREDICTIONS_NAME
         tests, groups = with_groups(tests, self.source, classifier.normalisation != "none")
         paths = tests.paths
         probabilities = classifier.predict_proba_features(tests.features, groups)
-        write_predictions(predictions_path, paths, probabilities, tests.errors)
+        try:
+            write_predictions(predictions_path, paths, probabilities, tests.errors)
+        except WriteError as error:
+            raise error.with_advice("the checkpoints were saved; report.json was not written") from None
         print(f"\nTest predictions saved to: {predictions_path}")
         known = [i for i, path in enumerate(paths) if path in self.folder.test_labels]
         if known:
@@ -655,8 +691,11 @@ class _Run:
         if self.validation is not None:
             history.setdefault("val_accuracy", []).append(self.validation["accuracy"])
         metadata = self.metadata(classifier, history=history)
-        for name in ("latest", "final"):
-            save_checkpoint(self.checkpoint_dir / name, classifier, metadata)
+        # One save: a run that cannot write both leaves neither, never a latest_* and final_* of two runs.
+        save_checkpoints(
+            [CheckpointSave(self.checkpoint_dir / name, classifier, metadata) for name in ("latest", "final")]
+        )
+        retire_run_outputs(self.checkpoint_dir)
         print(f"\nCheckpoints saved: {self.checkpoint_dir / 'final'}_* and {self.checkpoint_dir / 'latest'}_*")
         self.timings["training_s"] = time.perf_counter() - started
 
@@ -731,20 +770,20 @@ class _Run:
 
         def save(improved: bool) -> None:
             fields = {"history": trainer.history, "best_epoch": trainer.best_epoch}
-            # best_* first: latest_* is the commit point of an epoch, so a resume never finds a
-            # best_* older than the one its trainer state names.
-            if improved:
-                save_checkpoint(
-                    self.checkpoint_dir / "best",
-                    trainer.best,
-                    self.metadata(trainer.best, epoch=trainer.epoch, **fields),
-                )
-            save_checkpoint(
+            latest = CheckpointSave(
                 self.checkpoint_dir / "latest",
                 classifier,
                 self.metadata(classifier, epoch=trainer.epoch, **fields),
                 trainer.state_dict(),
             )
+            saves = [latest]
+            if improved:
+                # best_* first: latest_* is the commit point of an epoch, so a resume never finds a
+                # best_* older than the one its trainer state names.
+                metadata = self.metadata(trainer.best, epoch=trainer.epoch, **fields)
+                saves.insert(0, CheckpointSave(self.checkpoint_dir / "best", trainer.best, metadata))
+            save_checkpoints(saves)
+            retire_run_outputs(self.checkpoint_dir)
 
         try:
             trainer.run(save, initial)
@@ -767,7 +806,14 @@ class _Run:
         # The validation files were encoded in their split's order, so their groups line up.
         self._report_validation(train_accuracy, best.predict_features(encoded.features[is_val], trainer.val.groups))
         fields = {"history": trainer.history, "best_epoch": trainer.best_epoch}
-        save_checkpoint(self.checkpoint_dir / "final", best, self.metadata(best, epoch=trainer.best_epoch, **fields))
+        try:
+            save_checkpoint(
+                self.checkpoint_dir / "final", best, self.metadata(best, epoch=trainer.best_epoch, **fields)
+            )
+        except WriteError as error:
+            raise error.with_advice(
+                "latest_* holds the trained epochs: once there is room, --resume finishes"
+            ) from None
         print(
             f"\nCheckpoints saved: {self.checkpoint_dir / 'final'}_* (= best_*, epoch {trainer.best_epoch}) "
             f"and {self.checkpoint_dir / 'latest'}_* (epoch {trainer.epoch}, with the trainer state for --resume)"
@@ -820,6 +866,8 @@ class _Run:
             "test": self.test_scores,
             "training": None if self.history is None else {"history": self.history},
             "timings": self.timings,
+            # Which files this report describes: a checkpoint is named by its manifest's SHA-256.
+            "checkpoints": _checkpoint_hashes(self.checkpoint_dir),
         }
         examples = class_examples([self.paths[i] for i in self.train_index], self.labels[self.train_index])
         return write_report(self.checkpoint_dir, report, confusion, self.history, examples)

@@ -224,7 +224,7 @@ def test_epochs_zero_keeps_the_seeded_random_encoder(sample_dir, tmp_path):
 
 
 # Runs train.py with a patch that SIGKILLs the process at a chosen moment: at the start of the
-# Nth optimizer step (mid-epoch) or at the Nth checkpoint file opened for writing (mid-save).
+# Nth optimizer step (mid-epoch) or at the Nth checkpoint file written (mid-save).
 KILLER = """
 import os, runpy, signal, sys
 import torch
@@ -246,11 +246,11 @@ if where == "step":
         return step(self, *args, **kwargs)
     torch.optim.AdamW.step = killing_step
 else:
-    atomic_open = checkpoint.atomic_open
-    def killing_open(*args, **kwargs):
+    write_temporary = checkpoint.write_temporary
+    def killing_write(*args, **kwargs):
         countdown()
-        return atomic_open(*args, **kwargs)
-    checkpoint.atomic_open = killing_open
+        return write_temporary(*args, **kwargs)
+    checkpoint.write_temporary = killing_write
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
@@ -290,9 +290,13 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(trained_encoder,
     _, _, state = load_training_checkpoint(tmp_path / "latest")
     assert 0 <= state["epoch"] < EPOCHS
 
+    if where == "open":
+        assert list(tmp_path.glob(".*.tmp")), "the kill did not land mid-save: no temporary file is left"
+
     resumed = _train(sample_dir, tmp_path, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert f"epoch {state['epoch']} of {EPOCHS} completed" in resumed.stdout
+    assert not list(tmp_path.glob("**/.*.tmp")), "the resumed run left the killed save's temporary files"
     reference, result = _final_state(reference_dir), _final_state(tmp_path)
     assert all(torch.equal(reference[key], result[key]) for key in reference)
     assert read_json(tmp_path / "test_predictions.json") == read_json(reference_dir / "test_predictions.json")
