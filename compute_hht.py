@@ -14,11 +14,11 @@ an optional header line and ',', ';' or whitespace between the values. .csv and 
 need --fs. A trailing part of a recording shorter than --window is dropped.
 
 Each output holds 'hht' (float32, 256 frequency rows x 256 time columns), 'time' (0..1),
-'frequency' (Hz per row), 'sampling_rate' (Hz), 'segment_index', 'segment_start_s' and
-'td_features', the raw segment's Hudgins time-domain features (log_mav, log_wl, zc, ssc; see
-semg_hht/time_domain.py). A file whose outputs exist already is skipped as failed unless
---overwrite; of two inputs with the same stem (a.csv, a.npy) the second is skipped as failed.
-Inputs are never overwritten.
+'frequency' (Hz per row), 'sampling_rate' (Hz), 'segment_index', 'segment_start_s',
+'duration_s' (the segment's length, s) and 'td_features', the raw segment's Hudgins
+time-domain features (log_mav, log_wl, zc, ssc; see semg_hht/time_domain.py). A file whose
+outputs exist already is skipped as failed unless --overwrite; of two inputs with the same stem
+(a.csv, a.npy) the second is skipped as failed. Inputs are never overwritten.
 
 Exit codes: 0 every file and segment converted; 1 some files or segments failed (each is
 reported, the rest are written); 2 usage error (bad flag values, no input or no supported

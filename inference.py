@@ -22,6 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", required=True, help="one .npz file or a folder of them")
     parser.add_argument("--output", help="write predictions to this JSON file")
     parser.add_argument(
+        "--explain",
+        metavar="DIR",
+        help="for every predicted file, write an occlusion map (DIR/<name>.png beside the spectrum, and "
+        "DIR/<name>.npz) and the contribution of each HHT descriptor (in the --output JSON under 'explanation')",
+    )
+    parser.add_argument(
         "--labels",
         help="CSV with columns file, subject[, muscle]: the subjects (and muscles) of the input files, for a model "
         "that normalises within subjects",

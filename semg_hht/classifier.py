@@ -296,7 +296,8 @@ class HHTClassifier:
         if groups is not None and len(groups) != len(y):
             raise ValueError(f"{len(groups)} groups for {len(y)} files")
         weights = block_weights(self.feature_blocks)
-        self.population = None if self.normalisation == "none" else PopulationStatistics.of(features)
+        # Kept for every model: the normalisation's fallback, and the reference of the explanations.
+        self.population = PopulationStatistics.of(features)
         model_input = self._model_input(features, groups)
         if self.model == "joint":
             self.scaler, self.svm, self.head = fit_calibrated_svm(

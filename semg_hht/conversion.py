@@ -372,7 +372,16 @@ def _convert_segments(source: _Source, options: ConversionOptions, segments: _Se
         time_domain = hudgins_features(segment)
         path = Path(options.output_dir) / _output_name(source.stem, index, windowed)
         try:
-            write_matrix_file(path, matrix, segments.fs, frequency, index, start / segments.fs, time_domain=time_domain)
+            write_matrix_file(
+                path,
+                matrix,
+                segments.fs,
+                frequency,
+                index,
+                start / segments.fs,
+                time_domain=time_domain,
+                duration_s=segments.length / segments.fs,
+            )
             if options.png:
                 quantity = f"log(1 + {options.quantity})" if options.log else options.quantity
                 title = f"{path.name} (from {start / segments.fs:g} s)"

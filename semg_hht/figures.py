@@ -1,4 +1,4 @@
-"""PNG pictures: confusion matrix, training curves, example spectra per class, one spectrum.
+"""PNG pictures: confusion matrix, training curves, example spectra per class, one spectrum, explanations.
 
 Drawn with matplotlib's object interface on the Agg canvas (no pyplot, no display,
 no global backend switch), at fixed pixel sizes, and written atomically.
@@ -22,6 +22,8 @@ CURVES_SIZE = (960, 400)
 SPECTRUM_SIZE = (640, 480)
 EXAMPLE_TILE = 160
 MATRIX_TILE = 128
+EXPLANATION_SIZE = (1120, 480)
+DIFFERENCE_TILE = 200
 
 
 def _figure(size: tuple[int, int]) -> Any:
@@ -174,4 +176,87 @@ def save_spectrum(
     image = axes.imshow(matrix, origin="lower", aspect="auto", extent=extent, cmap="magma", norm=_norm(matrix))
     axes.set(xlabel="time (s)", ylabel="frequency (Hz)", title=title)
     figure.colorbar(image, ax=axes, label=f"{label} (square-root scale)")
+    _save(figure, path)
+
+
+def _extent(axes_info: Any, shape: tuple[int, int]) -> tuple[tuple[float, float, float, float], str, str]:
+    """imshow extent and axis labels of a matrix: Hz and s where the file stores them, else rows and fractions."""
+    frequency, duration = axes_info.frequency, axes_info.duration_s
+    if frequency is not None:
+        step = (frequency[-1] - frequency[0]) / max(1, len(frequency) - 1)
+        low, high, frequency_label = frequency[0] - step / 2, frequency[-1] + step / 2, "frequency (Hz)"
+    else:
+        low, high, frequency_label = -0.5, shape[0] - 0.5, "frequency row"
+    if duration is not None:
+        return (0.0, duration, low, high), "time (s)", frequency_label
+    return (0.0, 1.0, low, high), "time (fraction of the segment)", frequency_label
+
+
+def _symmetric(values: np.ndarray, percentile: float = 100.0) -> float:
+    """The colour limit of signed values: the given percentile of their magnitude (1 if all are 0)."""
+    largest = float(np.percentile(np.abs(values), percentile))
+    return largest if largest > 0 else 1.0
+
+
+def _diverging(limit: float) -> dict[str, Any]:
+    """Colours for signed values: blue below 0, white at 0, red above, symmetric."""
+    return {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}
+
+
+def save_explanation(
+    path: str | os.PathLike, matrix: np.ndarray, occlusion: np.ndarray, axes_info: Any, title: str
+) -> None:
+    """The spectrum and its occlusion map side by side, same axes, colour bars; 1120 x 480 pixels.
+
+    ``axes_info`` is the file's :class:`~semg_hht.matrices.MatrixAxes`; ``occlusion`` the
+    (16, 16) drop in the predicted class's probability per occluded block.
+    """
+    extent, time_label, frequency_label = _extent(axes_info, matrix.shape)
+    figure = _figure(EXPLANATION_SIZE)
+    spectrum_axes, map_axes = figure.subplots(1, 2, sharex=True, sharey=True)
+    image = spectrum_axes.imshow(matrix, origin="lower", aspect="auto", extent=extent, cmap="magma", norm=_norm(matrix))
+    figure.colorbar(image, ax=spectrum_axes, label="amplitude (square-root scale)")
+    limit = _symmetric(occlusion)
+    drawn = map_axes.imshow(
+        occlusion, origin="lower", aspect="auto", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit
+    )
+    figure.colorbar(drawn, ax=map_axes, label="drop in probability when the block is occluded")
+    spectrum_axes.set(xlabel=time_label, ylabel=frequency_label, title="Hilbert spectrum")
+    map_axes.set(xlabel=time_label, title="occlusion map (red: supports the prediction)")
+    figure.suptitle(title)
+    _save(figure, path)
+
+
+def save_class_differences(path: str | os.PathLike, means: dict[int, np.ndarray], axes_info: Any) -> None:
+    """Each class's mean spectrum (top row) and its difference from the mean of all classes (bottom row).
+
+    ``means`` maps class IDs to (256, 256) mean matrices of the training files; the overall mean
+    weights each class equally. 200 pixels a column, 440 high.
+    """
+    classes = sorted(means)
+    overall = np.mean([means[class_id] for class_id in classes], axis=0)
+    extent, time_label, frequency_label = _extent(axes_info, overall.shape)
+    figure = _figure((DIFFERENCE_TILE * len(classes) + 120, 2 * DIFFERENCE_TILE + 40))
+    grid = np.asarray(figure.subplots(2, len(classes), sharex=True, sharey=True)).reshape(2, len(classes))
+    norm = _norm(np.stack([means[class_id] for class_id in classes]))
+    # Saturating like the spectra (a few bins hold most of the energy, and of its differences).
+    limit = _symmetric(np.stack([means[class_id] - overall for class_id in classes]), 99.5)
+    for column, class_id in enumerate(classes):
+        top, bottom = grid[0, column], grid[1, column]
+        spectrum = top.imshow(means[class_id], origin="lower", aspect="auto", extent=extent, cmap="magma", norm=norm)
+        difference = bottom.imshow(
+            means[class_id] - overall,
+            origin="lower",
+            aspect="auto",
+            extent=extent,
+            cmap="RdBu_r",
+            vmin=-limit,
+            vmax=limit,
+        )
+        top.set_title(CLASS_NAMES[class_id])
+        bottom.set_xlabel(time_label)
+    grid[0, 0].set_ylabel(frequency_label)
+    grid[1, 0].set_ylabel(frequency_label)
+    figure.colorbar(spectrum, ax=grid[0, :], label="mean amplitude")
+    figure.colorbar(difference, ax=grid[1, :], label="class mean - overall mean")
     _save(figure, path)

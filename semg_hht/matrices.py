@@ -24,6 +24,7 @@ from .npyfile import ZIP_MAGICS, failure_reason, leading_bytes, npz_members, rea
 MATRIX_SHAPE = (256, 256)
 MATRIX_KEYS = ("hht", "spectrum")
 TIME_DOMAIN_KEY = "td_features"
+DURATION_KEY = "duration_s"
 MAX_STORED_FEATURES = 1024
 MAX_CHANNEL_NAME = 256
 
@@ -159,6 +160,40 @@ def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
         raise MatrixFileError(path, failure_reason(error, ".npz")) from None
 
 
+@dataclass(frozen=True)
+class MatrixAxes:
+    """A matrix file's axes for pictures: each row's frequency (Hz), the segment's length (s); None if not stored."""
+
+    frequency: np.ndarray | None
+    duration_s: float | None
+
+
+def _check_axis(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if dtype.kind not in "iuf" or shape not in ((MATRIX_SHAPE[0],), ()):
+        raise ValueError(f"an axis array must be real, of shape ({MATRIX_SHAPE[0]},) or a scalar, got {dtype} {shape}")
+
+
+def read_matrix_axes(path: str | os.PathLike) -> MatrixAxes:
+    """The stored ``frequency`` axis (256 finite values) and ``duration_s`` of a matrix file.
+
+    What is absent or unusable (older files store no duration) is None: pictures then
+    number the rows and show time as a fraction of the segment.
+    """
+    found: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = npz_members(archive)
+            for key in ("frequency", DURATION_KEY):
+                if key in members:
+                    found[key] = read_member(archive, members[key], f"array {key!r}", _check_axis).astype(np.float64)
+    except Exception:  # the matrix itself was read already; a damaged axis only costs the labels
+        return MatrixAxes(None, None)
+    frequency, duration = found.get("frequency"), found.get(DURATION_KEY)
+    usable_frequency = frequency is not None and frequency.shape == (MATRIX_SHAPE[0],) and np.isfinite(frequency).all()
+    usable_duration = duration is not None and duration.shape == () and np.isfinite(duration) and duration > 0
+    return MatrixAxes(frequency if usable_frequency else None, float(duration) if usable_duration else None)
+
+
 def load_matrix(path: str | os.PathLike) -> np.ndarray:
     """Load the HHT matrix of one ``.npz`` file: shape (256, 256), float32 (see :func:`load_matrix_file`)."""
     return load_matrix_file(path).matrix
@@ -173,6 +208,7 @@ def write_matrix_file(
     segment_start_s: float = 0.0,
     channel: str | None = None,
     time_domain: np.ndarray | None = None,
+    duration_s: float | None = None,
 ) -> None:
     """Write one matrix file atomically, with the arrays the upstream tool writes beside it.
 
@@ -190,6 +226,8 @@ def write_matrix_file(
         The recording channel's name (``channel``).
     time_domain : ndarray of shape (n_features,), optional
         The raw segment's time-domain features (``td_features``).
+    duration_s : float, optional
+        The segment's length in seconds (``duration_s``), for pictures' time axes.
 
     ``time`` is the normalised time axis, 0..1 over the columns.
     """
@@ -198,6 +236,8 @@ def write_matrix_file(
         extras["channel"] = np.array(channel)
     if time_domain is not None:
         extras[TIME_DOMAIN_KEY] = np.asarray(time_domain, dtype=np.float64)
+    if duration_s is not None:
+        extras[DURATION_KEY] = np.float64(duration_s)
     with atomic_open(path) as stream:
         np.savez(
             stream,

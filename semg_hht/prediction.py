@@ -27,13 +27,15 @@ import torch
 from .atomic import atomic_open, ensure_writable
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_prefix
 from .classes import CLASS_NAMES
-from .classifier import describe_model
-from .dataset import SubjectSource, compile_group_pattern, extract_file_features, with_groups
+from .classifier import HHTClassifier, describe_model
+from .dataset import FileFeatures, SubjectSource, compile_group_pattern, extract_file_features, with_groups
 from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import resolve_device
 from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, WriteError, out_of_memory_advice
+from .explanation import check_explanation_folder, explain_files
 from .labels_file import read_labels_file
 from .matrices import MatrixFileError, display_name, list_npz_files
+from .normalisation import FileGroups
 
 
 def prediction_record(probabilities: np.ndarray) -> dict[str, Any]:
@@ -48,13 +50,18 @@ def prediction_record(probabilities: np.ndarray) -> dict[str, Any]:
 
 
 def write_predictions(
-    path: str | os.PathLike, paths: list[Path], probabilities: np.ndarray, errors: list[MatrixFileError]
+    path: str | os.PathLike,
+    paths: list[Path],
+    probabilities: np.ndarray,
+    errors: list[MatrixFileError],
+    explanations: dict[Path, dict[str, Any]] | None = None,
 ) -> None:
     """Write the predictions JSON atomically, one record at a time.
 
-    The object maps each file name to its :func:`prediction_record` (one line per file)
-    and ends with ``"errors"``: file name -> reason. Records are made as they are
-    written, so memory does not grow with the number of files.
+    The object maps each file name to its :func:`prediction_record` (one line per file),
+    with the file's record of ``explanations`` under ``"explanation"`` where given, and
+    ends with ``"errors"``: file name -> reason. Records are made as they are written,
+    so memory does not grow with the number of files.
 
     Raises
     ------
@@ -64,19 +71,24 @@ def write_predictions(
     """
     try:
         with atomic_open(path, "w") as stream:
-            _write_document(stream, paths, probabilities, errors)
+            _write_document(stream, paths, probabilities, errors, explanations or {})
     except WriteError as error:
-        _write_document(sys.stdout, paths, probabilities, errors)
+        _write_document(sys.stdout, paths, probabilities, errors, explanations or {})
         sys.stdout.flush()
         raise error.with_advice("the predictions are printed on stdout instead, as JSON") from None
 
 
 def _write_document(
-    stream: TextIO, paths: list[Path], probabilities: np.ndarray, errors: list[MatrixFileError]
+    stream: TextIO,
+    paths: list[Path],
+    probabilities: np.ndarray,
+    errors: list[MatrixFileError],
+    explanations: dict[Path, dict[str, Any]],
 ) -> None:
     stream.write("{\n")
     for file, row in zip(paths, probabilities, strict=True):
-        record = json.dumps(prediction_record(row), ensure_ascii=False)
+        fields = {"explanation": explanations[file]} if file in explanations else {}
+        record = json.dumps(prediction_record(row) | fields, ensure_ascii=False)
         stream.write(f"  {json.dumps(display_name(file), ensure_ascii=False)}: {record},\n")
     failures = {display_name(error.path): error.reason for error in errors}
     stream.write(f'  "errors": {json.dumps(failures, ensure_ascii=False, indent=4)}\n}}\n')
@@ -93,6 +105,7 @@ class InferenceOptions:
     bf16: bool = False
     labels: str | None = None
     group_pattern: str | None = None
+    explain: str | None = None
 
     def subject_source(self) -> SubjectSource:
         """Where the input files' subjects come from (checked before any data is read)."""
@@ -130,11 +143,12 @@ def _check_output(output: str, inputs: list[Path]) -> None:
 
 
 def run_inference(options: InferenceOptions) -> int:
-    """Predict a file or folder with a checkpoint; print results, optionally write JSON.
+    """Predict a file or folder with a checkpoint; print results, optionally explain them and write JSON.
 
     Returns the exit code: 0 all predicted, 1 some files failed (the rest are
     predicted and written), 3 out of device memory. Raises :class:`UsageError`
-    for a missing checkpoint or input.
+    for a missing checkpoint or input, :class:`WriteError` for results that
+    cannot be written.
     """
     if options.batch_size < 1:
         raise UsageError(f"--batch_size must be at least 1, got {options.batch_size}")
@@ -145,6 +159,8 @@ def run_inference(options: InferenceOptions) -> int:
     files = input_files(options.input)
     if options.output:
         _check_output(options.output, files)
+    if options.explain:
+        check_explanation_folder(options.explain, files)
     source = options.subject_source()
 
     device = resolve_device(options.cpu)
@@ -177,10 +193,33 @@ def run_inference(options: InferenceOptions) -> int:
     for error in encoded.errors:
         print(f"Error: {error}", file=sys.stderr)
 
-    if options.output:
-        write_predictions(options.output, encoded.paths, probabilities, encoded.errors)
-        print(f"\nPredictions saved to: {options.output}")
+    _write_results(options, classifier, encoded, probabilities, groups)
     return EXIT_PARTIAL if encoded.errors else EXIT_OK
+
+
+def _write_results(
+    options: InferenceOptions,
+    classifier: HHTClassifier,
+    encoded: FileFeatures,
+    probabilities: np.ndarray,
+    groups: FileGroups | None,
+) -> None:
+    """``--explain``'s files and ``--output``'s JSON; the predictions are written even when explanations cannot be."""
+    explanations = None
+    if options.explain:
+        try:
+            explanations, seconds = explain_files(
+                classifier, encoded.paths, encoded.features, groups, Path(options.explain)
+            )
+        except WriteError as error:
+            if not options.output:
+                raise
+            write_predictions(options.output, encoded.paths, probabilities, encoded.errors)
+            raise error.with_advice(f"the predictions were written to {options.output}, without explanations") from None
+        print(f"\nExplanations of {len(explanations)} files saved to: {options.explain} ({seconds:.2f} s per file)")
+    if options.output:
+        write_predictions(options.output, encoded.paths, probabilities, encoded.errors, explanations)
+        print(f"\nPredictions saved to: {options.output}")
 
 
 def _print_single_result(record: dict[str, Any]) -> None:

@@ -15,15 +15,23 @@ import numpy as np
 from .atomic import atomic_open
 from .checkpoint import PREVIOUS_DIR, package_versions
 from .errors import WriteError
-from .figures import save_class_examples, save_confusion_matrix, save_training_curves
-from .matrices import MatrixFileError, load_matrix
+from .figures import save_class_differences, save_class_examples, save_confusion_matrix, save_training_curves
+from .matrices import MatrixAxes, MatrixFileError, load_matrix, read_matrix_axes
 
 REPORT_NAME = "report.json"
 CONFUSION_PICTURE = "confusion_matrix.png"
 CURVES_PICTURE = "training_curves.png"
 EXAMPLES_PICTURE = "class_examples.png"
+DIFFERENCES_PICTURE = "class_differences.png"
 TEST_PREDICTIONS_NAME = "test_predictions.json"
-RUN_OUTPUTS = (REPORT_NAME, CONFUSION_PICTURE, CURVES_PICTURE, EXAMPLES_PICTURE, TEST_PREDICTIONS_NAME)
+RUN_OUTPUTS = (
+    REPORT_NAME,
+    CONFUSION_PICTURE,
+    CURVES_PICTURE,
+    EXAMPLES_PICTURE,
+    DIFFERENCES_PICTURE,
+    TEST_PREDICTIONS_NAME,
+)
 EXAMPLES_PER_CLASS = 4
 
 
@@ -69,16 +77,34 @@ def class_examples(
     return {label: chosen for label, chosen in examples.items() if chosen}
 
 
+def class_mean_spectra(paths: Sequence[Path], labels: Sequence[int]) -> tuple[dict[int, np.ndarray], MatrixAxes]:
+    """Each class's mean matrix over its readable files, read one at a time; and the first file's axes."""
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    for path, label in zip(paths, labels, strict=True):
+        try:
+            matrix = load_matrix(path)
+        except MatrixFileError:
+            continue
+        label = int(label)
+        sums[label] = sums.get(label, 0.0) + matrix.astype(np.float64)
+        counts[label] = counts.get(label, 0) + 1
+    axes = read_matrix_axes(paths[0]) if len(paths) else MatrixAxes(None, None)
+    return {label: sums[label] / counts[label] for label in sorted(sums)}, axes
+
+
 def write_report(
     checkpoint_dir: str | os.PathLike,
     report: dict[str, Any],
     confusion: tuple[list[list[int]], str] | None,
     history: dict[str, list] | None,
     examples: dict[int, list[tuple[str, np.ndarray]]],
+    class_means: tuple[dict[int, np.ndarray], MatrixAxes],
 ) -> Path:
     """Write the pictures that have data, then ``report.json`` naming them; returns the report's path.
 
-    ``confusion`` is (6 x 6 matrix, title); ``history`` the encoder's per-epoch history.
+    ``confusion`` is (6 x 6 matrix, title); ``history`` the encoder's per-epoch history;
+    ``class_means`` the training files' mean matrix per class and the axes to draw them on.
     """
     folder = Path(checkpoint_dir)
     pictures = {}
@@ -91,6 +117,9 @@ def write_report(
     if examples:
         save_class_examples(folder / EXAMPLES_PICTURE, examples)
         pictures["class_examples"] = EXAMPLES_PICTURE
+    if class_means[0]:
+        save_class_differences(folder / DIFFERENCES_PICTURE, *class_means)
+        pictures["class_differences"] = DIFFERENCES_PICTURE
     document = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": package_versions(),

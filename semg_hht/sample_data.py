@@ -58,7 +58,9 @@ def _make(recording: _Recording, fs: float, duration_s: float, signals_dir: Path
     signal_mv = simulate_recording(recording.subject, recording.movement, rng, fs, duration_s) * SIGNAL_UNIT_SCALE
     # Stored as compute_hht.py stores them, so the sample files are what converted recordings are.
     matrix = hilbert_spectrum(signal_mv, fs)
-    write_matrix_file(recording.path, matrix, fs, frequency_axis(), time_domain=hudgins_features(signal_mv))
+    write_matrix_file(
+        recording.path, matrix, fs, frequency_axis(), time_domain=hudgins_features(signal_mv), duration_s=duration_s
+    )
     if signals_dir is not None:
         with atomic_open(signals_dir / recording.path.name) as stream:
             np.savez(stream, signal=signal_mv, fs=np.float64(fs))
@@ -141,7 +143,8 @@ def generate_sample_data(
     recorded by simulated subjects not among the labelled files' subjects, of
     random classes; ``labels.csv`` gives every file's gender, movement and
     subject (``split`` is ``test`` for the test files). Each file holds ``hht``
-    (float32, 256x256, mV), ``time``, ``frequency`` and ``sampling_rate``.
+    (float32, 256x256, mV), ``time``, ``frequency``, ``sampling_rate``, ``duration_s``
+    and ``td_features``, as compute_hht.py writes them.
 
     Parameters
     ----------

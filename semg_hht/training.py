@@ -49,11 +49,19 @@ from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, Write
 from .evaluation import cv_folds, parse_cv, scores
 from .feature_sets import feature_names, feature_set_name, parse_feature_set
 from .folder_lock import folder_lock
+from .importance import importance_summary, permutation_importances
 from .labels_file import read_labels_file
 from .matrices import MatrixFileError, display_name, list_npz_files, printable_path
 from .normalisation import NORMALISATION_MODES, FileGroups, take_groups
 from .prediction import write_predictions
-from .report import TEST_PREDICTIONS_NAME, class_examples, data_fingerprint, retire_run_outputs, write_report
+from .report import (
+    TEST_PREDICTIONS_NAME,
+    class_examples,
+    class_mean_spectra,
+    data_fingerprint,
+    retire_run_outputs,
+    write_report,
+)
 from .splits import make_split
 from .tuning import tune_svm
 
@@ -534,6 +542,7 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.cv: dict[str, Any] | None = self.resumed.metadata.get("cv") if self.resumed else None
         self.validation: dict[str, Any] | None = None
+        self.importance: dict[str, Any] | None = None
         self.test_scores: dict[str, Any] | None = None
         self.history: dict[str, list] | None = None
         self.tuning: dict[str, Any] | None = self.resumed.metadata.get("tuning") if self.resumed else None
@@ -663,12 +672,20 @@ class _Run:
             )
         return tests.errors
 
-    def _report_validation(self, train_accuracy: float, predicted: np.ndarray) -> None:
+    def _report_validation(
+        self, train_accuracy: float, classifier: HHTClassifier, features: np.ndarray, groups: FileGroups | None
+    ) -> None:
+        """Print and keep the validation figures and the permutation importance, from the validation files' features."""
         if not len(self.val_index):
             print(f"Training Accuracy: {train_accuracy:.4f}")
             print("No validation set: the model is fitted on every labelled file (see the cross-validation above)")
             return
-        self.validation = _print_validation(train_accuracy, self.labels[self.val_index], predicted)
+        truth = self.labels[self.val_index]
+        self.validation = _print_validation(train_accuracy, truth, classifier.predict_features(features, groups))
+        started = time.perf_counter()
+        self.importance = permutation_importances(classifier, features, truth, groups, self.options.seed)
+        self.timings["importance_s"] = time.perf_counter() - started
+        print(f"\n{importance_summary(self.importance)}")
 
     def fit_svm(self, classifier: HHTClassifier, features: np.ndarray) -> None:
         """The random-encoder path (``--epochs 0``): fit the SVM on the first pass's features, save."""
@@ -684,7 +701,7 @@ class _Run:
             print("Using the fitted SVM from the checkpoint")
         predicted_train = classifier.predict_features(features[train], self.groups_of(train))
         train_accuracy = float(np.mean(predicted_train == labels[train]))
-        self._report_validation(train_accuracy, classifier.predict_features(features[val], self.groups_of(val)))
+        self._report_validation(train_accuracy, classifier, features[val], self.groups_of(val))
         # A resumed checkpoint's history goes on; older ones may name its keys differently.
         history = dict(self.resumed.metadata.get("history") or {}) if self.resumed else {}
         history.setdefault("train_accuracy", []).append(train_accuracy)
@@ -804,7 +821,7 @@ class _Run:
         print(f"\n{RULE}\nBest epoch's classifier (encoder + SVM)\n{RULE}")
         train_accuracy = trainer.history["svm_train_accuracy"][trainer.best_epoch]
         # The validation files were encoded in their split's order, so their groups line up.
-        self._report_validation(train_accuracy, best.predict_features(encoded.features[is_val], trainer.val.groups))
+        self._report_validation(train_accuracy, best, encoded.features[is_val], trainer.val.groups)
         fields = {"history": trainer.history, "best_epoch": trainer.best_epoch}
         try:
             save_checkpoint(
@@ -862,6 +879,7 @@ class _Run:
                 "tuning": self.tuning,
             },
             "validation": validation,
+            "importance": self.importance,
             "cross_validation": self.cv,
             "test": self.test_scores,
             "training": None if self.history is None else {"history": self.history},
@@ -869,5 +887,7 @@ class _Run:
             # Which files this report describes: a checkpoint is named by its manifest's SHA-256.
             "checkpoints": _checkpoint_hashes(self.checkpoint_dir),
         }
-        examples = class_examples([self.paths[i] for i in self.train_index], self.labels[self.train_index])
-        return write_report(self.checkpoint_dir, report, confusion, self.history, examples)
+        train_paths = [self.paths[i] for i in self.train_index]
+        examples = class_examples(train_paths, self.labels[self.train_index])
+        means = class_mean_spectra(train_paths, self.labels[self.train_index])
+        return write_report(self.checkpoint_dir, report, confusion, self.history, examples, means)

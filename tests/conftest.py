@@ -34,6 +34,51 @@ def run_script(script: str, *args: str | Path, cwd: Path | None = None) -> subpr
     )
 
 
+# Runs a script with os.open, os.write and os.fsync failing (errno argv[1]) for files whose name starts
+# with argv[2].
+FAILING_SCRIPT = """
+import errno, os, runpy, sys
+error, prefix = getattr(errno, sys.argv[1]), sys.argv[2]
+sys.argv = sys.argv[3:]
+real_open, real_write, real_fsync = os.open, os.write, os.fsync
+
+def doomed(path):
+    return os.path.basename(path).startswith(prefix)
+
+def doomed_descriptor(descriptor):
+    # By what the descriptor is open on now: descriptor numbers are reused after a close.
+    try:
+        return doomed(os.readlink(f"/proc/self/fd/{descriptor}"))
+    except OSError:
+        return False
+
+def failing_open(path, flags, *args, **kwargs):
+    if error == errno.EROFS and doomed(os.fsdecode(path)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+        raise OSError(error, os.strerror(error), path)
+    return real_open(path, flags, *args, **kwargs)
+
+def failing_write(descriptor, data):
+    if doomed_descriptor(descriptor):
+        raise OSError(error, os.strerror(error))
+    return real_write(descriptor, data)
+
+# Writes through a file object bypass os.write; a full disk then shows at fsync (delayed allocation).
+def failing_fsync(descriptor):
+    if doomed_descriptor(descriptor):
+        raise OSError(error, os.strerror(error))
+    return real_fsync(descriptor)
+
+os.open, os.write, os.fsync = failing_open, failing_write, failing_fsync
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_failing(error: str, name_prefix: str, script: str, *args) -> subprocess.CompletedProcess:
+    """Run a script as :func:`run_script` does, with writes to files named ``name_prefix...`` failing with ``error``."""
+    command = [sys.executable, "-c", FAILING_SCRIPT, error, name_prefix, str(ROOT / script), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 

@@ -26,7 +26,16 @@ FS = 1000.0
 SCRIPT = "compute_hht.py"
 PLUX = REALDATA / "plux-samples"
 CONTRACTION = REALDATA / "contraction-intensity" / "S1"
-OUTPUT_KEYS = {"hht", "time", "frequency", "sampling_rate", "segment_index", "segment_start_s", "td_features"}
+OUTPUT_KEYS = {
+    "hht",
+    "time",
+    "frequency",
+    "sampling_rate",
+    "segment_index",
+    "segment_start_s",
+    "td_features",
+    "duration_s",
+}
 
 
 def sine(frequency: float, seconds: float) -> np.ndarray:

@@ -59,7 +59,13 @@ def test_leave_one_subject_out_on_simulated_subjects(subjects_dir, tmp_path):
     assert report["validation"] is None and report["test"]["n"] == 3
     assert report["data"]["subjects"] == subjects and len(report["data"]["fingerprint"]) == 64
     assert set(report["timings"]) >= {"loading_s", "cross_validation_s", "training_s", "total_s"}
-    assert report["pictures"] == {"confusion_matrix": "confusion_matrix.png", "class_examples": "class_examples.png"}
+    assert report["pictures"] == {
+        "confusion_matrix": "confusion_matrix.png",
+        "class_examples": "class_examples.png",
+        "class_differences": "class_differences.png",
+    }
+    # Without a validation set there is nothing to measure the permutation importance on.
+    assert report["importance"] is None
     assert_png(tmp_path / "confusion_matrix.png", 640, 560)
     # 6 classes x at most 4 examples of 160 pixels, plus the row labels.
     assert_png(tmp_path / "class_examples.png", 4 * 160 + 60, 6 * 160)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from test_checkpoint_safety import PROBE, small_classifier
 
-from conftest import ROOT, read_json, run_script
+from conftest import ROOT, read_json, run_failing, run_script
 from semg_hht.checkpoint import build_metadata, load_checkpoint, save_checkpoint
 from semg_hht.errors import EXIT_USAGE, EXIT_WRITE_FAILED, WriteError
 from semg_hht.folder_lock import LOCK_NAME, FolderInUseError, folder_lock
@@ -147,43 +147,6 @@ def test_a_rename_failing_during_the_commit_puts_the_replaced_checkpoint_back(sa
 
 
 # --- the scripts ----------------------------------------------------------------------------
-
-# Runs a script with os.open, os.write and os.fsync failing (errno argv[1]) for files whose name starts
-# with argv[2].
-FAILING_SCRIPT = """
-import errno, os, runpy, sys
-error, prefix = getattr(errno, sys.argv[1]), sys.argv[2]
-sys.argv = sys.argv[3:]
-real_open, real_write, doomed = os.open, os.write, set()
-
-def failing_open(path, flags, *args, **kwargs):
-    if os.path.basename(path).startswith(prefix) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
-        if error == errno.EROFS:
-            raise OSError(error, os.strerror(error), path)
-        descriptor = real_open(path, flags, *args, **kwargs)
-        doomed.add(descriptor)
-        return descriptor
-    return real_open(path, flags, *args, **kwargs)
-
-def failing_write(descriptor, data):
-    if descriptor in doomed:
-        raise OSError(error, os.strerror(error))
-    return real_write(descriptor, data)
-
-# Writes through a file object bypass os.write; a full disk then shows at fsync (delayed allocation).
-def failing_fsync(descriptor, real_fsync=os.fsync):
-    if descriptor in doomed:
-        raise OSError(error, os.strerror(error))
-    return real_fsync(descriptor)
-
-os.open, os.write, os.fsync = failing_open, failing_write, failing_fsync
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
-
-
-def run_failing(error: str, name_prefix: str, script: str, *args) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", FAILING_SCRIPT, error, name_prefix, str(ROOT / script), *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
 def run_limited(limit_bytes: int, script: str, *args) -> subprocess.CompletedProcess:
