@@ -8,6 +8,7 @@ temporary file left behind.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from typing import IO
 from .errors import WriteError, megabytes
 
 TEMPORARY_SUFFIX = ".tmp"
+# mkstemp's random part (8 characters) or the process ID of a link being kept (checkpoint.py).
+_TEMPORARY_NAME = re.compile(r"^\..+\.([a-z0-9_]{8}|\d+)\.tmp$")
 
 
 @contextmanager
@@ -105,17 +108,16 @@ def ensure_free_space(folder: Path, needed_bytes: int, what: str) -> None:
         )
 
 
-def remove_temporaries(folder: Path) -> list[Path]:
-    """Remove the temporary files that killed writers left in ``folder``; returns them.
+def remove_temporaries(folder: Path) -> None:
+    """Remove the temporary files that killed writers of this package left in ``folder``.
 
-    Only safe while no other process writes there (hold the folder's lock).
+    Only names of the form this package makes are touched: ``.<name>.<8 random
+    characters, or a process ID>.tmp``. Only safe while no other process writes
+    there (hold the folder's lock).
     """
-    removed = []
     for path in folder.glob(f".*{TEMPORARY_SUFFIX}"):
-        if path.is_file():
+        if _TEMPORARY_NAME.match(path.name) and path.is_file():
             path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
 
 
 def _create_temporary(target: Path) -> tuple[int, Path]:

@@ -282,7 +282,11 @@ def test_a_locked_folder_refuses_a_second_holder_and_is_tidy_after(tmp_path):
     assert not folder.exists(), "a folder the lock created and nothing was written into is removed"
     with folder_lock(folder, "again"):
         (folder / "kept.txt").write_text("x")
-    assert sorted(os.listdir(folder)) == ["kept.txt"]
+        (folder / ".notes.tmp").write_text("the user's")
+        (folder / ".final_encoder.pt.k3j_9x2a.tmp").write_text("a killed save's")
+    assert sorted(os.listdir(folder)) == [".final_encoder.pt.k3j_9x2a.tmp", ".notes.tmp", "kept.txt"]
+    with folder_lock(folder, "the next run"):
+        assert sorted(os.listdir(folder)) == sorted([LOCK_NAME, ".notes.tmp", "kept.txt"])
 
 
 def _start_train(sample_dir: Path, folder: Path, seed: int) -> subprocess.Popen:
