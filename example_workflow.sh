@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole loop on a simulated sample set: generate, train, turn raw recordings into HHT
-# matrices, predict a folder and one file.
+# matrices, predict a folder, and predict and explain one file.
 # Usage: ./example_workflow.sh [OUTPUT_FOLDER]   (default: example_output/ beside this script)
 # Uses $PYTHON if set, else python3 (activate the project's virtual environment first).
 # TRAIN_FLAGS adds flags to train.py, e.g. TRAIN_FLAGS="--features cnn+hht --epochs 5".
@@ -28,8 +28,9 @@ echo "== 4. Inference on the folder"
 "$python" "$here/inference.py" --checkpoint "$out/checkpoints/final" --input "$out/new_data" \
     --output "$out/predictions.json"
 
-echo "== 5. Inference on one file"
-"$python" "$here/inference.py" --checkpoint "$out/checkpoints/final" --input "$out/new_data/BICEPS_test_001.npz"
+echo "== 5. Inference on one file, with its explanation in $out/explanations"
+"$python" "$here/inference.py" --checkpoint "$out/checkpoints/final" --input "$out/new_data/BICEPS_test_001.npz" \
+    --explain "$out/explanations"
 
 cat <<DONE
 
@@ -37,9 +38,10 @@ Done. Everything is in $out:
   data/                       the generated training set (labelled and test files)
   checkpoints/final_*         the trained model (best_* holds the same, latest_* the last epoch)
   checkpoints/test_predictions.json  predictions for the data set's test files
-  checkpoints/report.json     the run's report; confusion_matrix.png, training_curves.png and
-                              class_examples.png beside it
+  checkpoints/report.json     the run's report; confusion_matrix.png, training_curves.png,
+                              class_examples.png and class_differences.png beside it
   new_recordings/signals/     new raw recordings (mV)
   new_data/                   their HHT matrices, made by compute_hht.py
   predictions.json            predictions for new_data/
+  explanations/               what drove the prediction of BICEPS_test_001.npz (occlusion map)
 DONE

@@ -137,6 +137,7 @@ def probabilities_in_context(
             chunk = variants[start : start + VARIANTS_PER_PASS]
             batch = np.repeat(features[members][None], len(chunk), axis=0)
             batch[:, position] = chunk
+            # Each variant gets a subject of its own, so that it meets only the files it sits among.
             copies = np.repeat(np.arange(len(chunk)), len(members))
             subjects = np.char.add(
                 np.tile(groups.subjects[members].astype(str), len(chunk)), np.char.mod("#%d", copies)

@@ -216,7 +216,8 @@ def _write_results(
                 raise
             write_predictions(options.output, encoded.paths, probabilities, encoded.errors)
             raise error.with_advice(f"the predictions were written to {options.output}, without explanations") from None
-        print(f"\nExplanations of {len(explanations)} files saved to: {options.explain} ({seconds:.2f} s per file)")
+        files = f"{len(explanations)} file{'s' if len(explanations) != 1 else ''}"
+        print(f"\nExplanations of {files} saved to: {options.explain} ({seconds:.2f} s per file)")
     if options.output:
         write_predictions(options.output, encoded.paths, probabilities, encoded.errors, explanations)
         print(f"\nPredictions saved to: {options.output}")

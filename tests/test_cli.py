@@ -290,6 +290,9 @@ def test_example_workflow_runs_from_another_folder(tmp_path):
     document = read_json(tmp_path / "out" / "predictions.json")
     assert len(document) == 21 and document["errors"] == {}
     assert "Prediction: " in result.stdout
+    with np.load(tmp_path / "out" / "explanations" / "BICEPS_test_001.npz") as explanation:
+        assert explanation["occlusion"].shape == (16, 16)
+    assert (tmp_path / "out" / "explanations" / "BICEPS_test_001.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cuda_out_of_memory_becomes_advice(trained, sample_dir, monkeypatch, capsys):
