@@ -15,6 +15,7 @@ import numpy as np
 
 from .atomic import atomic_open
 from .classes import CLASS_NAMES
+from .matrices import MatrixAxes
 
 DPI = 100
 CONFUSION_SIZE = (640, 560)
@@ -169,17 +170,16 @@ def save_spectrum(
     duration_s : float
         Length of the segment in seconds.
     """
-    step = (frequency[-1] - frequency[0]) / max(1, len(frequency) - 1)
-    extent = (0.0, duration_s, frequency[0] - step / 2, frequency[-1] + step / 2)
+    extent, time_label, frequency_label = _extent(MatrixAxes(frequency, duration_s), matrix.shape)
     figure = _figure(SPECTRUM_SIZE)
     axes = figure.add_subplot()
     image = axes.imshow(matrix, origin="lower", aspect="auto", extent=extent, cmap="magma", norm=_norm(matrix))
-    axes.set(xlabel="time (s)", ylabel="frequency (Hz)", title=title)
+    axes.set(xlabel=time_label, ylabel=frequency_label, title=title)
     figure.colorbar(image, ax=axes, label=f"{label} (square-root scale)")
     _save(figure, path)
 
 
-def _extent(axes_info: Any, shape: tuple[int, int]) -> tuple[tuple[float, float, float, float], str, str]:
+def _extent(axes_info: MatrixAxes, shape: tuple[int, int]) -> tuple[tuple[float, float, float, float], str, str]:
     """imshow extent and axis labels of a matrix: Hz and s where the file stores them, else rows and fractions."""
     frequency, duration = axes_info.frequency, axes_info.duration_s
     if frequency is not None:
@@ -204,11 +204,11 @@ def _diverging(limit: float) -> dict[str, Any]:
 
 
 def save_explanation(
-    path: str | os.PathLike, matrix: np.ndarray, occlusion: np.ndarray, axes_info: Any, title: str
+    path: str | os.PathLike, matrix: np.ndarray, occlusion: np.ndarray, axes_info: MatrixAxes, title: str
 ) -> None:
     """The spectrum and its occlusion map side by side, same axes, colour bars; 1120 x 480 pixels.
 
-    ``axes_info`` is the file's :class:`~semg_hht.matrices.MatrixAxes`; ``occlusion`` the
+    ``axes_info`` is the file's stored axes; ``occlusion`` the
     (16, 16) drop in the predicted class's probability per occluded block.
     """
     extent, time_label, frequency_label = _extent(axes_info, matrix.shape)
@@ -227,7 +227,7 @@ def save_explanation(
     _save(figure, path)
 
 
-def save_class_differences(path: str | os.PathLike, means: dict[int, np.ndarray], axes_info: Any) -> None:
+def save_class_differences(path: str | os.PathLike, means: dict[int, np.ndarray], axes_info: MatrixAxes) -> None:
     """Each class's mean spectrum (top row) and its difference from the mean of all classes (bottom row).
 
     ``means`` maps class IDs to (256, 256) mean matrices of the training files; the overall mean

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -61,24 +62,24 @@ def data_fingerprint(fingerprints: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def class_examples(
+@dataclass(frozen=True)
+class ClassSpectra:
+    """What the report's class pictures show, from one pass over the training files.
+
+    ``examples``: class ID -> the first readable (file name, matrix) pairs; ``means``: class ID ->
+    mean (256, 256) matrix over its readable files; ``axes``: the first file's axes.
+    """
+
+    examples: dict[int, list[tuple[str, np.ndarray]]]
+    means: dict[int, np.ndarray]
+    axes: MatrixAxes
+
+
+def read_class_spectra(
     paths: Sequence[Path], labels: Sequence[int], per_class: int = EXAMPLES_PER_CLASS
-) -> dict[int, list[tuple[str, np.ndarray]]]:
-    """The first ``per_class`` readable files of each class, loaded: (file name, matrix) pairs."""
+) -> ClassSpectra:
+    """Read each file once, one at a time: keep the first ``per_class`` of each class and sum them all."""
     examples: dict[int, list[tuple[str, np.ndarray]]] = {}
-    for path, label in zip(paths, labels, strict=True):
-        chosen = examples.setdefault(int(label), [])
-        if len(chosen) >= per_class:
-            continue
-        try:
-            chosen.append((path.name, load_matrix(path)))
-        except MatrixFileError:
-            continue
-    return {label: chosen for label, chosen in examples.items() if chosen}
-
-
-def class_mean_spectra(paths: Sequence[Path], labels: Sequence[int]) -> tuple[dict[int, np.ndarray], MatrixAxes]:
-    """Each class's mean matrix over its readable files, read one at a time; and the first file's axes."""
     sums: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
     for path, label in zip(paths, labels, strict=True):
@@ -87,10 +88,13 @@ def class_mean_spectra(paths: Sequence[Path], labels: Sequence[int]) -> tuple[di
         except MatrixFileError:
             continue
         label = int(label)
+        chosen = examples.setdefault(label, [])
+        if len(chosen) < per_class:
+            chosen.append((path.name, matrix))
         sums[label] = sums.get(label, 0.0) + matrix.astype(np.float64)
         counts[label] = counts.get(label, 0) + 1
     axes = read_matrix_axes(paths[0]) if len(paths) else MatrixAxes(None, None)
-    return {label: sums[label] / counts[label] for label in sorted(sums)}, axes
+    return ClassSpectra(examples, {label: sums[label] / counts[label] for label in sorted(sums)}, axes)
 
 
 def write_report(
@@ -98,13 +102,12 @@ def write_report(
     report: dict[str, Any],
     confusion: tuple[list[list[int]], str] | None,
     history: dict[str, list] | None,
-    examples: dict[int, list[tuple[str, np.ndarray]]],
-    class_means: tuple[dict[int, np.ndarray], MatrixAxes],
+    spectra: ClassSpectra,
 ) -> Path:
     """Write the pictures that have data, then ``report.json`` naming them; returns the report's path.
 
     ``confusion`` is (6 x 6 matrix, title); ``history`` the encoder's per-epoch history;
-    ``class_means`` the training files' mean matrix per class and the axes to draw them on.
+    ``spectra`` the training files' example and mean spectra per class.
     """
     folder = Path(checkpoint_dir)
     pictures = {}
@@ -114,11 +117,11 @@ def write_report(
     if history is not None and history.get("epoch"):
         save_training_curves(folder / CURVES_PICTURE, history)
         pictures["training_curves"] = CURVES_PICTURE
-    if examples:
-        save_class_examples(folder / EXAMPLES_PICTURE, examples)
+    if spectra.examples:
+        save_class_examples(folder / EXAMPLES_PICTURE, spectra.examples)
         pictures["class_examples"] = EXAMPLES_PICTURE
-    if class_means[0]:
-        save_class_differences(folder / DIFFERENCES_PICTURE, *class_means)
+    if spectra.means:
+        save_class_differences(folder / DIFFERENCES_PICTURE, spectra.means, spectra.axes)
         pictures["class_differences"] = DIFFERENCES_PICTURE
     document = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

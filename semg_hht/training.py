@@ -56,9 +56,8 @@ from .normalisation import NORMALISATION_MODES, FileGroups, take_groups
 from .prediction import write_predictions
 from .report import (
     TEST_PREDICTIONS_NAME,
-    class_examples,
-    class_mean_spectra,
     data_fingerprint,
+    read_class_spectra,
     retire_run_outputs,
     write_report,
 )
@@ -888,6 +887,5 @@ class _Run:
             "checkpoints": _checkpoint_hashes(self.checkpoint_dir),
         }
         train_paths = [self.paths[i] for i in self.train_index]
-        examples = class_examples(train_paths, self.labels[self.train_index])
-        means = class_mean_spectra(train_paths, self.labels[self.train_index])
-        return write_report(self.checkpoint_dir, report, confusion, self.history, examples, means)
+        spectra = read_class_spectra(train_paths, self.labels[self.train_index])
+        return write_report(self.checkpoint_dir, report, confusion, self.history, spectra)
