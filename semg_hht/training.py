@@ -18,6 +18,7 @@ from sklearn.metrics import classification_report
 
 from .atomic import ensure_free_space, remove_temporaries
 from .checkpoint import (
+    PREVIOUS_DIR,
     CheckpointError,
     CheckpointSave,
     build_metadata,
@@ -373,7 +374,7 @@ def run_training(options: TrainingOptions) -> int:
     """
     options.validate()
     with folder_lock(options.checkpoint_dir, "train.py"):
-        remove_temporaries(previous_prefix(Path(options.checkpoint_dir) / "final").parent)
+        remove_temporaries(Path(options.checkpoint_dir) / PREVIOUS_DIR)
         options.refuse_existing_checkpoints()
         return _train_in_locked_folder(options)
 
