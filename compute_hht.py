@@ -1,30 +1,35 @@
 #!/usr/bin/env python3
 """Convert raw sEMG recordings into the 256x256 HHT matrix files the classifier reads.
 
-Reads one recording file or every .csv, .npy and .npz file of a folder (other files are
-ignored and counted), takes one channel, optionally cuts it into windows, and writes the
-Hilbert spectrum of each segment to OUTPUT_DIR/<input stem>.npz, or <input stem>_segNNN.npz
-when windowing, so the label in the file name carries over.
+Reads one recording file or every recording of a folder (other files are ignored and
+counted), takes one or more channels, removes the mean, band-pass filters (and notches) each,
+optionally cuts it into windows, and writes the Hilbert spectrum of each segment to
+OUTPUT_DIR/<input stem>.npz (<input stem>_segNNN.npz when windowing); with --channel all or a
+list, to <input stem>_<channel>[_segNNN].npz. The label and subject in the input's name carry
+over. --list prints each file's channels (number, name, EMG or not, rate, length, unit) and
+converts nothing.
 
-Formats: .npy holds a 1-D array (one channel) or a 2-D samples x channels array (a 2-D array
-whose first axis is the shorter is read as channels x samples); .npz holds such an array as
-'signal' (or 'emg') and may hold its sampling rate as 'fs' (or 'sampling_rate'), which then
-wins over --fs; .csv has one column per channel and one row per sample, '#' comment lines,
-an optional header line and ',', ';' or whitespace between the values. .csv and .npy files
-need --fs. A trailing part of a recording shorter than --window is dropped.
+Formats, by extension: .c3d (analog channels), .edf/.bdf (EDF, EDF+, BDF), .h5 (PLUX
+OpenSignals), .txt/.csv (PLUX OpenSignals text, Delsys Trigno/EMGworks export, named columns
+with a time column such as Noraxon MR3 exports, or plain columns with an optional header),
+.npy (1-D, or 2-D samples x channels), .npz ('signal' or 'emg', with 'fs' or 'sampling_rate').
+Voltages are converted to mV; PLUX EMG channels from ADC counts to mV. A rate stored in the
+file wins over --fs; .npy files and plain tables need --fs. A trailing part of a recording
+shorter than --window is dropped.
 
 Each output holds 'hht' (float32, 256 frequency rows x 256 time columns), 'time' (0..1),
 'frequency' (Hz per row), 'sampling_rate' (Hz), 'segment_index', 'segment_start_s',
-'duration_s' (the segment's length, s) and 'td_features', the raw segment's Hudgins
-time-domain features (log_mav, log_wl, zc, ssc; see semg_hht/time_domain.py). A file whose
-outputs exist already is skipped as failed unless --overwrite; of two inputs with the same stem
-(a.csv, a.npy) the second is skipped as failed. Inputs are never overwritten.
+'duration_s' (the segment's length, s), 'channel' (its name), 'recording' (the input's stem),
+'unit', 'preprocessing' (JSON: what was done) and 'td_features', the preprocessed segment's
+Hudgins time-domain features (log_mav, log_wl, zc, ssc; see semg_hht/time_domain.py). A file
+whose outputs exist already is skipped as failed unless --overwrite; of two inputs with the
+same stem (a.csv, a.npy) the second is skipped as failed. Inputs are never overwritten.
 
 Exit codes: 0 every file and segment converted; 1 some files or segments failed (each is
 reported, the rest are written); 2 usage error (bad flag values, no input or no supported
 files, --output_dir the input folder, --fs missing where every input needs it, --output_dir
 in use by another run); 4 the outputs of some files could not be written (full disk,
-read-only folder; each file is named).
+read-only folder; each file is named). With --list: 0, or 1 when some files could not be read.
 """
 
 import argparse
@@ -34,12 +39,38 @@ from semg_hht.cli import run_command
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", required=True, help="a .csv, .npy or .npz recording, or a folder of them")
-    parser.add_argument("--output_dir", required=True, help="folder for the matrix files (created if needed)")
+    parser.add_argument("--input", required=True, help="a recording file, or a folder of them")
+    parser.add_argument("--output_dir", help="folder for the matrix files (created if needed; not with --list)")
+    parser.add_argument("--list", action="store_true", help="print each file's channels, rates, lengths and units")
     parser.add_argument(
-        "--fs", type=float, help="sampling rate in Hz, for files that hold none (.csv, .npy, .npz without 'fs')"
+        "--fs", type=float, help="sampling rate in Hz, for files that hold none (.npy, plain tables, .npz without 'fs')"
     )
-    parser.add_argument("--channel", type=int, default=0, help="channel to convert, from 0 (default: %(default)s)")
+    parser.add_argument(
+        "--channel",
+        default="0",
+        help="a channel number (from 0) or name, a comma-separated list of them, or 'all' (every EMG channel "
+        "that is not flat; each gives its own matrices) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--bandpass",
+        nargs="+",
+        default=["20", "450"],
+        metavar="HZ",
+        help="zero-phase 4th-order Butterworth band-pass LOW HIGH in Hz before the transform, or 'none' "
+        "(default: 20 450)",
+    )
+    parser.add_argument(
+        "--notch",
+        default="none",
+        choices=["none", "50", "60"],
+        help="zero-phase notch at the mains frequency and its harmonics (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--remove_mean",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="subtract each channel's mean before filtering (default: on)",
+    )
     parser.add_argument("--window", type=float, help="cut recordings into segments of this many seconds")
     parser.add_argument("--hop", type=float, help="seconds from one segment's start to the next (default: --window)")
     parser.add_argument(
@@ -85,12 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main() -> int:
-    args = build_parser().parse_args()
+    parser = build_parser()
+    args = parser.parse_args()
+    if args.bandpass == ["none"]:
+        args.bandpass = None
+    elif len(args.bandpass) == 2:
+        try:
+            args.bandpass = (float(args.bandpass[0]), float(args.bandpass[1]))
+        except ValueError:
+            parser.error(f"--bandpass takes two frequencies in Hz or 'none'; got {' '.join(args.bandpass)}")
+    else:
+        parser.error(f"--bandpass takes two frequencies in Hz or 'none'; got {' '.join(args.bandpass)}")
+    args.notch = None if args.notch == "none" else float(args.notch)
+    listing = args.list
+    del args.list
+    if not listing and args.output_dir is None:
+        parser.error("the following arguments are required: --output_dir (unless --list)")
 
     def convert() -> int:
-        from semg_hht.conversion import ConversionOptions, run_conversion
+        from semg_hht.conversion import ConversionOptions, run_conversion, run_listing
 
-        return run_conversion(ConversionOptions(**vars(args)))
+        return run_listing(args.input) if listing else run_conversion(ConversionOptions(**vars(args)))
 
     return run_command(convert)
 

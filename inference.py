@@ -28,9 +28,24 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/<name>.npz) and the contribution of each HHT descriptor (in the --output JSON under 'explanation')",
     )
     parser.add_argument(
+        "--aggregate",
+        choices=["file", "recording"],
+        default="file",
+        help="'recording': also one prediction per recording from its files (its windows and channels, as "
+        "compute_hht.py names and stores them, or the --labels 'recording' column), under 'recordings' in the "
+        "JSON (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--vote",
+        choices=["mean", "majority"],
+        default="mean",
+        help="how a recording's files are combined: the mean of their class probabilities, or a majority vote "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--labels",
-        help="CSV with columns file, subject[, muscle]: the subjects (and muscles) of the input files, for a model "
-        "that normalises within subjects",
+        help="CSV with columns file, subject[, muscle, recording]: the subjects (and muscles, recordings) of the "
+        "input files, for a model that normalises within subjects",
     )
     parser.add_argument(
         "--group_pattern",

@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     model.add_argument(
+        "--vote",
+        default="mean",
+        choices=["mean", "majority"],
+        help="one prediction per recording (its windows and channels) for the test files and the validation "
+        "figures: the mean of their class probabilities, or a majority vote (default: %(default)s)",
+    )
+    model.add_argument(
         "--tune",
         action="store_true",
         help="choose --svm_C and --svm_gamma by an inner subject-wise cross-validation over a small grid",

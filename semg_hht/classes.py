@@ -45,6 +45,8 @@ _MOVEMENT_TOKENS = {
     "wrong": "invalid",
 }
 _GENDER_TOKENS = {"m": "M", "f": "F"}
+NAMING_TOKENS = frozenset(_MOVEMENT_TOKENS) | frozenset(_GENDER_TOKENS) | {"test"}
+"""The name tokens (lower case) that label a file: a field added to a name must not be one of them."""
 
 FileKind = Literal["labelled", "test", "unlabelled"]
 

@@ -1,9 +1,10 @@
-"""Converting raw recordings into HHT matrix files: segmenting, transforming, writing, in parallel.
+"""Converting raw recordings into HHT matrix files: channels, preprocessing, segmenting, transforming, writing.
 
-Each recording (see :mod:`semg_hht.recordings` for the formats) gives one channel; without a
-window the whole channel is one segment, otherwise it is cut into windows of ``window`` seconds
-starting every ``hop`` seconds, and a trailing part shorter than a window is dropped. Each
-segment becomes one ``.npz`` file in the output folder:
+Each recording (see :mod:`semg_hht.recordings` for the formats) gives the channels ``--channel``
+chooses (:class:`~semg_hht.recordings.ChannelSelection`); each channel is preprocessed whole
+(:mod:`semg_hht.preprocessing`), then, without a window, is one segment, otherwise it is cut
+into windows of ``window`` seconds starting every ``hop`` seconds, and a trailing part shorter
+than a window is dropped. Each segment becomes one ``.npz`` file in the output folder:
 
 ========================  ===============  ==================================================
 array                     shape, dtype     meaning
@@ -11,22 +12,28 @@ array                     shape, dtype     meaning
 ``hht``                   (256, 256) f4    the Hilbert spectrum (:func:`semg_hht.hht.hilbert_spectrum`)
 ``time``                  (256,) f8        normalised time of each column, 0..1
 ``frequency``             (256,) f8        frequency of each row in Hz
-``sampling_rate``         () f8            of the recording, Hz
+``sampling_rate``         () f8            of the channel, Hz
 ``segment_index``         () i8            0-based index of the segment in its recording
 ``segment_start_s``       () f8            where the segment starts in the recording, s
-``td_features``           (4,) f8          the raw segment's Hudgins time-domain features
-                                           ``log_mav, log_wl, zc, ssc``
+``duration_s``            () f8            the segment's length, s
+``channel``               () text          the channel's name as the file labels it
+``recording``             () text          the input's stem: shared by its channels and windows
+``unit``                  () text          of the signal transformed (``mV`` for voltages)
+``preprocessing``         () text          JSON: what was done before the transform
+``td_features``           (4,) f8          the preprocessed segment's Hudgins time-domain
+                                           features ``log_mav, log_wl, zc, ssc``
                                            (:func:`semg_hht.time_domain.hudgins_features`)
 ========================  ===============  ==================================================
 
-named ``<input stem>.npz``, or ``<input stem>_seg<NNN>.npz`` when windowing, so the label in the
-input's name carries over. Files are written atomically and an existing one is never replaced
-without ``overwrite``.
+named ``<input stem>.npz``, or ``<input stem>_seg<NNN>.npz`` when windowing; with several
+channels chosen (``all`` or a list), ``<input stem>_<channel tag>[_seg<NNN>].npz``. The label
+in the input's name carries over. Files are written atomically and an existing one is never
+replaced without ``overwrite``.
 
-Files are read and transformed by a pool of processes; a long recording's segments are shared
-out among the processes too. Each segment's noise (for the ensemble methods) is seeded from the
-seed, the file's name and the segment's index, so the matrices do not depend on the number of
-processes.
+Files are read and transformed by a pool of processes; a long recording's segments, and a
+recording's channels, are shared out among the processes too. Each segment's noise (for the
+ensemble methods) is seeded from the seed, the output's name and the segment's index, so the
+matrices do not depend on the number of processes.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import time
 import zlib
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +66,21 @@ from .hht import (
     frequency_axis,
     hilbert_spectrum,
 )
-from .matrices import display_name, printable_path, write_matrix_file
-from .recordings import RATELESS_EXTENSIONS, SUPPORTED_EXTENSIONS, RecordingError, channel, extension, read_recording
+from .matrices import MatrixProvenance, display_name, printable_path, write_matrix_file
+from .preprocessing import DEFAULT_BANDPASS, Preprocessing, describe_json, preprocess
+from .recordings import (
+    SUPPORTED_EXTENSIONS,
+    ChannelSelection,
+    RecordedChannel,
+    RecordingError,
+    carries_rate,
+    describe_recording,
+    extension,
+    finite_signal,
+    output_tags,
+    read_recording,
+    select_channels,
+)
 from .time_domain import hudgins_features
 
 FILES_IN_FLIGHT_PER_WORKER = 2
@@ -77,7 +97,7 @@ class ConversionOptions:
     input: str
     output_dir: str
     fs: float | None = None
-    channel: int = 0
+    channel: str = "0"
     window: float | None = None
     hop: float | None = None
     method: str = "emd"
@@ -90,6 +110,17 @@ class ConversionOptions:
     workers: int | None = None
     overwrite: bool = False
     png: bool = False
+    remove_mean: bool = True
+    bandpass: tuple[float, float] | None = DEFAULT_BANDPASS
+    notch: float | None = None
+
+    @property
+    def channels(self) -> ChannelSelection:
+        return ChannelSelection.parse(self.channel)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.remove_mean, self.bandpass, self.notch)
 
 
 @dataclass(frozen=True)
@@ -102,16 +133,27 @@ class _Source:
 
 @dataclass(frozen=True)
 class _Segments:
-    """Consecutive segments of a recording's channel, each ``length`` samples long.
+    """Consecutive segments of one channel of a recording, each ``length`` samples long.
 
-    ``signal`` holds the channel from sample ``offset`` on; segment ``first_index + k`` starts
-    at sample ``starts[k]`` of the recording.
+    ``signal`` holds the preprocessed channel from sample ``offset`` on; segment
+    ``first_index + k`` starts at sample ``starts[k]`` of the recording. Its outputs are named
+    ``stem`` (``<input stem>`` or ``<input stem>_<channel tag>``) and ``_segNNN`` when windowing.
+    ``position`` orders the file's channels in messages; ``label`` names the channel in them
+    (empty for a file converted from one channel). ``dead`` gives the segments that were flat
+    before filtering (a detached electrode), by index, with the reason: filtering would leave
+    only its ringing there, which is not a recording.
     """
 
     signal: np.ndarray
     fs: float
     length: int
     starts: np.ndarray
+    stem: str
+    channel: str
+    unit: str | None
+    position: int = 0
+    label: str = ""
+    dead: dict[int, str] = field(default_factory=dict)
     offset: int = 0
     first_index: int = 0
 
@@ -122,8 +164,19 @@ class _Segments:
             starts = self.starts[positions]
             first, end = int(starts[0]), int(starts[-1]) + self.length
             chunk_signal = self.signal[first - self.offset : end - self.offset]
-            chunks.append(_Segments(chunk_signal, self.fs, self.length, starts, first, int(positions[0])))
+            chunks.append(
+                replace(self, signal=chunk_signal, starts=starts, offset=first, first_index=int(positions[0]))
+            )
         return chunks
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A read recording: the segments of each usable chosen channel, the chosen channels that are not, and notes."""
+
+    channels: list[_Segments]
+    channel_errors: list[str]
+    notes: list[str]
 
 
 @dataclass
@@ -131,8 +184,8 @@ class _ChunkResult:
     """What transforming some segments of a file did."""
 
     written: int = 0
-    segment_errors: list[tuple[int, str]] = field(default_factory=list)
-    write_error: tuple[int, str, bool] | None = None  # segment, message, whether the storage is at fault
+    segment_errors: list[tuple[tuple[int, int], str, str]] = field(default_factory=list)  # where, label, reason
+    write_error: tuple[tuple[int, int], str, bool] | None = None  # where, message, whether the storage is at fault
     """The segment whose file could not be written, and why; the chunk's later segments were not tried."""
 
 
@@ -143,8 +196,8 @@ class _FileState:
     source: _Source
     chunks_left: int = 0
     written: int = 0
-    segment_errors: list[tuple[int, str]] = field(default_factory=list)
-    write_errors: list[tuple[int, str, bool]] = field(default_factory=list)
+    segment_errors: list[tuple[tuple[int, int], str, str]] = field(default_factory=list)
+    write_errors: list[tuple[tuple[int, int], str, bool]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -161,6 +214,22 @@ class _Summary:
 # --- checks before any data is read ---------------------------------------------------------
 
 
+def run_listing(input_path: str) -> int:
+    """``--list``: print each recording's channels (stdout); an unreadable file is named on stderr.
+
+    Returns 0, or 1 when some files could not be read.
+    """
+    paths, _ = _inputs(input_path)
+    failed = 0
+    for path in paths:
+        try:
+            print(describe_recording(path, read_recording(path)))
+        except RecordingError as error:
+            print(f"Error: {error}", file=sys.stderr)
+            failed += 1
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
 def check_options(options: ConversionOptions) -> None:
     """Refuse invalid flag values with a :class:`UsageError`, before anything is read."""
 
@@ -173,8 +242,11 @@ def check_options(options: ConversionOptions) -> None:
     positive("hop", options.hop)
     if options.hop is not None and options.window is None:
         raise UsageError("--hop needs --window")
-    if options.channel < 0:
-        raise UsageError(f"--channel must be 0 or more; got {options.channel}")
+    try:
+        options.channels  # noqa: B018 - parsed here to refuse a bad value before anything is read
+        options.preprocessing  # noqa: B018
+    except ValueError as error:
+        raise UsageError(str(error).replace("a band-pass", "--bandpass").replace("the notch", "--notch")) from None
     if options.workers is not None and options.workers < 1:
         raise UsageError(f"--workers must be at least 1; got {options.workers}")
     if options.ensembles < 1:
@@ -203,6 +275,9 @@ def _rate_problem(options: ConversionOptions, fs: float) -> str | None:
             f"a sampling rate of {fs:g} Hz is too low for --f_max {options.f_max:g} Hz "
             f"(needs more than {2 * options.f_max:g} Hz)"
         )
+    problem = options.preprocessing.rate_problem(fs)
+    if problem:
+        return problem + "; lower --bandpass or give --bandpass none"
     if options.window is not None:
         length, hop = _segment_samples(options.window, options.hop, fs)
         if length < MIN_SAMPLES:
@@ -218,9 +293,8 @@ def _segment_samples(window: float, hop: float | None, fs: float) -> tuple[int, 
     return length, (length if hop is None else round(hop * fs))
 
 
-def _inputs(options: ConversionOptions) -> tuple[list[Path], Counter[str]]:
+def _inputs(path: str) -> tuple[list[Path], Counter[str]]:
     """The recordings ``--input`` names, sorted, and the other files of a folder by extension."""
-    path = options.input
     if os.path.isdir(path):
         recordings, ignored = [], Counter()
         with os.scandir(path) as entries:
@@ -258,15 +332,15 @@ def _check_output_dir(options: ConversionOptions, inputs: list[Path]) -> None:
 
 def _plan(options: ConversionOptions, inputs: list[Path]) -> tuple[list[_Source], list[tuple[Path, str]]]:
     """The inputs to convert, and those refused without reading them (with the reason)."""
-    rateless = [path for path in inputs if extension(path) in RATELESS_EXTENSIONS]
-    if options.fs is None and rateless and (len(rateless) == len(inputs) or not os.path.isdir(options.input)):
-        raise UsageError("--fs is required: .csv and .npy files carry no sampling rate")
+    rateless = {path for path in inputs if options.fs is None and not carries_rate(path)}
+    if rateless and (len(rateless) == len(inputs) or not os.path.isdir(options.input)):
+        raise UsageError("--fs is required: .npy files and plain .csv or .txt tables carry no sampling rate")
     sources, refused = [], []
     # Compared ignoring case: on macOS and Windows file systems a.npz and A.npz are one file.
     owners: dict[str, Path] = {}
     for path in inputs:
         stem = path.stem
-        if options.fs is None and extension(path) in RATELESS_EXTENSIONS:
+        if path in rateless:
             refused.append((path, f"needs --fs: {extension(path)} files carry no sampling rate"))
         elif stem.casefold() in owners:
             first = owners[stem.casefold()]
@@ -286,23 +360,53 @@ def _output_name(stem: str, index: int, windowed: bool) -> str:
 
 
 def _segment_seed(seed: int, name: str, index: int) -> int:
-    """The noise seed of one segment: from the run's seed, the file's name and the segment's index."""
+    """The noise seed of one segment: from the run's seed, the output's name and the segment's index."""
     entropy = [seed, zlib.crc32(os.fsencode(name)), index]
     return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
 
 
-def _load_segments(source: _Source, options: ConversionOptions) -> _Segments | str:
-    """Read a recording and plan its segments; the reason as text if the file cannot be used."""
+def _load_segments(source: _Source, options: ConversionOptions) -> _Loaded | str:
+    """Read a recording, preprocess its chosen channels and plan their segments; the reason as text if it fails."""
     try:
         recording = read_recording(source.path)
-        emg = channel(recording, options.channel)
+        indices, notes = select_channels(recording, options.channels)
     except RecordingError as error:
         return error.reason
     except ValueError as error:
         return str(error)
-    fs = recording.fs if recording.fs is not None else options.fs
+    named = options.channels.names_outputs
+    tags = output_tags(recording, indices)
+    loaded = _Loaded([], [], notes)
+    for position, (index, tag) in enumerate(zip(indices, tags, strict=True)):
+        channel = recording.channels[index]
+        stem = f"{source.stem}_{tag}" if named else source.stem
+        label = f"channel {channel.name!r}: " if named else ""
+        planned = _plan_channel(channel, options, stem, recording.format)
+        if isinstance(planned, str):
+            loaded.channel_errors.append(label + planned)
+            continue
+        signal, fs, length, starts, dead = planned
+        loaded.channels.append(
+            _Segments(signal, fs, length, starts, stem, channel.name, channel.unit, position, label, dead)
+        )
+    if not loaded.channels and loaded.channel_errors and not named:
+        return loaded.channel_errors[0]
+    return loaded
+
+
+def _plan_channel(
+    channel: RecordedChannel, options: ConversionOptions, stem: str, file_format: str
+) -> tuple[np.ndarray, float, int, np.ndarray, dict[int, str]] | str:
+    """(preprocessed signal, rate, segment length, segment starts, dead segments) of one channel, or why it cannot
+    be converted."""
+    try:
+        emg = finite_signal(channel)
+    except ValueError as error:
+        return str(error)
+    fs = channel.fs if channel.fs is not None else options.fs
     if fs is None:
-        return "the file holds no sampling rate ('fs' or 'sampling_rate'); give --fs"
+        keys = " ('fs' or 'sampling_rate')" if file_format == "NumPy .npz" else ""
+        return f"the file holds no sampling rate{keys}; give --fs"
     problem = _rate_problem(options, fs)
     if problem:
         return problem
@@ -317,22 +421,37 @@ def _load_segments(source: _Source, options: ConversionOptions) -> _Segments | s
             return f"the recording is {n / fs:g} s ({n} samples), shorter than one --window of {options.window:g} s"
     if np.ptp(emg) == 0:
         what = "all zero" if emg[0] == 0 else f"constant ({emg[0]:g})"
-        return f"channel {options.channel} is {what}: there is nothing to decompose"
+        return f"channel {channel.name!r} is {what}: there is nothing to decompose"
     starts = np.arange(0, n - length + 1, hop)
     if not options.overwrite:
-        windowed = options.window is not None
-        names = [_output_name(source.stem, index, windowed) for index in range(starts.size)]
-        if options.png:
-            names += [str(Path(name).with_suffix(".png")) for name in names]
-        existing = [printable_path(name) for name in names if os.path.lexists(Path(options.output_dir) / name)]
-        if len(names) == 1 and existing:
-            return f"its output {existing[0]} exists already; use --overwrite to replace it"
+        existing = _existing_outputs(stem, starts.size, options)
         if existing:
-            return (
-                f"{len(existing)} of its {len(names)} outputs exist already ({existing[0]}, ...); "
-                "use --overwrite to replace them"
-            )
-    return _Segments(emg, fs, length, starts)
+            return existing
+    dead = {index: _flat_reason(emg[start : start + length]) for index, start in enumerate(starts.tolist())}
+    dead = {index: reason for index, reason in dead.items() if reason}
+    return preprocess(emg, fs, options.preprocessing), fs, length, starts, dead
+
+
+def _flat_reason(segment: np.ndarray) -> str | None:
+    if np.ptp(segment) != 0:
+        return None
+    return "the signal is all zero" if segment[0] == 0 else f"the signal is constant ({segment[0]:g})"
+
+
+def _existing_outputs(stem: str, count: int, options: ConversionOptions) -> str | None:
+    windowed = options.window is not None
+    names = [_output_name(stem, index, windowed) for index in range(count)]
+    if options.png:
+        names += [str(Path(name).with_suffix(".png")) for name in names]
+    existing = [printable_path(name) for name in names if os.path.lexists(Path(options.output_dir) / name)]
+    if len(names) == 1 and existing:
+        return f"its output {existing[0]} exists already; use --overwrite to replace it"
+    if existing:
+        return (
+            f"{len(existing)} of its {len(names)} outputs exist already ({existing[0]}, ...); "
+            "use --overwrite to replace them"
+        )
+    return None
 
 
 def _spectrum(segment: np.ndarray, fs: float, options: ConversionOptions, seed: int) -> np.ndarray:
@@ -356,21 +475,26 @@ def _spectrum(segment: np.ndarray, fs: float, options: ConversionOptions, seed: 
 
 
 def _convert_segments(source: _Source, options: ConversionOptions, segments: _Segments) -> _ChunkResult:
-    """Transform the segments of one recording and write a matrix file for each."""
+    """Transform the segments of one channel of a recording and write a matrix file for each."""
     result = _ChunkResult()
     windowed = options.window is not None
     frequency = frequency_axis(DEFAULT_N_FREQ, options.f_min, options.f_max)
+    # One channel keeps the seeds of earlier releases (the input's name); several are told apart by their stems.
+    seed_name = source.path.name if segments.stem == source.stem else segments.stem
+    preprocessing = describe_json(options.preprocessing)
     for index, start in enumerate(segments.starts.tolist(), start=segments.first_index):
         begin = start - segments.offset
         segment = segments.signal[begin : begin + segments.length]
-        try:
-            matrix = _spectrum(segment, segments.fs, options, _segment_seed(options.seed, source.path.name, index))
-        except HHTInputError as error:
-            result.segment_errors.append((index, str(error)))
+        where = (segments.position, index)
+        if index in segments.dead:
+            result.segment_errors.append((where, segments.label, segments.dead[index]))
             continue
-        # The transform has refused what these features would (non-finite, constant, too short).
-        time_domain = hudgins_features(segment)
-        path = Path(options.output_dir) / _output_name(source.stem, index, windowed)
+        try:
+            matrix = _spectrum(segment, segments.fs, options, _segment_seed(options.seed, seed_name, index))
+        except HHTInputError as error:
+            result.segment_errors.append((where, segments.label, str(error)))
+            continue
+        path = Path(options.output_dir) / _output_name(segments.stem, index, windowed)
         try:
             write_matrix_file(
                 path,
@@ -379,8 +503,11 @@ def _convert_segments(source: _Source, options: ConversionOptions, segments: _Se
                 frequency,
                 index,
                 start / segments.fs,
-                time_domain=time_domain,
+                channel=segments.channel,
+                # The transform has refused what these features would (non-finite, constant, too short).
+                time_domain=hudgins_features(segment),
                 duration_s=segments.length / segments.fs,
+                provenance=MatrixProvenance(source.stem, segments.unit, preprocessing),
             )
             if options.png:
                 quantity = f"log(1 + {options.quantity})" if options.log else options.quantity
@@ -390,7 +517,7 @@ def _convert_segments(source: _Source, options: ConversionOptions, segments: _Se
                 )
         except WriteError as error:
             # The next writes would fail the same way (disk full, read-only, name too long): stop here.
-            result.write_error = (index, f"cannot write {display_name(path)}: {error.reason}", error.is_storage_fault)
+            result.write_error = (where, f"cannot write {display_name(path)}: {error.reason}", error.is_storage_fault)
             break
         result.written += 1
     return result
@@ -440,7 +567,7 @@ def run_conversion(options: ConversionOptions) -> int:
         or ``--fs`` missing where every input needs it.
     """
     check_options(options)
-    inputs, ignored = _inputs(options)
+    inputs, ignored = _inputs(options.input)
     _check_output_dir(options, inputs)
     with folder_lock(options.output_dir, "compute_hht.py"):
         return _convert_in_locked_folder(options, inputs, ignored)
@@ -463,6 +590,8 @@ def _convert_in_locked_folder(options: ConversionOptions, inputs: list[Path], ig
         f"Transform: {options.method}, {options.f_min:g}-{options.f_max:g} Hz, {options.quantity}"
         f"{', log' if options.log else ''}; {segmenting}; {workers} worker{'s' if workers != 1 else ''}"
     )
+    channels = "all EMG channels" if options.channels.every_emg else options.channel
+    print(f"Channels: {channels}; preprocessing: {options.preprocessing.summary()}")
 
     summary = _Summary(files=len(inputs), failed_files=len(refused))
     for path, reason in refused:
@@ -528,9 +657,15 @@ def _convert_all(
                 if isinstance(outcome, str):
                     state.errors.append(outcome)
                 elif is_read:
-                    for chunk in outcome.split(workers):
-                        running[pool.submit(_convert_segments, state.source, options, chunk)] = (state, False)
-                        state.chunks_left += 1
+                    state.errors += outcome.channel_errors
+                    for note in outcome.notes:
+                        tqdm.write(f"Note: {printable_path(state.source.path)}: {note}", file=sys.stderr)
+                    # A file's channels share the workers as a long recording's segments do.
+                    n_chunks = max(1, -(-workers // max(1, len(outcome.channels))))
+                    for segments in outcome.channels:
+                        for chunk in segments.split(n_chunks):
+                            running[pool.submit(_convert_segments, state.source, options, chunk)] = (state, False)
+                            state.chunks_left += 1
                 else:
                     state.written += outcome.written
                     state.segment_errors += outcome.segment_errors
@@ -555,10 +690,10 @@ def _finish(state: _FileState, options: ConversionOptions, summary: _Summary) ->
     segment_errors = sorted(state.segment_errors)
     if options.window is None:
         # The whole recording is the one segment: its failure is the file's.
-        state.errors += [reason for _, reason in segment_errors]
+        state.errors += [label + reason for _, label, reason in segment_errors]
         segment_errors = []
-    for index, reason in segment_errors:
-        tqdm.write(f"Error: {name}: segment {index}: {reason}", file=sys.stderr)
+    for (_, index), label, reason in segment_errors:
+        tqdm.write(f"Error: {name}: {label}segment {index}: {reason}", file=sys.stderr)
     for reason in state.errors:
         tqdm.write(f"Error: {name}: {reason}", file=sys.stderr)
     summary.failed_segments += len(segment_errors)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .aggregation import DEFAULT_RULE, aggregate, recording_labels
 from .classifier import HHTClassifier
 from .dataset import extract_file_features
 from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
@@ -20,18 +21,39 @@ from .normalisation import FileGroups, take_groups
 from .splits import make_split
 
 
+@dataclass(frozen=True)
+class Recordings:
+    """The recording of each labelled file (parallel to the features) and the rule combining its files."""
+
+    names: list[str]
+    rule: str = DEFAULT_RULE
+
+    def scores(self, test: np.ndarray, probabilities: np.ndarray, truth: np.ndarray) -> dict[str, Any] | None:
+        """Figures of one prediction per held-out recording; None when each has one file or its files disagree."""
+        combined = aggregate(probabilities, [self.names[i] for i in test], self.rule)
+        recording_truth = recording_labels(combined, truth)
+        if len(combined) == len(test) or recording_truth is None:
+            return None
+        return scores(recording_truth, np.array([c.probabilities.argmax() for c in combined]))
+
+
 @dataclass
 class FoldResult:
-    """What one fold predicted for its held-out files, and how long it took."""
+    """What one fold predicted for its held-out files (and recordings), and how long it took."""
 
     fold: Fold
-    predicted: np.ndarray
+    probabilities: np.ndarray
     truth: np.ndarray
     seconds: float
     best_epoch: int | None = None
+    recordings: Recordings | None = None
 
     def __post_init__(self) -> None:
+        self.predicted = self.probabilities.argmax(axis=1)
         self.figures = scores(self.truth, self.predicted)
+        self.recording_figures = (
+            None if self.recordings is None else self.recordings.scores(self.fold.test, self.probabilities, self.truth)
+        )
 
     def record(self, names: list[str]) -> dict[str, Any]:
         """The fold as plain data for the report: subjects, files, scores, best epoch, seconds."""
@@ -40,6 +62,7 @@ class FoldResult:
             "held_out_subjects": self.fold.held_out_subjects,
             "files": [names[i] for i in self.fold.test],
             **self.figures,
+            "per_recording": self.recording_figures,
             "best_epoch": self.best_epoch,
             "seconds": self.seconds,
         }
@@ -51,12 +74,14 @@ def cross_validate_features(
     labels: np.ndarray,
     folds: list[Fold],
     groups: FileGroups | None = None,
+    recordings: Recordings | None = None,
 ) -> list[FoldResult]:
     """Cross-validate the SVM on fixed feature vectors (n, n_features) with class IDs (n,).
 
     ``make_classifier(features, labels, groups)`` gets the fold's training files and returns
     the unfitted classifier for them (where --tune chooses its SVM: a nested cross-validation).
-    ``groups`` (subjects and muscles) go to the normalisation and the gender pooling.
+    ``groups`` (subjects and muscles) go to the normalisation and the gender pooling;
+    with ``recordings``, each fold is also scored with one prediction per recording.
     """
     results = []
     for fold in folds:
@@ -64,8 +89,9 @@ def cross_validate_features(
         train_groups, test_groups = take_groups(groups, fold.train), take_groups(groups, fold.test)
         classifier = make_classifier(features[fold.train], labels[fold.train], train_groups)
         classifier.fit_features(features[fold.train], labels[fold.train], train_groups)
-        predicted = classifier.predict_features(features[fold.test], test_groups)
-        results.append(FoldResult(fold, predicted, labels[fold.test], time.perf_counter() - started))
+        probabilities = classifier.predict_proba_features(features[fold.test], test_groups)
+        seconds = time.perf_counter() - started
+        results.append(FoldResult(fold, probabilities, labels[fold.test], seconds, recordings=recordings))
         _print_fold(results[-1], len(results), len(folds))
     return results
 
@@ -78,6 +104,7 @@ def cross_validate_training(
     groups: FileGroups | None,
     folds: list[Fold],
     test_size: float,
+    recordings: Recordings | None = None,
 ) -> list[FoldResult]:
     """Cross-validate encoder training + SVM: in each fold the encoder is trained from the same
     initial weights, with early stopping on a split of the fold's training files (subject-wise
@@ -110,8 +137,9 @@ def cross_validate_training(
             encoded = extract_file_features(trainer.best, [paths[i] for i in fold.test], classifier.batch_size)
         if encoded.errors:
             raise TrainingDataError(f"{encoded.errors[0]}: the file changed or vanished while training")
-        predicted = trainer.best.predict_features(encoded.features, take_groups(groups, fold.test))
-        result = FoldResult(fold, predicted, labels[fold.test], time.perf_counter() - started, trainer.best_epoch)
+        probabilities = trainer.best.predict_proba_features(encoded.features, take_groups(groups, fold.test))
+        seconds = time.perf_counter() - started
+        result = FoldResult(fold, probabilities, labels[fold.test], seconds, trainer.best_epoch, recordings)
         results.append(result)
         _print_fold(result, len(results), len(folds))
     return results
@@ -120,6 +148,8 @@ def cross_validate_training(
 def _print_fold(result: FoldResult, number: int, total: int) -> None:
     figures = result.figures
     epoch = "" if result.best_epoch is None else f", best epoch {result.best_epoch}"
+    if result.recording_figures is not None:
+        epoch += f", per recording {result.recording_figures['balanced_accuracy']:.4f}"
     print(
         f"  {result.fold.name} ({number}/{total}, {figures['n']} files): accuracy {figures['accuracy']:.4f}, "
         f"balanced {figures['balanced_accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}, "
@@ -134,4 +164,9 @@ def cv_report(results: list[FoldResult], names: list[str], scheme: str) -> dict[
     folds = [result.record(names) for result in results]
     truth = np.concatenate([result.truth for result in results])
     predicted = np.concatenate([result.predicted for result in results])
-    return {"scheme": scheme, "folds": folds, "summary": summarise_folds(folds), "pooled": scores(truth, predicted)}
+    summary = summarise_folds(folds)
+    per_recording = [result.recording_figures for result in results]
+    if all(figures is not None for figures in per_recording):
+        values = [figures["balanced_accuracy"] for figures in per_recording]
+        summary["recording_balanced_accuracy"] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+    return {"scheme": scheme, "folds": folds, "summary": summary, "pooled": scores(truth, predicted)}

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .aggregation import recording_of
 from .classes import parse_filename
 from .classifier import HHTClassifier
 from .errors import UsageError
@@ -109,6 +110,16 @@ class SubjectSource:
         row = self._row(path)
         return row.muscle if row is not None and row.muscle else muscle_of(path.name, channel)
 
+    def recordings(self, encoded: FileFeatures) -> list[str]:
+        """The recording of each encoded file: its labels-file row's, else the stored one, else from its name."""
+        recordings = []
+        for path, channel, stored in zip(encoded.paths, encoded.channels, encoded.recordings, strict=True):
+            row = self._row(path)
+            recordings.append(
+                row.recording if row is not None and row.recording else recording_of(path.name, stored, channel)
+            )
+        return recordings
+
     def groups(self, paths: Sequence[Path], channels: Sequence[str | None]) -> FileGroups | None:
         """The subject and muscle of each file; None when a file has no subject."""
         subjects = [self.subject(path) for path in paths]
@@ -184,12 +195,24 @@ def _drop_files_without_subject(folder: DataFolder, source: str) -> None:
 
 @dataclass
 class FileFeatures:
-    """Feature vectors of the files that loaded (row i from ``paths[i]``), their stored channel names, the failures."""
+    """Feature vectors of the files that loaded (row i from ``paths[i]``), their stored channel and recording
+    names, the failures."""
 
     paths: list[Path]
     features: np.ndarray
     errors: list[MatrixFileError]
     channels: list[str | None] = field(default_factory=list)
+    recordings: list[str | None] = field(default_factory=list)
+
+    def take(self, rows: Sequence[int], errors: list[MatrixFileError]) -> FileFeatures:
+        """The files at ``rows``, with ``errors`` as the failures."""
+        return FileFeatures(
+            [self.paths[i] for i in rows],
+            self.features[list(rows)],
+            errors,
+            [self.channels[i] for i in rows],
+            [self.recordings[i] for i in rows],
+        )
 
 
 def extract_file_features(
@@ -226,6 +249,7 @@ def extract_file_features(
                 encoded.features[len(encoded.paths)] = row
                 encoded.paths.append(batch.paths[i])
                 encoded.channels.append(batch.channels[i])
+                encoded.recordings.append(batch.recordings[i])
     encoded.features = encoded.features[: len(encoded.paths)]
     return encoded
 
@@ -241,10 +265,5 @@ def with_groups(encoded: FileFeatures, source: SubjectSource, required: bool) ->
         return encoded, None
     keep = [i for i, subject in enumerate(subjects) if subject is not None]
     missing = [MatrixFileError(encoded.paths[i], NO_SUBJECT) for i, subject in enumerate(subjects) if subject is None]
-    kept = FileFeatures(
-        [encoded.paths[i] for i in keep],
-        encoded.features[keep],
-        encoded.errors + missing,
-        [encoded.channels[i] for i in keep],
-    )
+    kept = encoded.take(keep, encoded.errors + missing)
     return kept, source.groups(kept.paths, kept.channels)

@@ -5,7 +5,7 @@ A feature set is a ``+``-joined choice of blocks, always laid out in this order:
 * ``cnn``: the encoder's 256 features (:mod:`semg_hht.encoder`); blind to the matrix's scale;
 * ``hht``: the named descriptors of the matrix (:mod:`semg_hht.descriptors`): amplitude,
   band energies, frequencies, time profile, trend;
-* ``td``: the raw segment's time-domain features (:mod:`semg_hht.time_domain`), stored in the
+* ``td``: the preprocessed segment's time-domain features (:mod:`semg_hht.time_domain`), stored in the
   matrix file by compute_hht.py; files without them cannot be used with this block.
 
 Combining blocks: after standardisation every column of a block of width ``d`` is weighted

@@ -7,6 +7,9 @@ Columns (header row required, any order, names case-insensitive):
 * ``movement``: ``full``, ``half`` or ``invalid``;
 * ``subject`` (optional): who the recording comes from, for subject-wise splits and normalisation;
 * ``muscle`` (optional): the muscle (or channel) recorded, for normalisation by subject and muscle;
+* ``recording`` (optional): the recording the file comes from (its windows and channels share
+  it), for one prediction per recording; by default the one the file stores or its name gives
+  (:func:`semg_hht.aggregation.recording_of`);
 * ``split`` (optional): ``train`` or ``val`` pins a labelled file to that side of the
   validation split; ``test`` makes it a test file (predicted after training; its
   labels, when given, are used to score those predictions). Empty: no pin.
@@ -39,6 +42,7 @@ class LabelRow:
     subject: str | None
     split: str | None
     muscle: str | None = None
+    recording: str | None = None
 
 
 @dataclass
@@ -70,7 +74,8 @@ def _parse_row(row: dict[str, str], require_labels: bool) -> LabelRow:
         class_id = _class_id(gender, movement)
     subject = (row.get("subject") or "").strip() or None
     muscle = (row.get("muscle") or "").strip() or None
-    return LabelRow(class_id, subject, split, muscle)
+    recording = (row.get("recording") or "").strip() or None
+    return LabelRow(class_id, subject, split, muscle, recording)
 
 
 def read_labels_file(path: str | os.PathLike, require_labels: bool = True) -> LabelsFile:
@@ -99,7 +104,7 @@ def read_labels_file(path: str | os.PathLike, require_labels: bool = True) -> La
         raise UsageError(
             f"The labels file {path} lacks the column(s) {', '.join(missing)}; "
             f"its header is {', '.join(reader.fieldnames or [])!r}. Required: file, gender, movement "
-            "(optional: subject, split, muscle)"
+            "(optional: subject, split, muscle, recording)"
         )
     reader.fieldnames = columns
     labels = LabelsFile(path)

@@ -25,6 +25,7 @@ MATRIX_SHAPE = (256, 256)
 MATRIX_KEYS = ("hht", "spectrum")
 TIME_DOMAIN_KEY = "td_features"
 DURATION_KEY = "duration_s"
+RECORDING_KEY = "recording"
 MAX_STORED_FEATURES = 1024
 MAX_CHANNEL_NAME = 256
 
@@ -106,13 +107,29 @@ class MatrixRecord:
     """What a matrix file gives the classifier: the matrix, and what may be stored beside it.
 
     ``channel`` is the recording channel's name (``channel`` array, written by newer
-    compute_hht.py runs), ``time_domain`` the raw segment's time-domain features
+    compute_hht.py runs), ``recording`` the stem of the recording it comes from (``recording``),
+    ``time_domain`` the segment's time-domain features (of the preprocessed signal)
     (``td_features``, :func:`semg_hht.time_domain.hudgins_features`); None where absent.
     """
 
     matrix: np.ndarray
     channel: str | None = None
     time_domain: np.ndarray | None = None
+    recording: str | None = None
+
+
+@dataclass(frozen=True)
+class MatrixProvenance:
+    """Where a matrix comes from, stored beside it by compute_hht.py: texts ``recording``, ``unit``, ``preprocessing``.
+
+    ``recording`` is the input recording's stem (the matrices of one recording's windows and
+    channels share it), ``unit`` the unit of the signal transformed, ``preprocessing`` a JSON
+    record of :meth:`semg_hht.preprocessing.Preprocessing.describe`.
+    """
+
+    recording: str
+    unit: str | None
+    preprocessing: str
 
 
 def _check_time_domain(shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -120,9 +137,14 @@ def _check_time_domain(shape: tuple[int, ...], dtype: np.dtype) -> None:
         raise ValueError(f"'td_features' must be a short 1-D real array, got {dtype} {shape}")
 
 
-def _check_channel(shape: tuple[int, ...], dtype: np.dtype) -> None:
-    if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * MAX_CHANNEL_NAME:
-        raise ValueError(f"'channel' must be a short text scalar, got {dtype} {shape}")
+def _read_text(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], key: str) -> str | None:
+    """A short text scalar of the archive (``channel``, ``recording``); None where absent."""
+
+    def check(shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * MAX_CHANNEL_NAME:
+            raise ValueError(f"{key!r} must be a short text scalar, got {dtype} {shape}")
+
+    return str(read_member(archive, members[key], f"array {key!r}", check)) if key in members else None
 
 
 def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
@@ -145,9 +167,9 @@ def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
             key, member = _choose_member(archive)
             array = read_member(archive, member, f"array {key!r}", _check_shape_and_dtype)
             members = npz_members(archive)
-            channel = time_domain = None
-            if "channel" in members:
-                channel = str(read_member(archive, members["channel"], "array 'channel'", _check_channel))
+            channel = _read_text(archive, members, "channel")
+            recording = _read_text(archive, members, RECORDING_KEY)
+            time_domain = None
             if TIME_DOMAIN_KEY in members:
                 stored = read_member(
                     archive, members[TIME_DOMAIN_KEY], f"array {TIME_DOMAIN_KEY!r}", _check_time_domain
@@ -155,7 +177,7 @@ def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
                 time_domain = stored.astype(np.float64)
                 if not np.isfinite(time_domain).all():
                     raise ValueError(f"'{TIME_DOMAIN_KEY}' has values that are NaN or infinite")
-        return MatrixRecord(validate_matrix(array), channel, time_domain)
+        return MatrixRecord(validate_matrix(array), channel, time_domain, recording or None)
     except Exception as error:
         raise MatrixFileError(path, failure_reason(error, ".npz")) from None
 
@@ -209,6 +231,7 @@ def write_matrix_file(
     channel: str | None = None,
     time_domain: np.ndarray | None = None,
     duration_s: float | None = None,
+    provenance: MatrixProvenance | None = None,
 ) -> None:
     """Write one matrix file atomically, with the arrays the upstream tool writes beside it.
 
@@ -225,9 +248,11 @@ def write_matrix_file(
     channel : str, optional
         The recording channel's name (``channel``).
     time_domain : ndarray of shape (n_features,), optional
-        The raw segment's time-domain features (``td_features``).
+        The segment's time-domain features (``td_features``).
     duration_s : float, optional
         The segment's length in seconds (``duration_s``), for pictures' time axes.
+    provenance : MatrixProvenance, optional
+        The recording, unit and preprocessing (``recording``, ``unit``, ``preprocessing``).
 
     ``time`` is the normalised time axis, 0..1 over the columns.
     """
@@ -238,6 +263,10 @@ def write_matrix_file(
         extras[TIME_DOMAIN_KEY] = np.asarray(time_domain, dtype=np.float64)
     if duration_s is not None:
         extras[DURATION_KEY] = np.float64(duration_s)
+    if provenance is not None:
+        extras[RECORDING_KEY] = np.array(provenance.recording)
+        extras["unit"] = np.array(provenance.unit or "")
+        extras["preprocessing"] = np.array(provenance.preprocessing)
     with atomic_open(path) as stream:
         np.savez(
             stream,
@@ -264,7 +293,7 @@ class MatrixBatch:
 
     ``matrices`` has shape (len(paths), 256, 256), float32, row i from ``paths[i]``;
     ``errors`` holds ``MatrixFileError`` for the files that could not be used;
-    ``channels`` and ``time_domain`` are parallel to ``paths`` (see :class:`MatrixRecord`).
+    ``channels``, ``time_domain`` and ``recordings`` are parallel to ``paths`` (see :class:`MatrixRecord`).
     """
 
     paths: list[Path]
@@ -272,6 +301,7 @@ class MatrixBatch:
     errors: list[MatrixFileError] = field(default_factory=list)
     channels: list[str | None] = field(default_factory=list)
     time_domain: list[np.ndarray | None] = field(default_factory=list)
+    recordings: list[str | None] = field(default_factory=list)
 
 
 def _load_batch(paths: Sequence[Path]) -> MatrixBatch:
@@ -286,6 +316,7 @@ def _load_batch(paths: Sequence[Path]) -> MatrixBatch:
         batch.paths.append(path)
         batch.channels.append(record.channel)
         batch.time_domain.append(record.time_domain)
+        batch.recordings.append(record.recording)
     batch.matrices = batch.matrices[: len(batch.paths)]
     return batch
 

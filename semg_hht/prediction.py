@@ -1,12 +1,17 @@
 """Predicting files with a fitted classifier, and the predictions JSON document.
 
-The JSON document maps each file name to its prediction and lists the files
-that could not be read under ``"errors"``::
+The JSON document maps each file name to its prediction, then (with one prediction per
+recording) each recording to its combined prediction under ``"recordings"``, and lists the
+files that could not be read under ``"errors"``::
 
     {
-      "BICEPS_test_001.npz": {
+      "BICEPS_test_001_ch0.npz": {
         "prediction": "M_full", "class_id": 0, "confidence": 0.8523,
         "probabilities": {"M_full": 0.8523, "M_half": 0.0234, ...}
+      },
+      "recordings": {
+        "BICEPS_test_001": {"prediction": "M_full", ..., "rule": "mean",
+                            "members": ["BICEPS_test_001_ch0.npz", "BICEPS_test_001_ch1.npz"]}
       },
       "errors": {"broken.npz": "the file is empty"}
     }
@@ -24,6 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from .aggregation import AGGREGATION_RULES, DEFAULT_RULE, RecordingPrediction, aggregate
 from .atomic import atomic_open, ensure_writable
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_prefix
 from .classes import CLASS_NAMES
@@ -49,18 +55,43 @@ def prediction_record(probabilities: np.ndarray) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class RecordingPredictions:
+    """The per-recording predictions of a predictions document, and the rule that combined them."""
+
+    predictions: list[RecordingPrediction]
+    rule: str
+
+    def records(self, paths: list[Path]) -> dict[str, dict[str, Any]]:
+        """Recording name -> its :func:`prediction_record` with the rule and its member files."""
+        return {
+            combined.recording: prediction_record(combined.probabilities)
+            | {"rule": self.rule, "members": [display_name(paths[i]) for i in combined.members]}
+            for combined in self.predictions
+        }
+
+
+def combine_by_recording(probabilities: np.ndarray, recordings: list[str], rule: str) -> RecordingPredictions | None:
+    """One prediction per recording (:func:`~semg_hht.aggregation.aggregate`); None when each has one file."""
+    if len(set(recordings)) == len(recordings):
+        return None
+    return RecordingPredictions(aggregate(probabilities, recordings, rule), rule)
+
+
 def write_predictions(
     path: str | os.PathLike,
     paths: list[Path],
     probabilities: np.ndarray,
     errors: list[MatrixFileError],
     explanations: dict[Path, dict[str, Any]] | None = None,
+    recordings: RecordingPredictions | None = None,
 ) -> None:
     """Write the predictions JSON atomically, one record at a time.
 
     The object maps each file name to its :func:`prediction_record` (one line per file),
-    with the file's record of ``explanations`` under ``"explanation"`` where given, and
-    ends with ``"errors"``: file name -> reason. Records are made as they are written,
+    with the file's record of ``explanations`` under ``"explanation"`` where given, then
+    ``"recordings"`` (one line per recording) where ``recordings`` is given, and ends with
+    ``"errors"``: file name -> reason. Records are made as they are written,
     so memory does not grow with the number of files.
 
     Raises
@@ -71,9 +102,9 @@ def write_predictions(
     """
     try:
         with atomic_open(path, "w") as stream:
-            _write_document(stream, paths, probabilities, errors, explanations or {})
+            _write_document(stream, paths, probabilities, errors, explanations or {}, recordings)
     except WriteError as error:
-        _write_document(sys.stdout, paths, probabilities, errors, explanations or {})
+        _write_document(sys.stdout, paths, probabilities, errors, explanations or {}, recordings)
         sys.stdout.flush()
         raise error.with_advice("the predictions are printed on stdout instead, as JSON") from None
 
@@ -84,12 +115,19 @@ def _write_document(
     probabilities: np.ndarray,
     errors: list[MatrixFileError],
     explanations: dict[Path, dict[str, Any]],
+    recordings: RecordingPredictions | None,
 ) -> None:
     stream.write("{\n")
     for file, row in zip(paths, probabilities, strict=True):
         fields = {"explanation": explanations[file]} if file in explanations else {}
         record = json.dumps(prediction_record(row) | fields, ensure_ascii=False)
         stream.write(f"  {json.dumps(display_name(file), ensure_ascii=False)}: {record},\n")
+    if recordings is not None:
+        lines = [
+            f"    {json.dumps(name, ensure_ascii=False)}: {json.dumps(record, ensure_ascii=False)}"
+            for name, record in recordings.records(paths).items()
+        ]
+        stream.write('  "recordings": {\n' + ",\n".join(lines) + "\n  },\n")
     failures = {display_name(error.path): error.reason for error in errors}
     stream.write(f'  "errors": {json.dumps(failures, ensure_ascii=False, indent=4)}\n}}\n')
 
@@ -106,6 +144,8 @@ class InferenceOptions:
     labels: str | None = None
     group_pattern: str | None = None
     explain: str | None = None
+    aggregate: str = "file"
+    vote: str = DEFAULT_RULE
 
     def subject_source(self) -> SubjectSource:
         """Where the input files' subjects come from (checked before any data is read)."""
@@ -152,6 +192,8 @@ def run_inference(options: InferenceOptions) -> int:
     """
     if options.batch_size < 1:
         raise UsageError(f"--batch_size must be at least 1, got {options.batch_size}")
+    if options.aggregate not in ("file", "recording") or options.vote not in AGGREGATION_RULES:
+        raise UsageError(f"--aggregate must be file or recording and --vote {' or '.join(AGGREGATION_RULES)}")
     try:
         prefix = resolve_checkpoint_prefix(options.checkpoint)
     except CheckpointError as error:
@@ -186,14 +228,21 @@ def run_inference(options: InferenceOptions) -> int:
         return EXIT_OUT_OF_MEMORY
     encoded, groups = with_groups(encoded, source, needs_subjects)
     probabilities = classifier.predict_proba_features(encoded.features, groups)
+    recordings = None
+    if options.aggregate == "recording":
+        recordings = RecordingPredictions(
+            aggregate(probabilities, source.recordings(encoded), options.vote), options.vote
+        )
     if os.path.isdir(options.input):
         _print_folder_results(encoded.paths, probabilities, len(files))
     elif encoded.paths:
         _print_single_result(prediction_record(probabilities[0]))
+    if recordings is not None:
+        _print_recording_results(recordings)
     for error in encoded.errors:
         print(f"Error: {error}", file=sys.stderr)
 
-    _write_results(options, classifier, encoded, probabilities, groups)
+    _write_results(options, classifier, encoded, probabilities, groups, recordings)
     return EXIT_PARTIAL if encoded.errors else EXIT_OK
 
 
@@ -203,6 +252,7 @@ def _write_results(
     encoded: FileFeatures,
     probabilities: np.ndarray,
     groups: FileGroups | None,
+    recordings: RecordingPredictions | None,
 ) -> None:
     """``--explain``'s files and ``--output``'s JSON; the predictions are written even when explanations cannot be."""
     explanations = None
@@ -214,12 +264,12 @@ def _write_results(
         except WriteError as error:
             if not options.output:
                 raise
-            write_predictions(options.output, encoded.paths, probabilities, encoded.errors)
+            write_predictions(options.output, encoded.paths, probabilities, encoded.errors, None, recordings)
             raise error.with_advice(f"the predictions were written to {options.output}, without explanations") from None
         files = f"{len(explanations)} file{'s' if len(explanations) != 1 else ''}"
         print(f"\nExplanations of {files} saved to: {options.explain} ({seconds:.2f} s per file)")
     if options.output:
-        write_predictions(options.output, encoded.paths, probabilities, encoded.errors, explanations)
+        write_predictions(options.output, encoded.paths, probabilities, encoded.errors, explanations, recordings)
         print(f"\nPredictions saved to: {options.output}")
 
 
@@ -229,6 +279,15 @@ def _print_single_result(record: dict[str, Any]) -> None:
     print("\nClass probabilities:")
     for name, probability in record["probabilities"].items():
         print(f"  {name}: {probability:.4f}")
+
+
+def _print_recording_results(recordings: RecordingPredictions) -> None:
+    how = "mean of its files' probabilities" if recordings.rule == "mean" else "majority vote of its files"
+    print(f"\nOne prediction per recording ({how}):")
+    for combined in recordings.predictions:
+        best = int(combined.probabilities.argmax())
+        files = f"{len(combined.members)} file{'s' if len(combined.members) != 1 else ''}"
+        print(f"{combined.recording}: {CLASS_NAMES[best]} ({combined.probabilities[best]:.4f}, {files})")
 
 
 def _print_folder_results(paths: list[Path], probabilities: np.ndarray, n_files: int) -> None:

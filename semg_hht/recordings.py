@@ -1,51 +1,67 @@
-"""Reading raw sEMG recordings: ``.npy``, ``.npz`` and ``.csv`` files of one or more channels.
+"""Reading raw sEMG recordings of every supported format, and choosing their channels.
 
-Formats (the extension decides, in any case):
+The extension (any case) decides the reader (:mod:`semg_hht.formats`):
 
-- ``.npy``: a 1-D array (one channel) or a 2-D array of samples x channels. A recording has
-  more samples than channels, so a 2-D array whose first axis is the shorter one is read as
-  channels x samples. It carries no sampling rate.
-- ``.npz``: the recording is the array ``signal`` (or, if there is none, ``emg``), 1-D or 2-D as
-  for ``.npy``; its sampling rate in Hz is the scalar ``fs`` (or ``sampling_rate``), optional.
-- ``.csv``: rows are samples, one column per channel, never transposed. Lines starting with
-  ``#`` are comments and blank lines are skipped; the first other line is a header if any of
-  its cells is not a number. The delimiter is found on the first data line: ``;`` if it has
-  one, else ``,``, else whitespace. It carries no sampling rate.
+===================  ==========================================================  ==============
+extension            format                                                      sampling rate
+===================  ==========================================================  ==============
+``.npy``, ``.npz``   NumPy arrays (:mod:`~semg_hht.formats.numeric`)             ``.npz``: may
+``.csv``, ``.txt``   OpenSignals text (by its first line), Delsys Trigno /       from the file,
+                     EMGworks, named columns with a time column (Noraxon MR3     plain: none
+                     style) or plain (:mod:`~semg_hht.formats.tables`)
+``.h5``              PLUX OpenSignals HDF5 (:mod:`~semg_hht.formats.plux`)       in the file
+``.c3d``             C3D analog channels (:mod:`~semg_hht.formats.c3d_analog`)   in the file
+``.edf``, ``.bdf``   EDF, EDF+ and BDF (:mod:`~semg_hht.formats.edf`)            in the file
+===================  ==========================================================  ==============
 
-Arrays are always read with ``allow_pickle=False`` and their headers (shape, dtype) are checked
-before any data is read, so an object array is refused without being unpickled.
+Every reader gives each channel's name, samples, rate and unit (voltages in mV), and says
+which channels are EMG.
 """
 
 from __future__ import annotations
 
 import os
-import zipfile
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .classes import NAMING_TOKENS
+from .formats.c3d_analog import read_c3d
+from .formats.common import RecordedChannel, Recording
+from .formats.edf import read_edf
+from .formats.numeric import read_npy, read_npz
+from .formats.plux import is_opensignals_text, read_opensignals_h5, read_opensignals_text
+from .formats.tables import has_rate, read_table
 from .matrices import printable_path
-from .npyfile import (
-    NPY_MAGIC,
-    ZIP_MAGICS,
-    check_regular_file,
-    failure_reason,
-    leading_bytes,
-    npz_members,
-    read_array,
-    read_member,
-)
+from .npyfile import check_regular_file, failure_reason
 
-SUPPORTED_EXTENSIONS = (".csv", ".npy", ".npz")
+__all__ = ["Recording", "RecordedChannel", "RecordingError", "read_recording", "select_channels"]
+
+
+def _read_text(path: str | os.PathLike) -> Recording:
+    check_regular_file(path)
+    with open(path, "rb") as stream:
+        first_line = stream.readline(200).decode("utf-8", errors="replace")
+    return read_opensignals_text(path) if is_opensignals_text(first_line) else read_table(path)
+
+
+READERS: dict[str, Callable[[str | os.PathLike], Recording]] = {
+    ".bdf": read_edf,
+    ".c3d": read_c3d,
+    ".csv": _read_text,
+    ".edf": read_edf,
+    ".h5": read_opensignals_h5,
+    ".npy": read_npy,
+    ".npz": read_npz,
+    ".txt": _read_text,
+}
+SUPPORTED_EXTENSIONS = tuple(sorted(READERS))
 """Extensions of the recordings that can be read, lower case."""
-RATELESS_EXTENSIONS = (".csv", ".npy")
-"""Formats that carry no sampling rate, so that one must be given."""
-SIGNAL_KEYS = ("signal", "emg")
-"""Names of the recording in an ``.npz`` archive, in order of preference."""
-RATE_KEYS = ("fs", "sampling_rate")
-"""Names of the sampling rate (Hz) in an ``.npz`` archive, in order of preference."""
-_CELL_SHOWN = 20  # characters of a bad CSV cell quoted in a message
+ALL_CHANNELS = "all"
+_TAG_CHARACTERS = re.compile(r"[^0-9A-Za-z-]+")
 
 
 class RecordingError(ValueError):
@@ -55,22 +71,6 @@ class RecordingError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{printable_path(path)}: {reason}")
-
-
-@dataclass(frozen=True)
-class Recording:
-    """The samples of one recording file.
-
-    Attributes
-    ----------
-    samples : ndarray of shape (n_samples, n_channels), float64
-        In the file's unit (ADC counts, volts, ...); may hold NaN or inf, see :func:`channel`.
-    fs : float or None
-        Sampling rate in Hz stored in the file; None when the file holds none.
-    """
-
-    samples: np.ndarray
-    fs: float | None
 
 
 def extension(path: str | os.PathLike) -> str:
@@ -89,143 +89,153 @@ def read_recording(path: str | os.PathLike) -> Recording:
     """
     suffix = extension(path)
     try:
-        if suffix not in SUPPORTED_EXTENSIONS:
+        if suffix not in READERS:
             raise ValueError(f"unsupported extension {suffix or '(none)'!r}")
-        if suffix == ".csv":
-            check_regular_file(path)
-            return Recording(_read_csv(path), None)
-        magic = leading_bytes(path, len(NPY_MAGIC))
-        if suffix == ".npy":
-            if magic != NPY_MAGIC:
-                raise ValueError("the file is not a .npy array")
-            array = read_array(lambda: open(path, "rb"), os.path.getsize(path), "the array", _check_real)
-            return Recording(_as_samples(array), None)
-        if magic[:4] not in ZIP_MAGICS:
-            raise ValueError("the file is not an .npz (zip) archive")
-        return _read_npz(path)
+        recording = READERS[suffix](path)
+        if not recording.channels:
+            raise ValueError("the file holds no channels")
+        return recording
     except Exception as error:
         raise RecordingError(path, failure_reason(error, suffix)) from None
 
 
-def channel(recording: Recording, index: int) -> np.ndarray:
-    """One channel of a recording as a finite 1-D float64 array of shape (n_samples,).
+def carries_rate(path: str | os.PathLike) -> bool:
+    """Whether a recording holds its sampling rate, judged without reading it all.
+
+    ``.npy`` files never do; a ``.csv`` or ``.txt`` file does when it is an OpenSignals or Delsys
+    export or has a time column (:func:`~semg_hht.formats.tables.has_rate`); the other formats
+    do (an ``.npz`` without ``fs`` is refused when read).
+    """
+    suffix = extension(path)
+    if suffix == ".npy":
+        return False
+    if suffix in (".csv", ".txt"):
+        try:
+            with open(path, "rb") as stream:
+                head = stream.read(16384).decode("utf-8", errors="replace").splitlines()[:64]
+        except OSError:
+            return True  # reading it will say what is wrong
+        return bool(head) and (is_opensignals_text(head[0]) or has_rate(head))
+    return True
+
+
+@dataclass(frozen=True)
+class ChannelSelection:
+    """``--channel``: ``all`` EMG channels, or channels by number (from 0) and by name, in the order given."""
+
+    items: tuple[int | str, ...] = (0,)
+    every_emg: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> ChannelSelection:
+        """``all``, a number, a name, or a comma-separated list of numbers and names."""
+        if text.strip().lower() == ALL_CHANNELS:
+            return cls((), True)
+        items = [item.strip() for item in text.split(",")]
+        if not all(items):
+            raise ValueError(f"--channel {text!r} has an empty item; give numbers or names separated by commas")
+        return cls(tuple(int(item) if item.isdigit() else item for item in items))
+
+    @property
+    def names_outputs(self) -> bool:
+        """Whether each output's name carries its channel (more than one channel can be chosen)."""
+        return self.every_emg or len(self.items) > 1
+
+
+def _channel_list(recording: Recording) -> str:
+    names = [channel.name for channel in recording.channels]
+    shown = ", ".join(repr(name) for name in names[:12]) + (", ..." if len(names) > 12 else "")
+    return f"{len(names)} channel{'s' if len(names) != 1 else ''}: {shown}"
+
+
+def _find(recording: Recording, item: int | str) -> int:
+    channels = recording.channels
+    if isinstance(item, int):
+        if not 0 <= item < len(channels):
+            have = "1 channel (0)" if len(channels) == 1 else f"{len(channels)} channels (0-{len(channels) - 1})"
+            raise ValueError(f"channel {item} does not exist: the recording has {have}")
+        return item
+    exact = [i for i, channel in enumerate(channels) if channel.name == item]
+    folded = [i for i, channel in enumerate(channels) if channel.name.casefold() == item.casefold()]
+    found = exact or folded
+    if len(found) != 1:
+        what = "no channel" if not found else f"{len(found)} channels"
+        raise ValueError(f"{what} named {item!r} ({_channel_list(recording)})")
+    return found[0]
+
+
+def is_flat(channel: RecordedChannel) -> bool:
+    finite = channel.signal[np.isfinite(channel.signal)]
+    return finite.size == 0 or np.ptp(finite) == 0
+
+
+def select_channels(recording: Recording, selection: ChannelSelection) -> tuple[list[int], list[str]]:
+    """The indices of the chosen channels, and notes on the EMG channels ``all`` left out (flat ones).
 
     Raises
     ------
     ValueError
-        The channel does not exist (the message gives the number of channels), or it holds
-        NaN or infinite samples.
+        A number or name that does not exist (the message lists the channels), or ``all`` on a
+        recording without a live EMG channel.
     """
-    n_channels = recording.samples.shape[1]
-    if not 0 <= index < n_channels:
-        have = "1 channel (0)" if n_channels == 1 else f"{n_channels} channels (0-{n_channels - 1})"
-        raise ValueError(f"channel {index} does not exist: the recording has {have}")
-    signal = recording.samples[:, index]
-    bad = ~np.isfinite(signal)
+    if not selection.every_emg:
+        return [_find(recording, item) for item in selection.items], []
+    emg = [i for i, channel in enumerate(recording.channels) if channel.is_emg]
+    if not emg:
+        raise ValueError(f"no EMG channel ({_channel_list(recording)}); choose channels by --channel number or name")
+    flat = [i for i in emg if is_flat(recording.channels[i])]
+    live = [i for i in emg if i not in flat]
+    if not live:
+        raise ValueError(f"every EMG channel is flat (constant or all zero): {len(flat)} channel(s)")
+    notes = []
+    if flat:
+        names = ", ".join(repr(recording.channels[i].name) for i in flat)
+        notes.append(f"{len(flat)} flat EMG channel{'s' if len(flat) != 1 else ''} left out (unconnected?): {names}")
+    return live, notes
+
+
+def finite_signal(channel: RecordedChannel) -> np.ndarray:
+    """A channel's samples as a finite 1-D float64 array; ValueError naming the channel if any is NaN or inf."""
+    bad = ~np.isfinite(channel.signal)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
+        count = int(bad.sum())
         raise ValueError(
-            f"channel {index} has {int(bad.sum())} non-finite sample(s) (NaN or inf), the first at sample {first}"
+            f"channel {channel.name!r} has {count} non-finite sample(s) (NaN or inf), the first at sample {first}"
         )
-    return signal
+    return channel.signal
 
 
-# --- NumPy formats ------------------------------------------------------------------------
+def channel_tag(name: str) -> str:
+    """A channel name as a file-name field: letters, digits and ``-`` only (``_`` separates the name's fields),
+    prefixed ``ch-`` where it would read as a label token (a channel named ``F`` or ``test``)."""
+    tag = _TAG_CHARACTERS.sub("-", name).strip("-")
+    return f"ch-{tag}" if tag.lower() in NAMING_TOKENS else tag
 
 
-def _check_real(shape: tuple[int, ...], dtype: np.dtype) -> None:
-    if dtype.kind not in "iuf":
-        raise ValueError(f"the array has dtype {dtype}, not a real number type")
+def output_tags(recording: Recording, indices: list[int]) -> list[str]:
+    """The :func:`channel_tag` of each chosen channel, made distinct by the channel's number where two are alike."""
+    tags: list[str] = []
+    for index in indices:
+        tag = channel_tag(recording.channels[index].name) or f"ch{index}"
+        tags.append(tag if tag not in tags else f"{tag}-{index}")
+    return tags
 
 
-def _as_samples(array: np.ndarray) -> np.ndarray:
-    """A 1-D or 2-D array as (n_samples, n_channels) float64; the longer axis holds the samples."""
-    if array.ndim not in (1, 2):
-        raise ValueError(f"the signal has shape {array.shape}; expected 1-D (samples) or 2-D (samples x channels)")
-    if array.size == 0:
-        raise ValueError(f"the signal is empty (shape {array.shape})")
-    if array.ndim == 1:
-        array = array[:, None]
-    elif array.shape[0] < array.shape[1]:
-        array = array.T
-    return array.astype(np.float64)
-
-
-def _read_npz(path: str | os.PathLike) -> Recording:
-    with zipfile.ZipFile(path) as archive:
-        members = npz_members(archive)
-        signal_key = next((key for key in SIGNAL_KEYS if key in members), None)
-        if signal_key is None:
-            raise ValueError(f"no array named {' or '.join(map(repr, SIGNAL_KEYS))} (keys: {', '.join(members)})")
-        samples = _as_samples(read_member(archive, members[signal_key], f"array {signal_key!r}", _check_real))
-        rate_key = next((key for key in RATE_KEYS if key in members), None)
-        if rate_key is None:
-            return Recording(samples, None)
-        rate = read_member(archive, members[rate_key], f"array {rate_key!r}", _check_real)
-    if rate.size != 1:
-        raise ValueError(f"{rate_key!r} must be one number (the sampling rate in Hz); got shape {rate.shape}")
-    fs = float(rate.ravel()[0])
-    if not (np.isfinite(fs) and fs > 0):
-        raise ValueError(f"the sampling rate {rate_key!r} must be a positive number of Hz; got {fs:g}")
-    return Recording(samples, fs)
-
-
-# --- CSV ----------------------------------------------------------------------------------
-
-
-def _split(line: str, delimiter: str | None) -> list[str]:
-    return [cell.strip() for cell in line.split(delimiter)]
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _delimiter(line: str) -> str | None:
-    # None splits on runs of whitespace. A line with ';' is split on ';' (a spreadsheet export).
-    return next((candidate for candidate in (";", ",") if candidate in line), None)
-
-
-def _read_csv(path: str | os.PathLike) -> np.ndarray:
-    """Samples of a CSV file as (n_samples, n_channels) float64; see the module docstring."""
-    with open(path, "rb") as stream:
-        content = stream.read()
-    if not content:
-        raise ValueError("the file is empty")
-    if b"\0" in content:
-        raise ValueError("not a UTF-8 or ASCII text (CSV) file: it holds NUL bytes")
-    # Only numbers are read, so a header in another encoding does no harm.
-    text = content.decode("utf-8-sig", errors="replace")
-    numbered = [
-        (number, line)
-        for number, line in enumerate(text.splitlines(), start=1)
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    if numbered and not all(map(_is_number, _split(numbered[0][1], _delimiter(numbered[0][1])))):
-        numbered = numbered[1:]  # the header
-    if not numbered:
-        raise ValueError("no samples: the file holds only comments, blank lines or a header")
-    delimiter = _delimiter(numbered[0][1])
-    try:
-        return np.loadtxt([line for _, line in numbered], delimiter=delimiter, comments=None, ndmin=2)
-    except ValueError as error:
-        raise ValueError(_csv_problem(numbered, delimiter) or f"cannot be parsed as CSV: {error}") from None
-
-
-def _csv_problem(numbered: list[tuple[int, str]], delimiter: str | None) -> str | None:
-    """The first ragged row or non-numeric cell, by line and column; None if none is found."""
-    first_number, first_line = numbered[0]
-    width = len(_split(first_line, delimiter))
-    for number, line in numbered:
-        cells = _split(line, delimiter)
-        if len(cells) != width:
-            return f"line {number} has {len(cells)} columns, line {first_number} has {width}"
-        for column, cell in enumerate(cells, start=1):
-            if not _is_number(cell):
-                shown = cell if len(cell) <= _CELL_SHOWN else cell[:_CELL_SHOWN] + "..."
-                return f"line {number}, column {column}: " + (f"{shown!r} is not a number" if cell else "empty cell")
-    return None
+def describe_recording(path: str | os.PathLike, recording: Recording) -> str:
+    """``--list``: the recording's format and a line per channel (number, name, EMG, rate, length, unit)."""
+    lines = [f"{printable_path(path)}: {recording.format}, {_channel_list(recording).split(':')[0]}"]
+    if recording.conversion:
+        lines.append(f"  ({recording.conversion})")
+    lines.append(f"  {'#':>3}  {'name':<32} {'EMG':<4} {'rate (Hz)':>10} {'samples':>9} {'seconds':>8}  unit")
+    for index, channel in enumerate(recording.channels):
+        rate = "-" if channel.fs is None else f"{channel.fs:g}"
+        seconds = "-" if channel.fs is None else f"{channel.signal.size / channel.fs:.2f}"
+        emg = ("yes" if channel.is_emg else "no") + ("*" if channel.is_emg and is_flat(channel) else "")
+        lines.append(
+            f"  {index:>3}  {channel.name[:32]:<32} {emg:<4} {rate:>10} {channel.signal.size:>9} {seconds:>8}  "
+            f"{channel.unit or '-'}"
+        )
+    if any(channel.is_emg and is_flat(channel) for channel in recording.channels):
+        lines.append("  * flat (constant or all zero): --channel all leaves it out")
+    return "\n".join(lines)

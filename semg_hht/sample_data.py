@@ -28,8 +28,10 @@ from .atomic import atomic_open, make_folder
 from .classes import GENDERS, MOVEMENTS
 from .errors import WriteError
 from .folder_lock import folder_lock
+from .formats.common import UNIT_MV
 from .hht import frequency_axis, hilbert_spectrum
-from .matrices import write_matrix_file
+from .matrices import MatrixProvenance, write_matrix_file
+from .preprocessing import Preprocessing, describe_json, preprocess
 from .simulation import Subject, draw_subject, simulate_recording
 from .time_domain import hudgins_features
 
@@ -39,6 +41,8 @@ RECORDINGS_PER_SUBJECT_AND_MOVEMENT = 4
 SIGNAL_UNIT_SCALE = 1e3  # simulated volts are written and transformed in millivolts
 LABELS_FILE = "labels.csv"
 SIGNALS_FOLDER = "signals"
+SIGNAL_CHANNEL = "ch0"
+"""The channel name compute_hht.py gives the one channel of a saved signal."""
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,23 @@ class _Recording:
 def _make(recording: _Recording, fs: float, duration_s: float, signals_dir: Path | None) -> None:
     rng = np.random.default_rng(recording.seed)
     signal_mv = simulate_recording(recording.subject, recording.movement, rng, fs, duration_s) * SIGNAL_UNIT_SCALE
-    # Stored as compute_hht.py stores them, so the sample files are what converted recordings are.
-    matrix = hilbert_spectrum(signal_mv, fs)
+    # Preprocessed and stored as compute_hht.py does by default, so the sample files are what converted
+    # recordings are (and a model trained on them predicts converted ones).
+    settings = Preprocessing()
+    conditioned = preprocess(signal_mv, fs, settings)
     write_matrix_file(
-        recording.path, matrix, fs, frequency_axis(), time_domain=hudgins_features(signal_mv), duration_s=duration_s
+        recording.path,
+        hilbert_spectrum(conditioned, fs),
+        fs,
+        frequency_axis(),
+        channel=SIGNAL_CHANNEL,
+        time_domain=hudgins_features(conditioned),
+        duration_s=duration_s,
+        provenance=MatrixProvenance(recording.path.stem, UNIT_MV, describe_json(settings)),
     )
     if signals_dir is not None:
         with atomic_open(signals_dir / recording.path.name) as stream:
-            np.savez(stream, signal=signal_mv, fs=np.float64(fs))
+            np.savez(stream, signal=signal_mv, fs=np.float64(fs), unit=np.array(UNIT_MV))
 
 
 def _plan(output_dir: Path, n_samples: int, n_test: int, seed: int) -> list[_Recording]:
@@ -143,14 +156,15 @@ def generate_sample_data(
     recorded by simulated subjects not among the labelled files' subjects, of
     random classes; ``labels.csv`` gives every file's gender, movement and
     subject (``split`` is ``test`` for the test files). Each file holds ``hht``
-    (float32, 256x256, mV), ``time``, ``frequency``, ``sampling_rate``, ``duration_s``
-    and ``td_features``, as compute_hht.py writes them.
+    (float32, 256x256, mV), ``time``, ``frequency``, ``sampling_rate``, ``duration_s``,
+    ``channel``, ``recording``, ``unit``, ``preprocessing`` and ``td_features``, as
+    compute_hht.py writes them with its default preprocessing.
 
     Parameters
     ----------
     save_signals : bool
         Also write each raw recording, in mV, as ``signals/<name>.npz``
-        (arrays ``signal`` and ``fs``).
+        (arrays ``signal``, ``fs`` and ``unit``).
     workers : int, optional
         Processes to simulate and transform in; default: all CPU cores. The
         files do not depend on it.

@@ -94,8 +94,9 @@ def make_split(
     """The validation split of train.py.
 
     Files pinned to ``"train"`` or ``"val"`` (``pins``, from a labels file) stay on
-    that side; the others are split by :func:`grouped_split` when ``subjects`` is
-    given (no subject on both sides), else by :func:`stratified_split`.
+    that side; the others are split by :func:`grouped_split` when ``subjects`` (or
+    other groups, such as recordings) are given (no group on both sides), else by
+    :func:`stratified_split`.
 
     Returns
     -------

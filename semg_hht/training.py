@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from sklearn.metrics import classification_report
 
+from .aggregation import DEFAULT_RULE, recording_labels
 from .atomic import ensure_free_space, remove_temporaries
 from .checkpoint import (
     PREVIOUS_DIR,
@@ -33,7 +34,7 @@ from .checkpoint import (
 )
 from .classes import CLASS_NAMES, N_CLASSES, NAMING_RULE
 from .classifier import MODELS, HHTClassifier, describe_model, parse_gamma
-from .cross_validation import cross_validate_features, cross_validate_training, cv_report
+from .cross_validation import Recordings, cross_validate_features, cross_validate_training, cv_report
 from .dataset import (
     DataFolder,
     FileFeatures,
@@ -54,7 +55,7 @@ from .importance import importance_summary, permutation_importances
 from .labels_file import read_labels_file
 from .matrices import MatrixFileError, display_name, list_npz_files, printable_path
 from .normalisation import NORMALISATION_MODES, FileGroups, take_groups
-from .prediction import write_predictions
+from .prediction import combine_by_recording, write_predictions
 from .report import (
     TEST_PREDICTIONS_NAME,
     data_fingerprint,
@@ -69,6 +70,7 @@ RULE = "=" * 60
 FIGURE_NAMES = {
     "accuracy": "Accuracy",
     "balanced_accuracy": "Balanced accuracy",
+    "recording_balanced_accuracy": "Balanced accuracy per recording",
     "macro_f1": "Macro F1",
     "gender_accuracy": "Gender accuracy",
     "quality_accuracy": "Movement-quality accuracy",
@@ -103,6 +105,7 @@ class TrainingOptions:
     normalise: str = DEFAULT_NORMALISATION
     model: str = DEFAULT_MODEL
     tune: bool = False
+    vote: str = DEFAULT_RULE
 
     def encoder_training(self) -> EncoderTrainingOptions:
         return EncoderTrainingOptions(self.epochs, self.lr, self.weight_decay, self.patience, self.augment)
@@ -453,7 +456,19 @@ def _train_in_locked_folder(options: TrainingOptions) -> int:
     groups = None
     if subjects is not None:
         groups = FileGroups(subjects, np.array([source.muscle(path, channel_of[path]) for path in train_paths]))
-    run = _Run(options, folder, train_paths, labels, subjects, file_fingerprints(train_paths), resumed, source, groups)
+    recording_of = dict(zip(encoded.paths, source.recordings(encoded), strict=True))
+    run = _Run(
+        options,
+        folder,
+        train_paths,
+        labels,
+        subjects,
+        file_fingerprints(train_paths),
+        resumed,
+        source,
+        groups,
+        recording_of,
+    )
     run.timings["loading_s"] = time.perf_counter() - started
     try:
         run.split([folder.pins[index_of[path]] for path in train_paths])
@@ -463,12 +478,7 @@ def _train_in_locked_folder(options: TrainingOptions) -> int:
             run.cross_validate(encoded.features[is_labelled], device)
         if options.epochs == 0:
             test_errors = [error for error in encoded.errors if Path(error.path) not in index_of]
-            tests = FileFeatures(
-                [path for path in encoded.paths if path not in index_of],
-                encoded.features[~is_labelled],
-                test_errors,
-                [channel for path, channel in channel_of.items() if path not in index_of],
-            )
+            tests = encoded.take(np.flatnonzero(~is_labelled).tolist(), test_errors)
             run.fit_svm(classifier, encoded.features[is_labelled])
             test_errors = run.predict_tests(classifier, tests)
         else:
@@ -534,6 +544,7 @@ class _Run:
     resumed: Resumed | None
     source: SubjectSource
     groups: FileGroups | None
+    recording_of: dict[Path, str]
 
     def __post_init__(self) -> None:
         self.names = [path.name for path in self.paths]
@@ -560,7 +571,7 @@ class _Run:
             self.train_index, self.val_index = _resumed_split(self.resumed.metadata, self.names, self.fingerprints)
         elif self.options.cv is None:
             self.train_index, self.val_index = make_split(
-                self.labels, self.subjects, pins, self.options.test_size, self.options.seed
+                self.labels, self.split_groups(), pins, self.options.test_size, self.options.seed
             )
         print(f"\nTraining set: {len(self.train_index)} samples")
         print(f"Validation set: {len(self.val_index)} samples")
@@ -590,6 +601,14 @@ class _Run:
         )
         classifier.svm_C, classifier.svm_gamma = float(tuning["C"]), float(tuning["gamma"])
 
+    def split_groups(self) -> np.ndarray | None:
+        """What a split keeps together: subjects where known, else recordings with several files (their windows
+        and channels would otherwise fall on both sides and flatter the figures), else nothing."""
+        if self.subjects is not None:
+            return self.subjects
+        recordings = np.array([self.recording_of[path] for path in self.paths])
+        return recordings if len(np.unique(recordings)) < len(recordings) else None
+
     def held_out_subjects(self) -> list[str]:
         return [] if self.subjects is None else sorted({str(s) for s in self.subjects[self.val_index]})
 
@@ -597,21 +616,20 @@ class _Run:
         """Run --cv (unless a resumed checkpoint holds its result), print per fold and mean +- std."""
         options = self.options
         cv = parse_cv(options.cv)
-        scheme = (
-            "leave-one-subject-out"
-            if cv == "loso"
-            else f"{cv}-fold" + (" by subject" if self.subjects is not None else "")
-        )
+        groups = self.split_groups()
+        by = "" if groups is None else " by subject" if self.subjects is not None else " by recording"
+        scheme = "leave-one-subject-out" if cv == "loso" else f"{cv}-fold{by}"
         print(f"\n{RULE}\nCross-validation: {scheme}\n{RULE}")
         if self.cv is not None:
             print("(result kept from the resumed checkpoint)")
         else:
             started = time.perf_counter()
-            folds = cv_folds(self.labels, self.subjects, cv, options.seed)
+            folds = cv_folds(self.labels, self.subjects if cv == "loso" else groups, cv, options.seed)
+            recordings = Recordings([self.recording_of[path] for path in self.paths], options.vote)
             try:
                 if options.epochs == 0:
                     make = partial(_fold_classifier, options, device)
-                    results = cross_validate_features(make, features, self.labels, folds, self.groups)
+                    results = cross_validate_features(make, features, self.labels, folds, self.groups, recordings)
                 else:
                     results = cross_validate_training(
                         partial(new_classifier, options, device),
@@ -621,6 +639,7 @@ class _Run:
                         self.groups,
                         folds,
                         options.test_size,
+                        recordings,
                     )
             except ValueError as error:
                 raise UsageError(f"Too few files in a cross-validation fold: {error}") from None
@@ -657,8 +676,11 @@ class _Run:
         tests, groups = with_groups(tests, self.source, classifier.normalisation != "none")
         paths = tests.paths
         probabilities = classifier.predict_proba_features(tests.features, groups)
+        # Test files need not be in the first pass (encoder training encodes them with the best epoch's encoder).
+        test_recordings = self.source.recordings(tests)
+        recordings = combine_by_recording(probabilities, test_recordings, self.options.vote)
         try:
-            write_predictions(predictions_path, paths, probabilities, tests.errors)
+            write_predictions(predictions_path, paths, probabilities, tests.errors, recordings=recordings)
         except WriteError as error:
             raise error.with_advice("the checkpoints were saved; report.json was not written") from None
         print(f"\nTest predictions saved to: {predictions_path}")
@@ -670,18 +692,45 @@ class _Run:
                 f"Test files with known labels: {len(known)}, accuracy {self.test_scores['accuracy']:.4f}, "
                 f"balanced {self.test_scores['balanced_accuracy']:.4f}"
             )
+            self.test_scores["per_recording"] = self._recording_scores(
+                "Test recordings", probabilities[known], truth, [test_recordings[i] for i in known]
+            )
         return tests.errors
+
+    def _recording_scores(
+        self, what: str, probabilities: np.ndarray, truth: np.ndarray, recordings: list[str]
+    ) -> dict[str, Any] | None:
+        """Scores of one prediction per recording (``--vote``), printed; None when each recording has one file."""
+        combined = combine_by_recording(probabilities, recordings, self.options.vote)
+        if combined is None:
+            return None
+        recording_truth = recording_labels(combined.predictions, truth)
+        if recording_truth is None:
+            _warn(f"{what}: the files of a recording have different labels; no figures per recording")
+            return None
+        predicted = np.array([c.probabilities.argmax() for c in combined.predictions])
+        figures = scores(recording_truth, predicted)
+        print(
+            f"{what}: {figures['n']} ({self.options.vote} of their files), accuracy {figures['accuracy']:.4f}, "
+            f"balanced accuracy {figures['balanced_accuracy']:.4f}"
+        )
+        return figures
 
     def _report_validation(
         self, train_accuracy: float, classifier: HHTClassifier, features: np.ndarray, groups: FileGroups | None
     ) -> None:
-        """Print and keep the validation figures and the permutation importance, from the validation files' features."""
+        """Print and keep the validation figures (per file and per recording) and the permutation importance."""
         if not len(self.val_index):
             print(f"Training Accuracy: {train_accuracy:.4f}")
             print("No validation set: the model is fitted on every labelled file (see the cross-validation above)")
             return
         truth = self.labels[self.val_index]
-        self.validation = _print_validation(train_accuracy, truth, classifier.predict_features(features, groups))
+        recordings = [self.recording_of[self.paths[i]] for i in self.val_index]
+        probabilities = classifier.predict_proba_features(features, groups)
+        self.validation = _print_validation(train_accuracy, truth, probabilities.argmax(axis=1))
+        self.validation["per_recording"] = self._recording_scores(
+            "Validation recordings", probabilities, truth, recordings
+        )
         started = time.perf_counter()
         self.importance = permutation_importances(classifier, features, truth, groups, self.options.seed)
         self.timings["importance_s"] = time.perf_counter() - started
@@ -837,11 +886,7 @@ class _Run:
         )
         self.timings["training_s"] = time.perf_counter() - started
         test_errors = [error for error in encoded.errors if Path(error.path) not in val_set]
-        test_channels = [
-            channel for path, channel in zip(encoded.paths, encoded.channels, strict=True) if path not in val_set
-        ]
-        test_paths = [path for path in encoded.paths if path not in val_set]
-        return self.predict_tests(best, FileFeatures(test_paths, encoded.features[~is_val], test_errors, test_channels))
+        return self.predict_tests(best, encoded.take(np.flatnonzero(~is_val).tolist(), test_errors))
 
     def write_report(self, failures: list[tuple[str, str]]) -> Path:
         """report.json and its pictures in the checkpoint folder."""

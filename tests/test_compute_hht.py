@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from semg_hht.cli import run_command
 from semg_hht.conversion import ConversionOptions, run_conversion
 from semg_hht.hht import frequency_axis
 from semg_hht.matrices import load_matrix, load_matrix_file
-from semg_hht.recordings import RecordingError, channel, read_recording
+from semg_hht.preprocessing import Preprocessing, preprocess
+from semg_hht.recordings import RecordingError, read_recording
 from semg_hht.time_domain import TIME_DOMAIN_NAMES, hudgins_features
 
 FS = 1000.0
@@ -27,6 +29,10 @@ SCRIPT = "compute_hht.py"
 PLUX = REALDATA / "plux-samples"
 CONTRACTION = REALDATA / "contraction-intensity" / "S1"
 OUTPUT_KEYS = {
+    "channel",
+    "recording",
+    "unit",
+    "preprocessing",
     "hht",
     "time",
     "frequency",
@@ -82,6 +88,14 @@ def test_sine_npy_gives_its_frequency_row_and_the_axes(tmp_path):
         np.testing.assert_array_equal(archive["time"], np.linspace(0, 1, 256))
         assert archive["sampling_rate"].shape == () and archive["sampling_rate"] == 1000.0
         assert archive["segment_index"] == 0 and archive["segment_start_s"] == 0.0
+        assert str(archive["channel"]) == "ch0" and str(archive["recording"]) == "sine" and str(archive["unit"]) == ""
+        assert json.loads(str(archive["preprocessing"])) == {
+            "remove_mean": True,
+            "bandpass_hz": [20.0, 450.0],
+            "bandpass": "Butterworth order 4, zero-phase",
+            "notch_hz": None,
+            "notch": None,
+        }
     np.testing.assert_array_equal(load_matrix(tmp_path / "out" / "sine.npz"), matrix)
 
 
@@ -132,23 +146,25 @@ def test_each_segment_stores_the_time_domain_features_of_its_own_samples(tmp_pat
     names = sorted(path.name for path in out.iterdir())
     assert names == [f"rec_seg{index:03d}.npz" for index in range(5)]
     stored = []
+    # The features are those of the preprocessed channel (mean removed, band-passed) the spectrum is made from.
+    conditioned = preprocess(signal, FS, Preprocessing())
     for index, name in enumerate(names):
         start = index * 500
-        expected = hudgins_features(signal[start : start + 1000])
+        expected = hudgins_features(conditioned[start : start + 1000])
         with np.load(out / name) as archive:
             assert archive["td_features"].shape == (len(TIME_DOMAIN_NAMES),)
             assert archive["td_features"].dtype == np.float64
             np.testing.assert_array_equal(archive["td_features"], expected)
         record = load_matrix_file(out / name)
         np.testing.assert_array_equal(record.time_domain, expected)
-        assert record.channel is None
+        assert record.channel == "ch0" and record.recording == "rec"
         stored.append(record.time_domain)
     assert not np.array_equal(stored[0], stored[1])
     # Whole recordings store the features of all their samples.
     whole = run_script(SCRIPT, "--input", tmp_path / "rec.npy", "--output_dir", tmp_path / "whole", "--fs", "1000")
     assert whole.returncode == 0, whole.stderr
     whole_features = load_matrix_file(tmp_path / "whole" / "rec.npz").time_domain
-    np.testing.assert_array_equal(whole_features, hudgins_features(signal))
+    np.testing.assert_array_equal(whole_features, hudgins_features(conditioned))
 
 
 def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
@@ -188,15 +204,15 @@ def test_csv_dialects(tmp_path, text, expected):
         with pytest.raises(ValueError, match="line 3, column 1: '1,5' is not a number"):
             read_recording(path)
     else:
-        np.testing.assert_array_equal(read_recording(path).samples, expected)
+        np.testing.assert_array_equal(samples_of(read_recording(path)), expected)
 
 
 def test_npz_keys_and_orientation(tmp_path):
     path = tmp_path / "x.npz"
     np.savez(path, signal=np.arange(6.0).reshape(3, 2), emg=np.zeros(3), sampling_rate=np.array([2000]))
     recording = read_recording(path)
-    assert recording.fs == 2000.0
-    np.testing.assert_array_equal(channel(recording, 1), [1, 3, 5])  # 3 samples x 2 channels, as stored
+    assert [channel.fs for channel in recording.channels] == [2000.0, 2000.0]
+    np.testing.assert_array_equal(recording.channels[1].signal, [1, 3, 5])  # 3 samples x 2 channels, as stored
 
 
 # --- real data -------------------------------------------------------------------------------
@@ -287,8 +303,10 @@ def flat_stretch(path: Path) -> None:
 
 
 def huge_stretch(path: Path) -> None:
-    samples = noise(2)
-    samples[1000:, 1] *= 1e150
+    # The band-pass spreads a huge stretch into its neighbours, decaying by about 1e-10 per 0.5 s
+    # (its 450 Hz edge lies near the Nyquist frequency): segment 1 overflows with segment 2, segment 0 does not.
+    samples = noise(3)
+    samples[2000:, 1] *= 1e50
     np.save(path, samples)
 
 
@@ -314,8 +332,8 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "nan.npy": (nan_at_100, "1 non-finite sample(s) (NaN or inf), the first at sample 100"),
     "inf.csv": (csv(with_channel_1(np.full(2000, np.inf))), "non-finite sample(s)"),
     "short.csv": (csv(noise(0.5)), "shorter than one --window of 1 s"),
-    "flat.npy": (npy(with_channel_1(np.full(2000, 5.0))), "channel 1 is constant (5)"),
-    "zeros.csv": (csv(with_channel_1(np.zeros(2000))), "channel 1 is all zero"),
+    "flat.npy": (npy(with_channel_1(np.full(2000, 5.0))), "channel 'ch1' is constant (5)"),
+    "zeros.csv": (csv(with_channel_1(np.zeros(2000))), "channel 'ch1' is all zero"),
     "low_rate.npz": (npz(signal=noise(2), fs=np.float64(500)), "500 Hz is too low for --f_max 450 Hz"),
     "one_channel.npy": (npy(noise(2)[:, 0]), "channel 1 does not exist: the recording has 1 channel (0)"),
     "object_npy.npy": (lambda path: np.save(path, objects(path.parent / MARKER)), "object array, refused"),
@@ -342,7 +360,7 @@ GOOD = {
 }
 NON_UTF8_GOOD = b"caf\xe9_\xff.csv"
 NON_UTF8_BAD = b"flat_\xff.npy"
-IGNORED = ("notes.md", "data.h5", "info.json")
+IGNORED = ("notes.md", "data.mat", "info.json")
 
 
 @pytest.fixture(scope="module")
@@ -386,12 +404,12 @@ def test_catalogue_good_files_odd_names_and_summary(catalogue_run):
     # A name that is not UTF-8 is converted under the same bytes and reported escaped.
     outputs = set(os.listdir(os.fsencode(out)))
     assert {b"caf\xe9_\xff_seg000.npz", b"caf\xe9_\xff_seg001.npz"} <= outputs
-    assert reported(result.stderr, "flat_\\xff.npy", "channel 1 is constant (1)")
+    assert reported(result.stderr, "flat_\\xff.npy", "channel 'ch1' is constant (1)")
     assert not (folder / MARKER).exists(), "an object array was unpickled"
-    assert "Ignored 3 files with other extensions: .h5, .json, .md" in result.stdout
+    assert "Ignored 3 files with other extensions: .json, .mat, .md" in result.stdout
     n_files = len(CASES) + len(GOOD) + 2
     assert f"Converted 6 of {n_files} files: 13 matrices written" in result.stdout
-    assert f"Failed: {len(CASES) + 1} file(s), 2 segment(s)" in result.stdout
+    assert f"Failed: {len(CASES) + 1} file(s), 3 segment(s)" in result.stdout
     assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
 
 
@@ -404,6 +422,11 @@ def test_missing_fs_is_an_error_only_for_the_files_that_need_it(tmp_path):
     assert reported(result.stderr, "plain.csv", "needs --fs: .csv files carry no sampling rate")
     assert reported(result.stderr, "without_rate.npz", "holds no sampling rate ('fs' or 'sampling_rate'); give --fs")
     assert os.listdir(tmp_path / "out") == ["with_rate.npz"]
+
+
+def samples_of(recording) -> np.ndarray:
+    """A recording's channels side by side, (n_samples, n_channels)."""
+    return np.column_stack([channel.signal for channel in recording.channels])
 
 
 def valid_bytes(suffix: str) -> bytes:
@@ -429,7 +452,8 @@ def test_random_and_mutated_bytes_never_crash(tmp_path_factory, data):
     except RecordingError as error:
         assert error.reason
     else:
-        assert recording.samples.ndim == 2 and recording.samples.dtype == np.float64 and recording.samples.size
+        samples = samples_of(recording)
+        assert samples.ndim == 2 and samples.dtype == np.float64 and samples.size
 
 
 # --- overwriting -------------------------------------------------------------------------------
@@ -474,7 +498,9 @@ def usage_error(tmp_path: Path, capsys, **overrides) -> str:
         ({"window": 0.1}, "--window 0.1 s is 100 samples at 1000 Hz; at least 256 are needed"),
         ({"workers": 0}, "--workers must be at least 1"),
         ({"ensembles": 0}, "--ensembles must be at least 1"),
-        ({"channel": -1}, "--channel must be 0 or more"),
+        ({"channel": "1,,2"}, "--channel '1,,2' has an empty item"),
+        ({"bandpass": (450.0, 20.0)}, "--bandpass needs 0 < low < high Hz"),
+        ({"notch": 55.0}, "--notch is at the mains frequency, 50 or 60 Hz"),
         ({"seed": -1}, "--seed must be 0 or more"),
         ({"f_min": 300.0, "f_max": 200.0}, "need 0 <= --f_min < --f_max"),
         ({"f_min": -5.0}, "need 0 <= --f_min < --f_max"),

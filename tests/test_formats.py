@@ -1,0 +1,330 @@
+"""Recording readers on files this project did not write: PLUX, C3D, Delsys, EDF/BDF; channels, --list, preprocessing.
+
+Third-party files: ``../shared/realdata/plux-samples`` (PLUX OpenSignals .h5), ``../shared/realdata/formats``
+(C3D from Vicon, Qualisys and BTS systems, a Delsys Trigno CSV export, OpenSignals text exports) and the
+EDF/BDF files EDFbrowser's generator wrote that ship inside the pyEDFlib wheel. No Noraxon export is public,
+so that layout is a file written here; EDF files are also written with edfio's own writer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REALDATA, run_script
+from semg_hht.formats.plux import emg_millivolts
+from semg_hht.matrices import list_npz_files, load_matrix_file
+from semg_hht.preprocessing import Preprocessing, preprocess
+from semg_hht.recordings import ChannelSelection, RecordingError, read_recording, select_channels
+
+SCRIPT = "compute_hht.py"
+FORMATS = REALDATA / "formats"
+PLUX = REALDATA / "plux-samples"
+VICON = FORMATS / "c3d_vicon-nexus_delsys-trigno_pyomeca.c3d"
+QUALISYS = FORMATS / "c3d_qualisys-qtm_emg_ezc3d-testFiles.c3d"
+BTS = FORMATS / "c3d_bts_emg_ezc3d-testFiles.c3d"
+DELSYS = FORMATS / "delsys_trigno_csv_emgio_truncated_trigno_sample.csv"
+OPENSIGNALS = FORMATS / "opensignals_biosignalsplux_emg_paper_1_1.txt"
+needs_formats = pytest.mark.skipif(not FORMATS.is_dir(), reason=f"real lab exports not present ({FORMATS})")
+needs_plux = pytest.mark.skipif(not PLUX.is_dir(), reason=f"real PLUX recordings not present ({PLUX})")
+PYEDFLIB = importlib.util.find_spec("pyedflib")
+EDF_DATA = Path(PYEDFLIB.origin).parent / "tests" / "data" if PYEDFLIB else None
+needs_pyedflib = pytest.mark.skipif(
+    PYEDFLIB is None, reason="pyEDFlib (whose wheel ships EDFbrowser's EDF/BDF test files) is not installed"
+)
+
+
+def names(recording) -> list[str]:
+    return [channel.name for channel in recording.channels]
+
+
+def chosen(recording, text: str) -> list[str]:
+    indices, _ = select_channels(recording, ChannelSelection.parse(text))
+    return [recording.channels[i].name for i in indices]
+
+
+# --- PLUX ----------------------------------------------------------------------------------------------
+
+
+@needs_plux
+def test_opensignals_h5_is_converted_to_millivolts_with_the_emg_transfer_function():
+    recording = read_recording(PLUX / "emg_bursts.h5")
+    (channel,) = recording.channels
+    adc = np.loadtxt(PLUX / "emg_bursts_raw_adc.csv")  # the same raw/channel_3 values, exported as text
+    assert channel.name == "PORT3_CHN1" and channel.fs == 1000.0 and channel.unit == "mV" and channel.is_emg
+    np.testing.assert_allclose(channel.signal, (adc / 2**16 - 0.5) * 3.0)
+    assert "transfer function" in recording.conversion
+    # 12-bit resolution (bioplux) from the file's attributes.
+    fatigue = read_recording(PLUX / "emg_fatigue.h5").channels[0]
+    np.testing.assert_allclose(fatigue.signal, (np.loadtxt(PLUX / "emg_fatigue_raw_adc.csv") / 2**12 - 0.5) * 3.0)
+
+
+@needs_formats
+def test_opensignals_text_export():
+    recording = read_recording(OPENSIGNALS)
+    table = np.loadtxt(OPENSIGNALS, comments="#")
+    assert names(recording) == ["CH1", "CH2", "CH3"] and recording.format == "OpenSignals text"
+    emg1, _, accelerometer = recording.channels
+    assert emg1.fs == 1000.0 and emg1.signal.size == 6600 and emg1.unit == "mV"
+    np.testing.assert_allclose(emg1.signal, (table[:, 2] / 2**16 - 0.5) * 3.0)
+    assert not accelerometer.is_emg and accelerometer.unit == "ADC counts"
+    np.testing.assert_array_equal(accelerometer.signal, table[:, 4])
+    assert chosen(recording, "all") == ["CH1", "CH2"]
+
+
+def test_bitalino_transfer_function_uses_its_supply_and_gain():
+    np.testing.assert_allclose(emg_millivolts(np.array([0, 512, 1024]), 10, "BITalino"), [-1.6353, 0, 1.6353], 1e-4)
+
+
+# --- C3D -----------------------------------------------------------------------------------------------
+
+
+@needs_formats
+def test_c3d_from_three_systems():
+    bts = read_recording(BTS)
+    assert chosen(bts, "all")[:2] == ["Left Rectus femoris", "Right Rectus femoris"]
+    assert len(chosen(bts, "all")) == 8  # the EMG channels are named by muscle: found by their unit (mV)
+    femoris = bts.channels[36]
+    assert femoris.fs == 1000.0 and femoris.signal.size == 6750 and femoris.unit == "mV"
+    assert 0.05 < np.abs(femoris.signal).max() < 1.0  # peaks of 0.1-0.7 mV; not rescaled
+    qualisys = read_recording(QUALISYS)
+    assert chosen(qualisys, "all") == [f"EMG {k}" for k in range(1, 17)]
+    assert {c.fs for c in qualisys.channels} == {2000.0} and qualisys.channels[40].signal.size == 3400
+    vicon = read_recording(VICON)
+    live, notes = select_channels(vicon, ChannelSelection.parse("all"))
+    assert len(live) == 13 and "19 flat EMG channels left out" in notes[0]
+    biceps = vicon.channels[names(vicon).index("Biceps.EMG4")]
+    assert biceps.unit == "mV" and 1e-3 < np.std(biceps.signal) < 1.0  # volts in the file, mV here
+
+
+@needs_formats
+def test_c3d_cut_short_or_damaged_is_named(tmp_path):
+    content = BTS.read_bytes()
+    (tmp_path / "half.c3d").write_bytes(content[: len(content) // 2])
+    (tmp_path / "header.c3d").write_bytes(content[:600])
+    with pytest.raises(RecordingError, match=r"half\.c3d: the file is cut short: \d+ of its 675 frames"):
+        read_recording(tmp_path / "half.c3d")
+    with pytest.raises(RecordingError, match=r"header\.c3d: not a readable C3D file"):
+        read_recording(tmp_path / "header.c3d")
+
+
+# --- Delsys, Noraxon-style and plain tables -----------------------------------------------------------
+
+
+@needs_formats
+def test_delsys_trigno_export_with_per_channel_rates():
+    recording = read_recording(DELSYS)
+    assert chosen(recording, "all") == ["Mini sensor 10: EMG 10", "Mini sensor 11: EMG 11"]
+    emg, acc = recording.channels[0], recording.channels[1]
+    assert emg.fs == pytest.approx(1259.259, abs=0.01) and emg.signal.size == 2519 and emg.unit == "mV"
+    assert acc.fs == pytest.approx(148.148, abs=0.01) and acc.signal.size == 297 and not acc.is_emg
+    first_row = DELSYS.read_text().splitlines()[18].split(",")
+    assert emg.signal[0] == pytest.approx(float(first_row[1]) * 1000)
+
+
+@needs_formats
+def test_delsys_export_cut_after_its_labels_or_header(tmp_path):
+    lines = DELSYS.read_text().splitlines(keepends=True)
+    (tmp_path / "labels.csv").write_text("".join(lines[:14]))
+    (tmp_path / "header.csv").write_text("".join(lines[:18]))
+    with pytest.raises(RecordingError, match="without its column header"):
+        read_recording(tmp_path / "labels.csv")
+    with pytest.raises(RecordingError, match="ends after its header"):
+        read_recording(tmp_path / "header.csv")
+
+
+def noraxon_like(path: Path, fs: float = 1500.0, seconds: float = 2.0) -> np.ndarray:
+    """A Noraxon MR3-style export: title lines, a time column (3 decimals), named sensors in uV."""
+    t = np.arange(round(fs * seconds)) / fs
+    rng = np.random.default_rng(3)
+    values = rng.normal(0, 50, (t.size, 2))
+    rows = [f"{a:.3f},{b:.4f},{c:.4f}" for a, b, c in zip(t, values[:, 0], values[:, 1], strict=True)]
+    path.write_text("MR3 export\nRecorded 2026-01-01\n" + "time,RT TIB.ANT. (uV),LT TIB.ANT. (uV)\n" + "\n".join(rows))
+    return values
+
+
+def test_named_columns_with_a_time_column(tmp_path):
+    values = noraxon_like(tmp_path / "walk.csv")
+    recording = read_recording(tmp_path / "walk.csv")
+    assert names(recording) == ["RT TIB.ANT.", "LT TIB.ANT."]
+    channel = recording.channels[0]
+    assert channel.fs == pytest.approx(1500.0, rel=1e-3) and channel.unit == "mV"
+    np.testing.assert_allclose(channel.signal, values[:, 0] / 1000, atol=1e-7)
+    assert chosen(recording, "lt tib.ant.") == ["LT TIB.ANT."]  # names match ignoring case
+    with pytest.raises(ValueError, match=r"no channel named 'Biceps' \(2 channels: 'RT TIB.ANT.', 'LT TIB.ANT.'\)"):
+        chosen(recording, "Biceps")
+
+
+def test_plain_table_header_names_its_channels(tmp_path):
+    (tmp_path / "a.csv").write_text("biceps;triceps\n1;2\n3;4\n")
+    assert names(read_recording(tmp_path / "a.csv")) == ["biceps", "triceps"]
+    (tmp_path / "b.csv").write_text("1,2\n3,4\n")
+    recording = read_recording(tmp_path / "b.csv")
+    assert names(recording) == ["ch0", "ch1"] and recording.channels[0].fs is None
+    assert chosen(recording, "1,ch0") == ["ch1", "ch0"]
+    with pytest.raises(ValueError, match=r"channel 2 does not exist: the recording has 2 channels \(0-1\)"):
+        chosen(recording, "2")
+
+
+# --- EDF / BDF ----------------------------------------------------------------------------------------
+
+
+@needs_pyedflib
+def test_edfbrowser_bdf_and_edf_agree_with_pyedflib():
+    import pyedflib  # an independent reader: C, not edfio
+
+    for name in ("test_generator.bdf", "test_generator.edf"):
+        recording = read_recording(EDF_DATA / name)
+        signals, headers, _ = pyedflib.highlevel.read_edf(str(EDF_DATA / name))
+        assert names(recording) == [header["label"] for header in headers]
+        for channel, expected, header in zip(recording.channels, signals, headers, strict=True):
+            assert channel.fs == header["sample_frequency"] and channel.unit == "mV"  # uV in the file
+            np.testing.assert_allclose(channel.signal, np.asarray(expected) / 1000, rtol=1e-6, atol=1e-9)
+
+
+@needs_pyedflib
+def test_edf_rate_too_low_for_the_band_is_a_clear_error_per_channel(tmp_path):
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, "--input", EDF_DATA / "test_generator.edf", "--output_dir", out, "--channel", "all")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "channel 'squarewave': a sampling rate of 200 Hz is too low for --f_max 450 Hz" in result.stderr
+    bdf = EDF_DATA / "test_generator.bdf"
+    args = ("--input", bdf, "--output_dir", out, "--channel", "ramp 7Hz", "--f_max", "200")  # a 500 Hz signal
+    result = run_script(SCRIPT, *args)
+    assert result.returncode == 1
+    assert "a sampling rate of 500 Hz is too low for the band-pass 20-450 Hz (needs more than 900 Hz)" in result.stderr
+
+
+def write_edf(path: Path, signals: list[tuple[str, str, np.ndarray]], fs: float = 1000.0) -> None:
+    """An EDF file written by edfio, the reading library's own writer: (label, unit, values) per signal."""
+    import edfio
+
+    edf_signals = [
+        edfio.EdfSignal(values, sampling_frequency=fs, label=label, physical_dimension=unit)
+        for label, unit, values in signals
+    ]
+    edfio.Edf(edf_signals).write(path)
+
+
+def test_edf_written_by_edfio(tmp_path):
+    rng = np.random.default_rng(0)
+    emg, force = rng.normal(0, 100, 4000), rng.normal(500, 5, 4000)
+    write_edf(tmp_path / "trial.edf", [("EMG biceps", "uV", emg), ("Force", "N", force)])
+    recording = read_recording(tmp_path / "trial.edf")
+    assert names(recording) == ["EMG biceps", "Force"] and chosen(recording, "all") == ["EMG biceps"]
+    np.testing.assert_allclose(recording.channels[0].signal, emg / 1000, atol=1e-2 / 1000)  # 16-bit steps
+    assert recording.channels[1].unit == "N"
+
+
+def test_edf_bad_files(tmp_path):
+    write_edf(tmp_path / "good.edf", [("Force", "N", np.random.default_rng(0).normal(0, 1, 3000))])
+    with pytest.raises(ValueError, match=r"no EMG channel \(1 channel: 'Force'\)"):
+        chosen(read_recording(tmp_path / "good.edf"), "all")
+    content = (tmp_path / "good.edf").read_bytes()
+    (tmp_path / "cut.edf").write_bytes(content[: len(content) - 1000])
+    (tmp_path / "header.edf").write_bytes(content[:200])
+    with pytest.raises(RecordingError, match=r"cut\.edf: the file is cut short: 2 of its 3 data records are complete"):
+        read_recording(tmp_path / "cut.edf")
+    with pytest.raises(RecordingError, match=r"header\.edf: the file is cut short inside its 256-byte header"):
+        read_recording(tmp_path / "header.edf")
+    (tmp_path / "text.edf").write_bytes(b"0" * 300)
+    with pytest.raises(RecordingError, match=r"text\.edf: "):
+        read_recording(tmp_path / "text.edf")
+
+
+# --- bad files of the other formats ---------------------------------------------------------------------
+
+
+@needs_formats
+def test_opensignals_cut_short_header_only_and_no_emg(tmp_path):
+    lines = OPENSIGNALS.read_text().splitlines(keepends=True)
+    (tmp_path / "header.txt").write_text("".join(lines[:3]))
+    (tmp_path / "cut.txt").write_text("".join(lines[:500]) + lines[500][:5])
+    (tmp_path / "two.txt").write_text("".join(lines[:2]))
+    (tmp_path / "acc.txt").write_text(lines[0] + lines[1].replace('"EMG", "EMG"', '"ACC", "ACC"') + "".join(lines[2:]))
+    with pytest.raises(RecordingError, match="no samples: the file ends after its header"):
+        read_recording(tmp_path / "header.txt")
+    with pytest.raises(RecordingError, match="line 501 has 2 values; the header's columns are 5"):
+        read_recording(tmp_path / "cut.txt")
+    with pytest.raises(RecordingError, match="the header is cut short"):
+        read_recording(tmp_path / "two.txt")
+    with pytest.raises(ValueError, match=r"no EMG channel \(3 channels: 'CH1', 'CH2', 'CH3'\)"):
+        chosen(read_recording(tmp_path / "acc.txt"), "all")
+
+
+@needs_plux
+def test_h5_cut_short_is_named(tmp_path):
+    content = (PLUX / "emg_bursts.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(content[: len(content) // 3])
+    with pytest.raises(RecordingError, match=r"cut\.h5: not a readable HDF5 file"):
+        read_recording(tmp_path / "cut.h5")
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+@needs_formats
+def test_list_prints_channels_without_converting(tmp_path):
+    result = run_script(SCRIPT, "--input", BTS, "--list")
+    assert result.returncode == 0, result.stderr
+    assert "C3D, 44 channels" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if "Left Tibialis anterior" in line)
+    assert line.split()[0] == "40" and " yes " in line and "1000" in line and "6750" in line and line.endswith("mV")
+
+
+@needs_formats
+def test_channel_all_with_windows_names_each_channel_and_stores_it(tmp_path):
+    out = tmp_path / "out"
+    args = ("--input", BTS, "--output_dir", out, "--channel", "all", "--window", "2", "--workers", "2")
+    result = run_script(SCRIPT, *args)
+    assert result.returncode == 0, result.stderr
+    files = list_npz_files(out)
+    assert len(files) == 8 * 3  # 8 EMG channels, three whole 2 s windows of 6.75 s
+    assert out / "c3d_bts_emg_ezc3d-testFiles_Left-Rectus-femoris_seg002.npz" in files
+    record = load_matrix_file(out / "c3d_bts_emg_ezc3d-testFiles_Right-Tibialis-anterior_seg000.npz")
+    assert record.channel == "Right Tibialis anterior" and record.recording == "c3d_bts_emg_ezc3d-testFiles"
+    # The stored time-domain features are those of the preprocessed channel: a known answer.
+    channel = read_recording(BTS).channels[41]
+    conditioned = preprocess(channel.signal, 1000.0, Preprocessing())
+    from semg_hht.time_domain import hudgins_features
+
+    np.testing.assert_allclose(record.time_domain, hudgins_features(conditioned[:2000]))
+    assert "preprocessing: mean removed, band-pass 20-450 Hz" in result.stdout
+
+
+def test_preprocessing_removes_what_lies_outside_the_band_and_the_mains():
+    fs = 2000.0
+    t = np.arange(4000) / fs
+    emg_band = np.sin(2 * np.pi * 120 * t)
+    signal = (
+        5.0 + 3 * np.sin(2 * np.pi * 2 * t) + emg_band + 2 * np.sin(2 * np.pi * 50 * t) + np.sin(2 * np.pi * 150 * t)
+    )
+    default = preprocess(signal, fs, Preprocessing())
+    middle = slice(1000, 3000)  # away from the ends, where zero-phase filters settle
+    assert abs(default[middle].mean()) < 0.01  # offset and 2 Hz drift gone
+    # 50 Hz and its harmonic at 150 Hz gone, 120 Hz kept.
+    notched = preprocess(signal, fs, Preprocessing(notch=50.0))
+    assert np.abs(notched - preprocess(emg_band, fs, Preprocessing()))[middle].max() < 0.1
+    untouched = preprocess(signal, fs, Preprocessing(remove_mean=False, bandpass=None))
+    np.testing.assert_array_equal(untouched, signal)
+    assert Preprocessing(notch=50.0).notch_frequencies(fs) == [50.0, 100.0, 150.0, 200.0, 250.0, 300.0, 350.0, 400.0]
+
+
+@needs_formats
+def test_channels_by_name_and_a_name_that_does_not_exist(tmp_path):
+    out = tmp_path / "out"
+    chosen_names = "Left Rectus femoris,right tibialis anterior"
+    result = run_script(SCRIPT, "--input", BTS, "--output_dir", out, "--channel", chosen_names, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in list_npz_files(out)) == [
+        "c3d_bts_emg_ezc3d-testFiles_Left-Rectus-femoris.npz",
+        "c3d_bts_emg_ezc3d-testFiles_Right-Tibialis-anterior.npz",
+    ]
+    missing = run_script(SCRIPT, "--input", FORMATS, "--output_dir", tmp_path / "none", "--channel", "Biceps")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert f"{BTS}: no channel named 'Biceps' (44 channels: 'Fx1', 'Fy1'" in missing.stderr
+    assert f"{DELSYS}: no channel named 'Biceps' (14 channels: 'Mini sensor 10: EMG 10'" in missing.stderr
+    assert f"{OPENSIGNALS}: no channel named 'Biceps' (3 channels: 'CH1', 'CH2', 'CH3')" in missing.stderr
