@@ -157,7 +157,7 @@ def contraction_items(work: Path, args: argparse.Namespace) -> Items:
                     input=str(subject_dir),
                     fs=CONTRACTION_FS,
                     output_dir=str(channel_dir),
-                    channel=channel,
+                    channel=str(channel),
                     window=args.window,
                     hop=args.hop,
                     workers=args.workers,

@@ -11,7 +11,7 @@ Every row is one method, with and without normalisation within subjects, fitted 
 the same files in the same run:
 
 * the baseline of myoelectric pattern recognition: Hudgins' four time-domain features of the
-  raw signal (``semg_hht.time_domain.hudgins_features``) with StandardScaler + LDA; normalised,
+  preprocessed signal (``semg_hht.time_domain.hudgins_features``) with StandardScaler + LDA; normalised,
   the four features are standardised within each group before the LDA (training and test
   subjects each with their own group statistics);
 * our SVM (``HHTClassifier``) on the time-domain block, the CNN block (random encoder, and the
@@ -22,7 +22,8 @@ the same files in the same run:
   inside each training set only (nested).
 
 The ``td`` block of our models is the ``td_features`` stored in the matrix files (by compute_hht.py
-and by the generator); the baseline computes its features from the raw signals itself.
+and by the generator); the baseline computes its features from the signals itself, after the
+same preprocessing (mean removed, 20-450 Hz band-pass: compute_hht.py's default).
 Each file's features are computed once per run and encoder; methods take column slices.
 
 Data sets
@@ -88,6 +89,7 @@ from semg_hht.evaluation import balanced_accuracy, gender_of, quality_of  # noqa
 from semg_hht.feature_sets import FEATURE_BLOCKS, block_slices  # noqa: E402
 from semg_hht.labels_file import read_labels_file  # noqa: E402
 from semg_hht.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups  # noqa: E402
+from semg_hht.preprocessing import Preprocessing, preprocess  # noqa: E402
 from semg_hht.recordings import read_recording  # noqa: E402
 from semg_hht.sample_data import SIGNALS_FOLDER, generate_sample_data  # noqa: E402
 from semg_hht.splits import grouped_split  # noqa: E402
@@ -128,7 +130,7 @@ Predictor = Callable[[np.ndarray, FileGroups], np.ndarray]
 class Method:
     """One row's method: feature blocks (canonical order) and how they are classified.
 
-    ``kind``: ``lda`` (the baseline, on the raw signal's Hudgins features), ``joint`` or
+    ``kind``: ``lda`` (the baseline, on the preprocessed signal's Hudgins features), ``joint`` or
     ``factorised`` (HHTClassifier's models), ``naive`` (the joint SVM with every column weighted
     1), ``tuned`` (joint, C and gamma tuned in the training set). ``trained``: the CNN block comes
     from the encoder trained on the training files.
@@ -164,8 +166,8 @@ class Data:
     """A data set's files, parallel: matrix paths, class IDs, subjects and muscles, and features.
 
     ``features`` holds the cnn (random encoder), hht and td blocks in that order; ``raw_td`` the
-    Hudgins features of the raw signal (the baseline's input); ``mode`` the normalisation that
-    "within subject" means on this set.
+    Hudgins features of the preprocessed signal, computed by the benchmark (the baseline's input);
+    ``mode`` the normalisation that "within subject" means on this set.
     """
 
     paths: list[Path]
@@ -438,13 +440,19 @@ def convert_channel(recordings: Path, output: Path, channel: int, workers: int |
     partial = output.with_name(output.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     options = ConversionOptions(
-        input=str(recordings), output_dir=str(partial), fs=CONTRACTION_FS, channel=channel, workers=workers
+        input=str(recordings), output_dir=str(partial), fs=CONTRACTION_FS, channel=str(channel), workers=workers
     )
     with quiet():
         code = run_conversion(options)
     if code != 0:
         raise SystemExit(f"converting channel {channel} of {recordings} failed")
     partial.rename(output)
+
+
+def baseline_features(source: Path) -> np.ndarray:
+    """Hudgins' features (n_channels, 4) of a recording's channels, preprocessed as compute_hht.py does."""
+    signals = [preprocess(c.signal, CONTRACTION_FS, Preprocessing()) for c in read_recording(source).channels]
+    return hudgins_features(np.stack(signals))
 
 
 def contraction_data(work: Path, seed: int, args: argparse.Namespace) -> Data:
@@ -455,7 +463,8 @@ def contraction_data(work: Path, seed: int, args: argparse.Namespace) -> Data:
     for source in sources:
         if not (links / source.name).exists():
             (links / source.name).symlink_to(source.resolve())
-    raw = {source.name: hudgins_features(read_recording(source).samples.T) for source in sources}
+    # The baseline's features of each channel after the preprocessing compute_hht.py applies (the same steps).
+    raw = {source.name: baseline_features(source) for source in sources}
     paths, labels, subjects, muscles, raw_td = [], [], [], [], []
     for channel in args.channels:
         folder = work / "contraction" / f"channel{channel}"
@@ -500,7 +509,7 @@ def simulated_data(work: Path, seed: int, args: argparse.Namespace) -> tuple[Dat
     raw_td = []
     for name in names:
         with np.load(folder / SIGNALS_FOLDER / name) as stored:
-            raw_td.append(hudgins_features(stored["signal"]))
+            raw_td.append(hudgins_features(preprocess(stored["signal"], float(stored["fs"]), Preprocessing())))
     features = random_features(paths, "cnn+hht+td", seed, args)
     groups = FileGroups(np.array([labelled[n].subject for n in names]), np.array([muscle_of(n, None) for n in names]))
     labels = np.array([labelled[name].class_id for name in names])

@@ -15,24 +15,25 @@ DEFAULT_BATCH_SIZE = 8
 # simulated subjects never seen in training, with the classic time-domain + LDA pipeline beside.
 
 DEFAULT_FEATURES = "hht"
-"""The 28 HHT descriptors: 0.590 on the real recordings without subject information (time-domain +
-LDA 0.576, the random CNN 0.465), the best simulated figures of any block that every matrix file
-has (six-class 0.564 with the factorised model), and no encoder to run. ``cnn+hht`` scored 0.636
-on the real set but 0.545 on the simulated one at several times the cost; ``hht+td`` (0.617, 0.572)
+"""The 28 HHT descriptors: 0.600 on the real recordings without subject information (time-domain +
+LDA 0.567, the random CNN 0.532), the best simulated figures of any block that every matrix file
+has (six-class 0.521 with the factorised model), and no encoder to run. ``cnn+hht`` scored 0.645
+on the real set and 0.519 on the simulated one at several times the cost; ``hht+td`` (0.632, 0.493)
 needs files written by compute_hht.py."""
 
 DEFAULT_EPOCHS = 0
 """Encoder training only concerns feature sets with ``cnn``: three epochs lifted the CNN alone
-from 0.465 to 0.509 on the real recordings (still below every descriptor row) and did nothing on
-the simulated set (best epoch 0), at about 100 times the fitting time."""
+from 0.532 to 0.549 on the real recordings (still below every descriptor row) and from 0.388 to
+0.404 six-class on the simulated set (best epoch 0 for one of its two seeds), at about 100 times
+the fitting time."""
 
 DEFAULT_NORMALISATION = "none"
-"""Subject-wise normalisation lifts the real recordings from 0.590 to 0.740 (hht) when every
-subject recorded every class, but drops to chance (0.32) for a subject whose files are of one
+"""Subject-wise normalisation lifts the real recordings from 0.600 to 0.729 (hht) when every
+subject recorded every class, but drops to chance (0.35) for a subject whose files are of one
 class, and lowers the simulated set (test subjects with four files of random classes): an
 option for users whose protocol covers the classes per subject, not a default."""
 
 DEFAULT_MODEL = "factorised"
 """Gender (pooled over a subject's files) times movement quality: on the simulated set gender
-0.683 against 0.596 and six-class 0.564 against 0.473 for the joint SVM; identical on the real
+0.667 against 0.604 and six-class 0.521 against 0.460 for the joint SVM; identical on the real
 set, whose subjects are all male."""
