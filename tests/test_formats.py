@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from conftest import REALDATA, run_script
+from conftest import REALDATA, mutated, run_script
 from semg_hht.formats.plux import emg_millivolts
 from semg_hht.matrices import list_npz_files, load_matrix_file
 from semg_hht.preprocessing import Preprocessing, preprocess
@@ -328,3 +330,19 @@ def test_channels_by_name_and_a_name_that_does_not_exist(tmp_path):
     assert f"{BTS}: no channel named 'Biceps' (44 channels: 'Fx1', 'Fy1'" in missing.stderr
     assert f"{DELSYS}: no channel named 'Biceps' (14 channels: 'Mini sensor 10: EMG 10'" in missing.stderr
     assert f"{OPENSIGNALS}: no channel named 'Biceps' (3 channels: 'CH1', 'CH2', 'CH3')" in missing.stderr
+
+
+@needs_formats
+@needs_plux
+@settings(max_examples=60)
+@given(data=st.data())
+def test_damaged_lab_files_are_refused_with_a_reason_never_a_crash(tmp_path_factory, data):
+    source = data.draw(st.sampled_from([BTS, OPENSIGNALS, DELSYS, PLUX / "emg_bursts.h5"]), label="file")
+    path = tmp_path_factory.mktemp("damaged") / f"x{source.suffix}"
+    path.write_bytes(mutated(data, source.read_bytes(), 1, 6))
+    try:
+        recording = read_recording(path)
+    except RecordingError as error:
+        assert error.reason and str(path) in str(error)
+    else:
+        assert recording.channels and all(channel.signal.ndim == 1 for channel in recording.channels)
