@@ -346,3 +346,67 @@ def test_damaged_lab_files_are_refused_with_a_reason_never_a_crash(tmp_path_fact
         assert error.reason and str(path) in str(error)
     else:
         assert recording.channels and all(channel.signal.ndim == 1 for channel in recording.channels)
+
+
+def write_force_c3d(path: Path) -> None:
+    """A C3D file written by the c3d package's own writer: two analog force channels, no EMG."""
+    import c3d
+
+    writer = c3d.Writer(point_rate=100.0, analog_rate=1000.0)
+    rng = np.random.default_rng(0)
+    writer.add_frames(
+        [(np.zeros((1, 5), np.float32), rng.normal(0, 1, (2, 10)).astype(np.float32)) for _ in range(300)]
+    )
+    writer.set_point_labels(["marker"])
+    writer.set_analog_labels(["Force X", "Force Y"])
+    with open(path, "wb") as stream:
+        writer.write(stream)
+
+
+@pytest.fixture
+def one_file_per_format(tmp_path) -> Path:
+    """A folder with a file of every format: the real exports where present, written ones otherwise."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    write_edf(folder / "edf_trial.edf", [("EMG biceps", "uV", np.random.default_rng(1).normal(0, 50, 3000))])
+    noraxon_like(folder / "noraxon_trial.csv")
+    write_force_c3d(folder / "force_trial.c3d")
+    for source in (BTS, DELSYS, OPENSIGNALS, PLUX / "emg_bursts.h5"):
+        if source.exists():
+            (folder / source.name).symlink_to(source)
+    return folder
+
+
+def test_rate_too_low_and_unknown_names_in_every_format(one_file_per_format, tmp_path):
+    names = sorted(path.name for path in one_file_per_format.iterdir())
+    args = ("--input", one_file_per_format, "--output_dir", tmp_path / "out", "--workers", "1")
+    low = run_script(SCRIPT, *args, "--bandpass", "20", "1200")
+    assert low.returncode == 1 and "Traceback" not in low.stderr
+    for name in names:
+        line = next(line for line in low.stderr.splitlines() if name in line)
+        assert "Hz is too low for the band-pass 20-1200 Hz (needs more than 2400 Hz)" in line, line
+    unknown = run_script(SCRIPT, *args, "--channel", "Biceps")
+    assert unknown.returncode == 1
+    for name in names:
+        assert any(name in line and "no channel named 'Biceps' (" in line for line in unknown.stderr.splitlines())
+    assert not (tmp_path / "out").exists() or not list_npz_files(tmp_path / "out")
+
+
+def test_no_emg_channel_in_c3d_delsys_and_h5(tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    write_force_c3d(folder / "force.c3d")
+    if FORMATS.is_dir():
+        (folder / "imu_only.csv").write_text(DELSYS.read_text().replace("EMG", "ACC"))
+    if PLUX.is_dir():
+        import h5py
+
+        copy = folder / "accelerometer.h5"
+        copy.write_bytes((PLUX / "emg_bursts.h5").read_bytes())
+        with h5py.File(copy, "r+") as handle:
+            next(iter(handle.values()))["raw/channel_3"].attrs["sensor"] = "ACC"
+    result = run_script(SCRIPT, "--input", folder, "--output_dir", tmp_path / "out", "--channel", "all")
+    assert result.returncode == 1
+    for path in folder.iterdir():
+        line = next(line for line in result.stderr.splitlines() if path.name in line)
+        assert "no EMG channel (" in line and "choose channels by --channel number or name" in line, line
