@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_open
-from .npyfile import ZIP_MAGICS, failure_reason, leading_bytes, npz_members, read_header, read_member
+from .npyfile import (
+    ZIP_MAGICS,
+    failure_reason,
+    leading_bytes,
+    npz_members,
+    read_header,
+    read_member,
+    read_text_member,
+)
 
 MATRIX_SHAPE = (256, 256)
 MATRIX_KEYS = ("hht", "spectrum")
@@ -137,16 +145,6 @@ def _check_time_domain(shape: tuple[int, ...], dtype: np.dtype) -> None:
         raise ValueError(f"'td_features' must be a short 1-D real array, got {dtype} {shape}")
 
 
-def _read_text(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], key: str) -> str | None:
-    """A short text scalar of the archive (``channel``, ``recording``); None where absent."""
-
-    def check(shape: tuple[int, ...], dtype: np.dtype) -> None:
-        if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * MAX_CHANNEL_NAME:
-            raise ValueError(f"{key!r} must be a short text scalar, got {dtype} {shape}")
-
-    return str(read_member(archive, members[key], f"array {key!r}", check)) if key in members else None
-
-
 def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
     """Load the HHT matrix of one ``.npz`` file, with its channel name and time-domain features if stored.
 
@@ -167,8 +165,8 @@ def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
             key, member = _choose_member(archive)
             array = read_member(archive, member, f"array {key!r}", _check_shape_and_dtype)
             members = npz_members(archive)
-            channel = _read_text(archive, members, "channel")
-            recording = _read_text(archive, members, RECORDING_KEY)
+            channel = read_text_member(archive, members, "channel", MAX_CHANNEL_NAME)
+            recording = read_text_member(archive, members, RECORDING_KEY, MAX_CHANNEL_NAME)
             time_domain = None
             if TIME_DOMAIN_KEY in members:
                 stored = read_member(

@@ -109,6 +109,18 @@ def read_member(
     return read_array(lambda: archive.open(member), member.file_size, what, check)
 
 
+def read_text_member(
+    archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], key: str, max_characters: int
+) -> str | None:
+    """A text scalar of an ``.npz`` archive (a name, a unit) of at most ``max_characters``; None where absent."""
+
+    def check(shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * max_characters:
+            raise ValueError(f"{key!r} must be a short text scalar, got {dtype} {shape}")
+
+    return str(read_member(archive, members[key], f"array {key!r}", check)) if key in members else None
+
+
 def failure_reason(error: Exception, kind: str) -> str:
     """The message for a ``kind`` file (``.npz``, ``.csv``...) whose reading raised ``error``."""
     if isinstance(error, OSError):

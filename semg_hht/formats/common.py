@@ -62,9 +62,9 @@ def is_voltage(unit: str | None) -> bool:
     return (unit or "").strip().lower() in MILLIVOLTS_PER
 
 
-def numbered_channels(samples: np.ndarray, fs: float | None) -> tuple[RecordedChannel, ...]:
-    """The columns of a (n_samples, n_channels) array as channels ``ch0``, ``ch1``, ... of unknown unit."""
-    return tuple(RecordedChannel(f"ch{i}", samples[:, i], fs) for i in range(samples.shape[1]))
+def numbered_channels(samples: np.ndarray, fs: float | None, unit: str | None = None) -> tuple[RecordedChannel, ...]:
+    """The columns of a (n_samples, n_channels) array as channels ``ch0``, ``ch1``, ..."""
+    return tuple(RecordedChannel(f"ch{i}", samples[:, i], fs, unit) for i in range(samples.shape[1]))
 
 
 def check_rate(fs: float, what: str) -> float:

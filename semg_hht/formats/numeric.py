@@ -19,8 +19,8 @@ import zipfile
 
 import numpy as np
 
-from ..npyfile import NPY_MAGIC, ZIP_MAGICS, leading_bytes, npz_members, read_array, read_member
-from .common import RecordedChannel, Recording, check_rate, in_millivolts, numbered_channels
+from ..npyfile import NPY_MAGIC, ZIP_MAGICS, leading_bytes, npz_members, read_array, read_member, read_text_member
+from .common import Recording, check_rate, in_millivolts, numbered_channels
 
 SIGNAL_KEYS = ("signal", "emg")
 """Names of the recording in an ``.npz`` archive, in order of preference."""
@@ -28,11 +28,6 @@ RATE_KEYS = ("fs", "sampling_rate")
 """Names of the sampling rate (Hz) in an ``.npz`` archive, in order of preference."""
 UNIT_KEY = "unit"
 _MAX_UNIT = 32  # characters
-
-
-def _check_unit(shape: tuple[int, ...], dtype: np.dtype) -> None:
-    if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * _MAX_UNIT:
-        raise ValueError(f"'unit' must be a short text scalar, got {dtype} {shape}")
 
 
 def check_real(shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -71,16 +66,11 @@ def read_npz(path: str | os.PathLike) -> Recording:
         samples = as_samples(read_member(archive, members[signal_key], f"array {signal_key!r}", check_real))
         rate_key = next((key for key in RATE_KEYS if key in members), None)
         rate = None if rate_key is None else read_member(archive, members[rate_key], f"array {rate_key!r}", check_real)
-        unit = (
-            str(read_member(archive, members[UNIT_KEY], "array 'unit'", _check_unit)) if UNIT_KEY in members else None
-        )
+        unit = read_text_member(archive, members, UNIT_KEY, _MAX_UNIT)
     fs = None
     if rate is not None:
         if rate.size != 1:
             raise ValueError(f"{rate_key!r} must be one number (the sampling rate in Hz); got shape {rate.shape}")
         fs = check_rate(rate.ravel()[0], f"the sampling rate {rate_key!r}")
-    channels = []
-    for channel in numbered_channels(samples, fs):
-        signal, channel_unit = in_millivolts(channel.signal, unit)
-        channels.append(RecordedChannel(channel.name, signal, fs, channel_unit))
-    return Recording(tuple(channels), "NumPy .npz")
+    samples, unit = in_millivolts(samples, unit)
+    return Recording(numbered_channels(samples, fs, unit), "NumPy .npz")
