@@ -38,7 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from semg_hht.aggregation import aggregate, recording_labels  # noqa: E402
+from semg_hht.aggregation import recording_scores  # noqa: E402
 from semg_hht.classes import CLASS_NAMES  # noqa: E402
 from semg_hht.classifier import HHTClassifier  # noqa: E402
 from semg_hht.conversion import ConversionOptions, run_conversion  # noqa: E402
@@ -131,10 +131,8 @@ def loso(kind: str, block: str, data, seed: int) -> dict[str, list[float]]:
         probabilities = fit_predict(kind, block, features, labels, groups, train, test, seed)
         figures["matrix"].append(balanced_accuracy(labels[test], probabilities.argmax(axis=1)))
         for rule in ("mean", "majority"):
-            combined = aggregate(probabilities, [recordings[i] for i in test], rule)
-            truth = recording_labels(combined, labels[test])
-            predicted = np.array([c.probabilities.argmax() for c in combined])
-            figures[rule].append(balanced_accuracy(truth, predicted))
+            combined = recording_scores(probabilities, labels[test], [recordings[i] for i in test], rule)
+            figures[rule].append(combined["balanced_accuracy"])
     return figures
 
 

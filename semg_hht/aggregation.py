@@ -23,9 +23,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .evaluation import scores
 from .recordings import channel_tag
 
 AGGREGATION_RULES = ("mean", "majority")
@@ -91,3 +93,22 @@ def recording_labels(predictions: list[RecordingPrediction], labels: np.ndarray)
             return None
         classes.append(int(member_labels[0]))
     return np.array(classes, dtype=int)
+
+
+def recording_scores(
+    probabilities: np.ndarray, truth: np.ndarray, recordings: Sequence[str], rule: str = DEFAULT_RULE
+) -> dict[str, Any] | None:
+    """:func:`~semg_hht.evaluation.scores` of one prediction per recording; None when each recording has one file.
+
+    Raises
+    ------
+    ValueError
+        The files of a recording have different labels in ``truth``.
+    """
+    combined = aggregate(probabilities, recordings, rule)
+    if len(combined) == len(recordings):
+        return None
+    recording_truth = recording_labels(combined, np.asarray(truth))
+    if recording_truth is None:
+        raise ValueError("the files of a recording have different labels")
+    return scores(recording_truth, np.array([c.probabilities.argmax() for c in combined]))

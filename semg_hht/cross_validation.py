@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .aggregation import DEFAULT_RULE, aggregate, recording_labels
+from .aggregation import DEFAULT_RULE, recording_scores
 from .classifier import HHTClassifier
 from .dataset import extract_file_features
 from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
@@ -30,11 +30,10 @@ class Recordings:
 
     def scores(self, test: np.ndarray, probabilities: np.ndarray, truth: np.ndarray) -> dict[str, Any] | None:
         """Figures of one prediction per held-out recording; None when each has one file or its files disagree."""
-        combined = aggregate(probabilities, [self.names[i] for i in test], self.rule)
-        recording_truth = recording_labels(combined, truth)
-        if len(combined) == len(test) or recording_truth is None:
+        try:
+            return recording_scores(probabilities, truth, [self.names[i] for i in test], self.rule)
+        except ValueError:
             return None
-        return scores(recording_truth, np.array([c.probabilities.argmax() for c in combined]))
 
 
 @dataclass

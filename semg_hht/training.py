@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.metrics import classification_report
 
-from .aggregation import DEFAULT_RULE, recording_labels
+from .aggregation import DEFAULT_RULE, recording_scores
 from .atomic import ensure_free_space, remove_temporaries
 from .checkpoint import (
     PREVIOUS_DIR,
@@ -701,15 +701,13 @@ class _Run:
         self, what: str, probabilities: np.ndarray, truth: np.ndarray, recordings: list[str]
     ) -> dict[str, Any] | None:
         """Scores of one prediction per recording (``--vote``), printed; None when each recording has one file."""
-        combined = combine_by_recording(probabilities, recordings, self.options.vote)
-        if combined is None:
+        try:
+            figures = recording_scores(probabilities, truth, recordings, self.options.vote)
+        except ValueError as error:
+            _warn(f"{what}: {error}; no figures per recording")
             return None
-        recording_truth = recording_labels(combined.predictions, truth)
-        if recording_truth is None:
-            _warn(f"{what}: the files of a recording have different labels; no figures per recording")
+        if figures is None:
             return None
-        predicted = np.array([c.probabilities.argmax() for c in combined.predictions])
-        figures = scores(recording_truth, predicted)
         print(
             f"{what}: {figures['n']} ({self.options.vote} of their files), accuracy {figures['accuracy']:.4f}, "
             f"balanced accuracy {figures['balanced_accuracy']:.4f}"
