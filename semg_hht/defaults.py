@@ -37,3 +37,22 @@ DEFAULT_MODEL = "factorised"
 """Gender (pooled over a subject's files) times movement quality: on the simulated set gender
 0.667 against 0.604 and six-class 0.521 against 0.460 for the joint SVM; identical on the real
 set, whose subjects are all male."""
+
+# Training and SVM settings (train.py's flags, TrainingOptions, HHTClassifier and the trainer read these).
+DEFAULT_SEED = 42
+DEFAULT_TEST_SIZE = 0.2
+"""Fraction of the labelled files (or subjects) held out for validation."""
+DEFAULT_LR = 1e-3
+"""Peak learning rate of AdamW (one-cycle schedule) when the encoder is trained."""
+DEFAULT_WEIGHT_DECAY = 1e-2
+DEFAULT_PATIENCE = 5
+"""Epochs without a lower validation loss before encoder training stops; 0 never stops early."""
+SVM_KERNELS = ("rbf", "linear", "poly", "sigmoid")
+DEFAULT_SVM_C = 10.0
+DEFAULT_SVM_KERNEL = "rbf"
+DEFAULT_SVM_GAMMA = "scale"
+MODELS = ("joint", "factorised")
+NORMALISATION_MODES = ("none", "subject", "subject_muscle")
+AGGREGATION_RULES = ("mean", "majority")
+DEFAULT_AGGREGATION_RULE = "mean"
+"""One prediction per recording: the mean of its files' class probabilities (the sum rule)."""
