@@ -6,12 +6,12 @@ Imports nothing heavy, so ``--help`` answers before torch is loaded.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable
 
 from .defaults import DEFAULT_BATCH_SIZE
 from .errors import EXIT_USAGE, EXIT_WRITE_FAILED, UsageError, WriteError
+from .logs import configure_logging
 
 
 def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,24 +26,6 @@ def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
         help="encode under bfloat16 autocast: faster on bf16 hardware (recent Intel CPUs, GPUs), "
         "features differ from float32 in the third digit",
     )
-
-
-class _MessageFormatter(logging.Formatter):
-    """Warnings as ``Warning: ...`` like the scripts' own, other records as their message."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        return f"Warning: {message}" if record.levelno == logging.WARNING else message
-
-
-def configure_logging() -> None:
-    """The package's log records (warnings and above) go to stderr."""
-    package = logging.getLogger("semg_hht")
-    if not package.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_MessageFormatter())
-        package.addHandler(handler)
-        package.setLevel(logging.WARNING)
 
 
 def run_command(command: Callable[[], int]) -> int:

@@ -23,6 +23,15 @@ settings.register_profile(
 settings.load_profile("semg_hht")
 
 
+@pytest.fixture(autouse=True)
+def script_logging():
+    """The package's log records reach stdout and stderr as the scripts configure them, so tests that
+    call the library in-process see what a user of the scripts would."""
+    from semg_hht.logs import configure_logging
+
+    configure_logging()
+
+
 def run_script(script: str, *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run one of the top-level scripts in a subprocess and capture its output."""
     return subprocess.run(
