@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 from .defaults import DEFAULT_BATCH_SIZE
-from .errors import EXIT_USAGE, EXIT_WRITE_FAILED, UsageError, WriteError
+from .errors import EXIT_USAGE, EXIT_WRITE_FAILED, UsageError, WriteError, as_flags
 from .logs import configure_logging
 
 
@@ -40,10 +40,10 @@ def run_command(command: Callable[[], int]) -> int:
     try:
         return command()
     except (UsageError, FileExistsError) as error:
-        print(f"Error: {error}", file=sys.stderr)
+        print(as_flags(f"Error: {error}"), file=sys.stderr)
         return EXIT_USAGE
     except WriteError as error:
-        print(f"Error: {error}", file=sys.stderr)
+        print(as_flags(f"Error: {error}"), file=sys.stderr)
         return EXIT_WRITE_FAILED
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 EXIT_OK = 0
 """Everything asked for was done."""
@@ -18,7 +19,23 @@ EXIT_WRITE_FAILED = 4
 
 
 class UsageError(Exception):
-    """A problem the user must fix before anything can run (exit code 2)."""
+    """A problem the user must fix before anything can run (exit code 2).
+
+    Like every message of the library, it names options by their parameter names in backquotes
+    (`` `test_size` must be between 0 and 1``); the scripts show them as flags (:func:`as_flags`).
+    """
+
+
+_OPTION = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def as_flags(message: str) -> str:
+    """``message`` with each option named as `name` written as the command-line flag ``--name``.
+
+    Every flag of the scripts is its parameter's name with ``--`` before it, so this one rule is
+    the whole mapping from the library's words to the command line's.
+    """
+    return _OPTION.sub(r"--\1", message)
 
 
 def out_of_memory_advice(batch_size: int) -> str:

@@ -3,7 +3,8 @@
 The library logs with ``logging.getLogger(__name__)`` and never prints. What the scripts
 show on stdout (progress lines and results) is logged at INFO; warnings at WARNING (shown
 as ``Warning: ...``), problems with one file or one run at ERROR (``Error: ...``), both on
-stderr. An INFO record with ``extra=TO_STDERR`` goes to stderr as its bare message (the
+stderr; options named as `name` are shown as the flags ``--name``
+(:func:`~semg_hht.errors.as_flags`). An INFO record with ``extra=TO_STDERR`` goes to stderr as its bare message (the
 skipped-files summary, per-epoch lines). A quiet run raises a logger's level
 (:func:`quieter`) instead of redirecting streams.
 
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 
 from tqdm import tqdm
 
+from .errors import as_flags
+
 PACKAGE = "semg_hht"
 TO_STDERR = {"to_stderr": True}
 """``extra=`` of an INFO record that belongs on stderr (a log line, not a result)."""
@@ -27,10 +30,10 @@ _PREFIXES = {logging.WARNING: "Warning: ", logging.ERROR: "Error: ", logging.CRI
 
 
 class _MessageFormatter(logging.Formatter):
-    """A record as the scripts have always written it: its message, prefixed by its level above INFO."""
+    """A record as the scripts write it: its message, prefixed by its level above INFO, options as flags."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return _PREFIXES.get(record.levelno, "") + record.getMessage()
+        return as_flags(_PREFIXES.get(record.levelno, "") + record.getMessage())
 
 
 def _on_stderr(record: logging.LogRecord) -> bool:
