@@ -26,7 +26,7 @@ class UsageError(Exception):
     """
 
 
-_OPTION = re.compile(r"`([a-z][a-z0-9_]*)`")
+_OPTION = re.compile(r"`([A-Za-z][A-Za-z0-9_]*)`")
 
 
 def as_flags(message: str) -> str:
