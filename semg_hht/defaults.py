@@ -56,3 +56,23 @@ NORMALISATION_MODES = ("none", "subject", "subject_muscle")
 AGGREGATION_RULES = ("mean", "majority")
 DEFAULT_AGGREGATION_RULE = "mean"
 """One prediction per recording: the mean of its files' class probabilities (the sum rule)."""
+
+# The Hilbert-Huang transform (compute_hht.py's flags and semg_hht.hht read these).
+HHT_METHODS = ("emd", "eemd", "ceemdan")
+DEFAULT_HHT_METHOD = "emd"
+"""Plain EMD: the noise-assisted methods cost about ``ensembles`` times as much."""
+DEFAULT_ENSEMBLES = 30
+"""Noise realisations averaged by EEMD and CEEMDAN; 30 is what the upstream tool uses."""
+DEFAULT_NOISE_WIDTH = 0.2
+"""Standard deviation of the added noise relative to the signal's (Wu & Huang 2009)."""
+DEFAULT_N_FREQ = 256
+"""Frequency rows of the spectrum matrix."""
+DEFAULT_N_TIME = 256
+"""Time columns of the spectrum matrix."""
+DEFAULT_F_MIN = 20.0
+"""Frequency of row 0 in Hz: below it lie motion artefacts and baseline drift."""
+DEFAULT_F_MAX = 450.0
+"""Frequency of the last row in Hz: the upper edge of surface-EMG content."""
+SPECTRUM_QUANTITIES = ("amplitude", "power")
+DEFAULT_SPECTRUM_QUANTITY = "amplitude"
+"""The spectrum sums instantaneous amplitudes (``power``: their squares)."""

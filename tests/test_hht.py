@@ -7,14 +7,13 @@ import pytest
 from scipy.signal import butter, sosfiltfilt
 
 from conftest import REALDATA, UPSTREAM_MATRIX
+from semg_hht.decomposition import emd, ensemble_emd
 from semg_hht.hht import (
     DEFAULT_F_MAX,
     DEFAULT_F_MIN,
     DEFAULT_N_FREQ,
     DEFAULT_N_TIME,
     HHTInputError,
-    emd,
-    ensemble_emd,
     frequency_axis,
     hilbert_spectrum,
     instantaneous_amplitude_frequency,
