@@ -377,6 +377,24 @@ def simulate_recording(
     ndarray of shape (N,), float64, volts
         ``N = round(fs * duration_s)`` samples.
     """
+    n_samples = _checked_length(movement, fs, duration_s)
+    if fatigue is None:
+        fatigue = movement == "full"
+    if movement == "invalid" and invalid_kind is None:
+        invalid_kind = str(rng.choice(INVALID_KINDS))
+    envelope = activation_envelope(movement, n_samples, fs, rng, invalid_kind)
+    gain = subject.skin_amplitude_v * rng.lognormal(0.0, 0.15)
+    activity, noise = _muscle_activity(subject.frequency_scale, fatigue, n_samples, fs, rng)
+    t = np.arange(n_samples) / fs
+    recording = gain * envelope * activity + subject.noise_rms_v * noise
+    recording += _line_interference(subject, t, rng) + _baseline_wander(t, rng)
+    if invalid_kind == "artefact" and movement == "invalid":
+        recording += _motion_artefact(t, rng)
+    return recording
+
+
+def _checked_length(movement: str, fs: float, duration_s: float) -> int:
+    """The number of samples of a recording, ``round(fs * duration_s)``, once the settings are checked."""
     if movement not in MOVEMENTS:
         raise ValueError(f"movement must be one of {MOVEMENTS}, got {movement!r}")
     if fs < MIN_SAMPLING_RATE_HZ:
@@ -384,14 +402,22 @@ def simulate_recording(
     n_samples = round(fs * duration_s)
     if n_samples < 2:
         raise ValueError(f"duration_s={duration_s:g} s at fs={fs:g} Hz gives fewer than 2 samples")
-    if fatigue is None:
-        fatigue = movement == "full"
-    if movement == "invalid" and invalid_kind is None:
-        invalid_kind = str(rng.choice(INVALID_KINDS))
-    envelope = activation_envelope(movement, n_samples, fs, rng, invalid_kind)
+    return n_samples
 
-    gain = subject.skin_amplitude_v * rng.lognormal(0.0, 0.15)
-    scale = subject.frequency_scale * rng.lognormal(0.0, 0.03)
+
+def _muscle_activity(
+    frequency_scale: float, fatigue: bool, n_samples: int, fs: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Muscle activity of one recording (about unit variance) and amplifier noise (unit variance), shapes (N,).
+
+    The activity is Gaussian noise shaped by the Shwedyk et al. (1977) spectrum with both corners
+    scaled by the subject's ``frequency_scale`` (times a per-recording jitter), crossfaded between
+    ``_SPECTRAL_NODES`` spectra along the recording. With ``fatigue`` the nodes' scale falls
+    linearly by a drawn fraction (spectral compression) and the amplitude rises with recruitment;
+    the draws are made either way, so the stream does not depend on ``fatigue``. Both rows pass
+    the amplifier's 450 Hz anti-aliasing low-pass (a 4th-order Butterworth magnitude response).
+    """
+    scale = frequency_scale * rng.lognormal(0.0, 0.03)
     drop = rng.uniform(*_FATIGUE_FREQUENCY_DROP)
     recruitment = rng.uniform(*_FATIGUE_RECRUITMENT_RISE)
     progress = np.linspace(0.0, 1.0, _SPECTRAL_NODES)
@@ -409,12 +435,7 @@ def simulate_recording(
     if fatigue:
         local_scale = np.interp(position, np.arange(_SPECTRAL_NODES), node_scales)
         activity *= np.sqrt(scale / local_scale) * (1.0 + recruitment * t / t[-1])
-
-    recording = gain * envelope * activity + subject.noise_rms_v * rows[-1]
-    recording += _line_interference(subject, t, rng) + _baseline_wander(t, rng)
-    if invalid_kind == "artefact" and movement == "invalid":
-        recording += _motion_artefact(t, rng)
-    return recording
+    return activity, rows[-1]
 
 
 def median_frequency(signal: np.ndarray, fs: float, band: tuple[float, float] = (20.0, 450.0)) -> float:
