@@ -102,31 +102,41 @@ def hudgins_features(signal: np.ndarray, threshold_fraction: float = DEFAULT_THR
         raise ValueError(f"threshold_fraction must be a finite number >= 0; got {threshold_fraction!r}")
     array = np.asarray(signal)
     segments = _as_segments(array)
-    n_samples = segments.shape[1]
     # Every feature is homogeneous in the scale, so the work is done on the segment divided by
     # its largest magnitude: values near the float64 limits can neither overflow (a std or a
     # difference) nor underflow, and the scale comes back exactly as a term of the logarithms.
     scale = np.abs(segments).max(axis=1, keepdims=True)
     x = segments / scale
     x -= x.mean(axis=1, keepdims=True)
-    threshold = threshold_fraction * x.std(axis=1, keepdims=True)
     step = np.diff(x, axis=1)
+    crossings, turns = _crossings_and_turns(x, step, threshold_fraction * x.std(axis=1, keepdims=True))
+    n_samples = segments.shape[1]
+    log_mav, log_wl = _log_amplitudes(x, step, np.log(scale[:, 0]))
+    features = np.column_stack([log_mav, log_wl, crossings.sum(axis=1) / n_samples, turns.sum(axis=1) / n_samples])
+    return features[0] if array.ndim == 1 else features
+
+
+def _log_amplitudes(x: np.ndarray, step: np.ndarray, log_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``log_mav`` and ``log_wl`` of (n, N) segments ``x`` divided by their scales, whose logs are ``log_scale``."""
+    # A non-constant segment has a sample off its mean, so both means are positive; the floor
+    # only keeps a value lost to rounding from giving -inf.
+    tiny = np.finfo(np.float64).tiny
+    log_mav = np.log(np.maximum(np.abs(x).mean(axis=1), tiny)) + log_scale
+    log_wl = np.log(np.maximum(np.abs(step).sum(axis=1) / x.shape[1], tiny)) + log_scale
+    return log_mav, log_wl
+
+
+def _crossings_and_turns(x: np.ndarray, step: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the (n, N) demeaned segments ``x`` cross zero and where their slope changes sign.
+
+    ``step`` is ``np.diff(x, axis=1)``, ``threshold`` of shape (n, 1) the smallest step that counts.
+    Returns boolean arrays of shape (n, N - 1), crossing between samples k and k + 1, and
+    (n, N - 2), turning at sample k + 1.
+    """
     big_step = np.abs(step) >= threshold
     # Signs rather than products of samples: a product of two tiny values can underflow to 0.
     sign = np.sign(x)
     crossings = (sign[:, :-1] * sign[:, 1:] < 0) & big_step
     # x[k] - x[k-1] is step[k-1], x[k] - x[k+1] is -step[k]: a turn where they share a sign.
     turns = (np.sign(step[:, :-1]) * np.sign(step[:, 1:]) < 0) & (big_step[:, :-1] | big_step[:, 1:])
-    # A non-constant segment has a sample off its mean, so both means are positive; the floor
-    # only keeps a value lost to rounding from giving -inf.
-    tiny = np.finfo(np.float64).tiny
-    log_scale = np.log(scale[:, 0])
-    features = np.column_stack(
-        [
-            np.log(np.maximum(np.abs(x).mean(axis=1), tiny)) + log_scale,
-            np.log(np.maximum(np.abs(step).sum(axis=1) / n_samples, tiny)) + log_scale,
-            crossings.sum(axis=1) / n_samples,
-            turns.sum(axis=1) / n_samples,
-        ]
-    )
-    return features[0] if array.ndim == 1 else features
+    return crossings, turns
