@@ -17,6 +17,36 @@ is the mean instantaneous amplitude (signal units) falling in that cell, so ``H 
   frequency of the HHT literature (Xie & Wang 2006);
 - the **chunk marginals**: the marginal spectrum of each of 8 equal runs of 32 columns.
 
+The descriptors, the columns of :func:`hht_descriptors` in the order of ``DESCRIPTOR_NAMES``:
+
+``log_total_energy``
+    ``log E``, the Hilbert spectrum's total amplitude: contraction level, attenuated by
+    subcutaneous fat (Huang et al. 1998; Hemingway et al. 1995; Kuiken et al. 2003).
+``log_band_energy_k``, ``log_relative_band_energy_k`` (k = 0 .. 7)
+    ``log B_k`` and ``log(B_k / E)`` (floored as below), ``B_k`` the marginal spectrum
+    summed over rows ``32k .. 32k + 31`` (about 20-72, 74-126, ..., 398-450 Hz on the
+    default axis): how the amplitude spreads over frequency, which shifts with fibre
+    type, conduction velocity and fatigue (Phinyomark et al. 2012, spectral moments).
+``mean_frequency_hz``, ``median_frequency_hz``, ``spectral_spread_hz``
+    MNF ``sum f h / E``, MDF (the frequency splitting ``h`` into equal halves, each row a
+    bin half a row spacing either side of its frequency) and the amplitude-weighted
+    standard deviation of frequency ``sqrt(sum (f - MNF)^2 h / E)`` (Phinyomark et al.
+    2012; Xie & Wang 2006).
+``if_mean_hz``, ``if_std_hz``
+    Mean and standard deviation over the active columns (those of ``active_fraction``) of ``f_c(t)``,
+    each active instant counted once: the typical instantaneous frequency during the
+    contraction and its variability (Xie & Wang 2006). Counting instants rather than
+    energy keeps ``if_mean_hz`` from equalling MNF, which is the energy-weighted mean
+    of ``f_c``; columns without energy have no ``f_c`` and are left out.
+``active_fraction``, ``burst_count``, ``mean_burst_duration``, ``energy_cv``
+    Activation timing from ``e(t)``; see ``_time_profile_descriptors``. Durations are
+    fractions of the segment.
+``mdf_slope_hz_per_segment``, ``log_energy_slope_per_segment``
+    Least-squares slopes, against time in [0, 1] at the 8 chunk centres, of the chunks'
+    MDF (Hz per segment; weighted by chunk energy) and of their log energy. A falling
+    MDF with a rising energy is the spectral compression of fatigue (De Luca 1984;
+    Merletti et al. 1990; Srhoj-Egekher et al. 2011).
+
 Units: frequencies and their spreads and slopes are in Hz; log energies are natural logs of
 signal units; durations and time are **fractions of the segment**, because the matrix files
 written by other tools do not store the segment's length (for a 2 s segment, multiply by 2 s).
@@ -60,8 +90,6 @@ from __future__ import annotations
 import numpy as np
 
 from .matrices import MATRIX_SHAPE
-
-DEFAULT_N_FREQ, DEFAULT_N_TIME = MATRIX_SHAPE
 
 N_BANDS = 8
 """Equal frequency bands of the marginal spectrum: band k is rows ``32k .. 32k + 31``."""
@@ -116,35 +144,7 @@ def hht_descriptors(matrices: np.ndarray, frequency: np.ndarray | None = None) -
     Returns
     -------
     ndarray of shape (n, len(DESCRIPTOR_NAMES)) or (len(DESCRIPTOR_NAMES),), float64
-        Always finite. Columns, in the order of ``DESCRIPTOR_NAMES``:
-
-        ``log_total_energy``
-            ``log E``, the Hilbert spectrum's total amplitude: contraction level, attenuated by
-            subcutaneous fat (Huang et al. 1998; Hemingway et al. 1995; Kuiken et al. 2003).
-        ``log_band_energy_k``, ``log_relative_band_energy_k`` (k = 0 .. 7)
-            ``log B_k`` and ``log(B_k / E)`` (floored as above), ``B_k`` the marginal spectrum
-            summed over rows ``32k .. 32k + 31`` (about 20-72, 74-126, ..., 398-450 Hz on the
-            default axis): how the amplitude spreads over frequency, which shifts with fibre
-            type, conduction velocity and fatigue (Phinyomark et al. 2012, spectral moments).
-        ``mean_frequency_hz``, ``median_frequency_hz``, ``spectral_spread_hz``
-            MNF ``sum f h / E``, MDF (the frequency splitting ``h`` into equal halves, each row a
-            bin half a row spacing either side of its frequency) and the amplitude-weighted
-            standard deviation of frequency ``sqrt(sum (f - MNF)^2 h / E)`` (Phinyomark et al.
-            2012; Xie & Wang 2006).
-        ``if_mean_hz``, ``if_std_hz``
-            Mean and standard deviation over the active columns (see below) of ``f_c(t)``,
-            each active instant counted once: the typical instantaneous frequency during the
-            contraction and its variability (Xie & Wang 2006). Counting instants rather than
-            energy keeps ``if_mean_hz`` from equalling MNF, which is the energy-weighted mean
-            of ``f_c``; columns without energy have no ``f_c`` and are left out.
-        ``active_fraction``, ``burst_count``, ``mean_burst_duration``, ``energy_cv``
-            Activation timing from ``e(t)``; see ``_time_profile_descriptors``. Durations are
-            fractions of the segment.
-        ``mdf_slope_hz_per_segment``, ``log_energy_slope_per_segment``
-            Least-squares slopes, against time in [0, 1] at the 8 chunk centres, of the chunks'
-            MDF (Hz per segment; weighted by chunk energy) and of their log energy. A falling
-            MDF with a rising energy is the spectral compression of fatigue (De Luca 1984;
-            Merletti et al. 1990; Srhoj-Egekher et al. 2011).
+        Always finite; the columns of ``DESCRIPTOR_NAMES``, in its order (see the module docstring).
 
     Raises
     ------
@@ -170,7 +170,7 @@ def hht_descriptors(matrices: np.ndarray, frequency: np.ndarray | None = None) -
 def _checked_matrices(matrices: np.ndarray) -> tuple[np.ndarray, bool]:
     """The input as a C-contiguous (n, 256, 256) float32/float64 stack, and whether it was one matrix."""
     array = np.asarray(matrices)
-    expected = (DEFAULT_N_FREQ, DEFAULT_N_TIME)
+    expected = MATRIX_SHAPE
     if array.ndim not in (2, 3) or array.shape[-2:] != expected:
         raise ValueError(f"matrices must have shape (n, 256, 256) or (256, 256); got shape {array.shape}")
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
@@ -197,7 +197,7 @@ def _checked_frequency(frequency: np.ndarray | None) -> np.ndarray:
 
         return frequency_axis()
     axis = np.asarray(frequency, dtype=np.float64)
-    if axis.shape != (DEFAULT_N_FREQ,):
+    if axis.shape != (MATRIX_SHAPE[0],):
         raise ValueError(f"frequency must have shape (256,), one value per row; got shape {axis.shape}")
     if not np.all(np.isfinite(axis)) or not np.all(np.diff(axis) > 0):
         raise ValueError("frequency must be finite and strictly increasing (Hz per row)")
