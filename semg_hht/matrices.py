@@ -219,6 +219,27 @@ def load_matrix(path: str | os.PathLike) -> np.ndarray:
     return load_matrix_file(path).matrix
 
 
+def _optional_arrays(
+    channel: str | None,
+    time_domain: np.ndarray | None,
+    duration_s: float | None,
+    provenance: MatrixProvenance | None,
+) -> dict[str, np.ndarray]:
+    """The arrays a matrix file stores beside the upstream tool's, by key, for those that are given."""
+    extras: dict[str, np.ndarray] = {}
+    if channel is not None:
+        extras["channel"] = np.array(channel)
+    if time_domain is not None:
+        extras[TIME_DOMAIN_KEY] = np.asarray(time_domain, dtype=np.float64)
+    if duration_s is not None:
+        extras[DURATION_KEY] = np.float64(duration_s)
+    if provenance is not None:
+        extras[RECORDING_KEY] = np.array(provenance.recording)
+        extras["unit"] = np.array(provenance.unit or "")
+        extras["preprocessing"] = np.array(provenance.preprocessing)
+    return extras
+
+
 def write_matrix_file(
     path: str | os.PathLike,
     matrix: np.ndarray,
@@ -254,17 +275,7 @@ def write_matrix_file(
 
     ``time`` is the normalised time axis, 0..1 over the columns.
     """
-    extras: dict[str, np.ndarray] = {}
-    if channel is not None:
-        extras["channel"] = np.array(channel)
-    if time_domain is not None:
-        extras[TIME_DOMAIN_KEY] = np.asarray(time_domain, dtype=np.float64)
-    if duration_s is not None:
-        extras[DURATION_KEY] = np.float64(duration_s)
-    if provenance is not None:
-        extras[RECORDING_KEY] = np.array(provenance.recording)
-        extras["unit"] = np.array(provenance.unit or "")
-        extras["preprocessing"] = np.array(provenance.preprocessing)
+    extras = _optional_arrays(channel, time_domain, duration_s, provenance)
     with atomic_open(path) as stream:
         np.savez(
             stream,
