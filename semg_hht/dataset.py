@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ class DataFolder:
 
 
 def compile_group_pattern(pattern: str) -> re.Pattern[str]:
-    """``--group_pattern``: a regular expression with a named group ``subject``.
+    """``group_pattern``: a regular expression with a named group ``subject``.
 
     Raises
     ------
@@ -65,10 +66,10 @@ def compile_group_pattern(pattern: str) -> re.Pattern[str]:
     try:
         compiled = re.compile(pattern)
     except re.error as error:
-        raise UsageError(f"--group_pattern {pattern!r} is not a valid regular expression: {error}") from None
+        raise UsageError(f"`group_pattern` {pattern!r} is not a valid regular expression: {error}") from None
     if "subject" not in compiled.groupindex:
         raise UsageError(
-            f"--group_pattern {pattern!r} has no group named 'subject'; write it as (?P<subject>...), "
+            f"`group_pattern` {pattern!r} has no group named 'subject'; write it as (?P<subject>...), "
             "e.g. '^(?P<subject>S\\d+)_'"
         )
     return compiled
@@ -147,26 +148,10 @@ def scan_data_folder(
     folder = DataFolder()
     files = list_npz_files(directory)
     for path in files:
-        if labels_file is None:
-            label = parse_filename(path.name)
-            if label.kind == "test":
-                folder.test.append(path)
-                continue
-            if label.kind != "labelled":
-                folder.skipped.append((path, f"file name cannot be labelled: {label.reason}"))
-                continue
-            class_id, listed, pin = label.class_id, None, None
-        else:
-            row = labels_file.rows.get(path.name)
-            if row is None:
-                folder.skipped.append((path, f"not listed in {labels_file.path.name}"))
-                continue
-            if row.split == "test":
-                folder.test.append(path)
-                if row.class_id is not None:
-                    folder.test_labels[path] = row.class_id
-                continue
-            class_id, listed, pin = row.class_id, row.subject, row.split
+        labelled = _label_by_name(folder, path) if labels_file is None else _label_by_row(folder, path, labels_file)
+        if labelled is None:
+            continue
+        class_id, listed, pin = labelled
         folder.labelled.append(path)
         folder.labels.append(class_id)
         folder.subjects.append(_subject(path.name, listed, group_pattern))
@@ -182,6 +167,36 @@ def scan_data_folder(
     if group_pattern is not None or any(subject is not None for subject in folder.subjects):
         _drop_files_without_subject(folder, "--group_pattern" if group_pattern is not None else "the subject column")
     return folder
+
+
+_Labelled = tuple[int, str | None, str | None]
+"""A labelled file's class ID, the subject its labels-file row names, and its pin."""
+
+
+def _label_by_name(folder: DataFolder, path: Path) -> _Labelled | None:
+    """The label of ``path``'s name; None when it is a test file or cannot be labelled (put in ``folder``)."""
+    label = parse_filename(path.name)
+    if label.kind == "test":
+        folder.test.append(path)
+        return None
+    if label.kind != "labelled":
+        folder.skipped.append((path, f"file name cannot be labelled: {label.reason}"))
+        return None
+    return label.class_id, None, None
+
+
+def _label_by_row(folder: DataFolder, path: Path, labels_file: LabelsFile) -> _Labelled | None:
+    """The label of ``path``'s row in ``labels_file``; None when it is a test file or not listed (put in ``folder``)."""
+    row = labels_file.rows.get(path.name)
+    if row is None:
+        folder.skipped.append((path, f"not listed in {labels_file.path.name}"))
+        return None
+    if row.split == "test":
+        folder.test.append(path)
+        if row.class_id is not None:
+            folder.test_labels[path] = row.class_id
+        return None
+    return row.class_id, row.subject, row.split
 
 
 def _drop_files_without_subject(folder: DataFolder, source: str) -> None:
@@ -231,7 +246,7 @@ def extract_file_features(
     """
     encoded = FileFeatures([], np.empty((len(paths), len(classifier.feature_names)), np.float32), [])
     needs_time_domain = "td" in classifier.feature_blocks
-    with tqdm(total=len(paths), desc=description, unit="file", leave=False) as progress:
+    with tqdm(total=len(paths), desc=description, unit="file", leave=False, disable=None, file=sys.stderr) as progress:
         for batch in iter_matrix_batches(paths, batch_size):
             encoded.errors.extend(batch.errors)
             progress.update(len(batch.paths) + len(batch.errors))
