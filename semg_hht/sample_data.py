@@ -8,6 +8,15 @@ subjects contribute several files each, so files of one subject are alike, as
 in real data. ``labels.csv`` beside the files names each file's class and
 subject; with ``save_signals`` the raw recordings are written too, for
 ``compute_hht.py``.
+
+Labelled files are named ``MUSCLE_movement_GENDER_###.npz`` (movements
+``fatiguetest``, ``half``, ``invalid``), test files ``MUSCLE_test_###.npz``,
+recorded by simulated subjects not among the labelled files' subjects, of
+random classes; ``labels.csv`` gives every file's gender, movement and
+subject (``split`` is ``test`` for the test files). Each file holds ``hht``
+(float32, 256x256, mV), ``time``, ``frequency``, ``sampling_rate``, ``duration_s``,
+``channel``, ``recording``, ``unit``, ``preprocessing`` and ``td_features``, as
+compute_hht.py writes them with its default preprocessing.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import csv
 import math
 import multiprocessing
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -121,7 +131,7 @@ def _write_labels(path: Path, plan: Sequence[_Recording]) -> None:
 
 def _make_all(plan: Sequence[_Recording], fs: float, duration_s: float, signals_dir: Path | None, workers: int) -> None:
     """Make every planned file; the first write that fails stops the rest (they would fail alike)."""
-    with tqdm(total=len(plan), desc="Simulating", unit="file", leave=False) as progress:
+    with tqdm(total=len(plan), desc="Simulating", unit="file", leave=False, disable=None, file=sys.stderr) as progress:
         if workers == 1:
             for recording in plan:
                 _make(recording, fs, duration_s, signals_dir)
@@ -149,16 +159,9 @@ def generate_sample_data(
     fs: float = 2000.0,
     duration_s: float = 2.0,
 ) -> list[Path]:
-    """Write ``6 * n_samples`` labelled files and ``n_test`` test files into ``output_dir``.
+    """Write ``6 * n_samples`` labelled files, ``n_test`` test files and ``labels.csv`` into ``output_dir``.
 
-    Labelled files are named ``MUSCLE_movement_GENDER_###.npz`` (movements
-    ``fatiguetest``, ``half``, ``invalid``), test files ``MUSCLE_test_###.npz``,
-    recorded by simulated subjects not among the labelled files' subjects, of
-    random classes; ``labels.csv`` gives every file's gender, movement and
-    subject (``split`` is ``test`` for the test files). Each file holds ``hht``
-    (float32, 256x256, mV), ``time``, ``frequency``, ``sampling_rate``, ``duration_s``,
-    ``channel``, ``recording``, ``unit``, ``preprocessing`` and ``td_features``, as
-    compute_hht.py writes them with its default preprocessing.
+    The files are named and filled as the module docstring says.
 
     Parameters
     ----------
@@ -191,25 +194,37 @@ def generate_sample_data(
     directory = Path(output_dir)
     plan = _plan(directory, n_samples, n_test, seed)
     signals_dir = directory / SIGNALS_FOLDER if save_signals else None
+    with folder_lock(directory, "generate_sample_data.py"):
+        _refuse_existing(directory, plan, signals_dir, overwrite)
+        _write_data_set(directory, plan, fs, duration_s, signals_dir, workers or os.cpu_count() or 1)
+    return [recording.path for recording in plan]
+
+
+def _write_data_set(
+    directory: Path, plan: Sequence[_Recording], fs: float, duration_s: float, signals_dir: Path | None, workers: int
+) -> None:
+    """Make the planned files (and signals), then ``labels.csv``; see :func:`generate_sample_data`."""
+    if signals_dir is not None:
+        make_folder(signals_dir)
+    # Written last, so a labels file is there only when every file it names is.
+    (directory / LABELS_FILE).unlink(missing_ok=True)
+    try:
+        _make_all(plan, fs, duration_s, signals_dir, workers)
+    except WriteError as error:
+        raise error.with_advice(
+            f"the data set in {directory} is incomplete and has no {LABELS_FILE}: run again with `overwrite`"
+        ) from None
+    _write_labels(directory / LABELS_FILE, plan)
+
+
+def _refuse_existing(directory: Path, plan: Sequence[_Recording], signals_dir: Path | None, overwrite: bool) -> None:
+    """Raise :class:`FileExistsError` unless ``overwrite`` or none of the files to write exists."""
     targets = [directory / LABELS_FILE] + [recording.path for recording in plan]
     if signals_dir is not None:
         targets += [signals_dir / recording.path.name for recording in plan]
-    with folder_lock(directory, "generate_sample_data.py"):
-        existing = [path for path in targets if path.exists()]
-        if existing and not overwrite:
-            raise FileExistsError(
-                f"{len(existing)} files already exist in {directory} (e.g. {existing[0].name}); "
-                "use another folder or --overwrite"
-            )
-        if signals_dir is not None:
-            make_folder(signals_dir)
-        # Written last, so a labels file is there only when every file it names is.
-        (directory / LABELS_FILE).unlink(missing_ok=True)
-        try:
-            _make_all(plan, fs, duration_s, signals_dir, workers or os.cpu_count() or 1)
-        except WriteError as error:
-            raise error.with_advice(
-                f"the data set in {directory} is incomplete and has no {LABELS_FILE}: run again with --overwrite"
-            ) from None
-        _write_labels(directory / LABELS_FILE, plan)
-    return [recording.path for recording in plan]
+    existing = [path for path in targets if path.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{len(existing)} files already exist in {directory} (e.g. {existing[0].name}); "
+            "use another folder or `overwrite`"
+        )
