@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from .defaults import AGGREGATION_RULES, DEFAULT_AGGREGATION_RULE
 from .evaluation import scores
 from .recordings import channel_tag
 
-AGGREGATION_RULES = ("mean", "majority")
-DEFAULT_RULE = "mean"
+DEFAULT_RULE = DEFAULT_AGGREGATION_RULE
+"""Re-exported under its old name: training.py, prediction.py and cross_validation.py import it from here."""
 _SEGMENT_SUFFIX = re.compile(r"_seg\d{3,}$")
 
 

@@ -8,6 +8,8 @@ buffers fragment the heap). Folder inference peaked at 380 MB for 1,000 files an
 6,000 with batches of 8; at 452 and 553 MB with batches of 16; at 656 MB with 32 on 190 files.
 """
 
+from typing import Final
+
 DEFAULT_BATCH_SIZE = 8
 
 # The model's defaults follow the evidence table of ``benchmarks/evaluate_features.py``
@@ -57,9 +59,10 @@ AGGREGATION_RULES = ("mean", "majority")
 DEFAULT_AGGREGATION_RULE = "mean"
 """One prediction per recording: the mean of its files' class probabilities (the sum rule)."""
 
-# The Hilbert-Huang transform (compute_hht.py's flags and semg_hht.hht read these).
+# The Hilbert-Huang transform (compute_hht.py's flags and semg_hht.hht read these); Final, so that the
+# string defaults type as the literals of semg_hht.hht's parameters.
 HHT_METHODS = ("emd", "eemd", "ceemdan")
-DEFAULT_HHT_METHOD = "emd"
+DEFAULT_HHT_METHOD: Final = "emd"
 """Plain EMD: the noise-assisted methods cost about ``ensembles`` times as much."""
 DEFAULT_ENSEMBLES = 30
 """Noise realisations averaged by EEMD and CEEMDAN; 30 is what the upstream tool uses."""
@@ -74,5 +77,5 @@ DEFAULT_F_MIN = 20.0
 DEFAULT_F_MAX = 450.0
 """Frequency of the last row in Hz: the upper edge of surface-EMG content."""
 SPECTRUM_QUANTITIES = ("amplitude", "power")
-DEFAULT_SPECTRUM_QUANTITY = "amplitude"
+DEFAULT_SPECTRUM_QUANTITY: Final = "amplitude"
 """The spectrum sums instantaneous amplitudes (``power``: their squares)."""

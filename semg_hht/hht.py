@@ -39,9 +39,11 @@ from .defaults import (
     DEFAULT_ENSEMBLES,
     DEFAULT_F_MAX,
     DEFAULT_F_MIN,
+    DEFAULT_HHT_METHOD,
     DEFAULT_N_FREQ,
     DEFAULT_N_TIME,
     DEFAULT_NOISE_WIDTH,
+    DEFAULT_SPECTRUM_QUANTITY,
     SPECTRUM_QUANTITIES,
 )
 
@@ -186,9 +188,9 @@ def hilbert_spectrum(
     n_time: int = DEFAULT_N_TIME,
     f_min: float = DEFAULT_F_MIN,
     f_max: float = DEFAULT_F_MAX,
-    quantity: Quantity = "amplitude",
+    quantity: Quantity = DEFAULT_SPECTRUM_QUANTITY,
     log: bool = False,
-    method: Method = "emd",
+    method: Method = DEFAULT_HHT_METHOD,
     ensembles: int = DEFAULT_ENSEMBLES,
     noise_width: float = DEFAULT_NOISE_WIDTH,
     seed: int | None = None,

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-NORMALISATION_MODES = ("none", "subject", "subject_muscle")
+from .defaults import NORMALISATION_MODES
+
 logger = logging.getLogger(__name__)
 
 

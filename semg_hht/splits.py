@@ -68,9 +68,9 @@ def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[n
     n_val = math.ceil(test_size * len(labels))
     if n_val < n_classes or len(labels) - n_val < n_classes:
         raise UsageError(
-            f"--test_size {test_size} puts {n_val} of {len(labels)} files in validation, but both "
+            f"`test_size` {test_size} puts {n_val} of {len(labels)} files in validation, but both "
             f"sides need at least one file of each of the {n_classes} classes; "
-            "change --test_size or add files."
+            "change `test_size` or add files."
         )
     indices = np.arange(len(labels))
     train, val = train_test_split(indices, test_size=test_size, random_state=seed, stratify=labels)
@@ -78,8 +78,8 @@ def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[n
         missing = [CLASS_NAMES[c] for c in range(N_CLASSES) if counts[c] and not (labels[side] == c).any()]
         if missing:
             raise UsageError(
-                f"--test_size {test_size} leaves the {name} set without {', '.join(missing)} "
-                "(too few files of that class); change --test_size or add files."
+                f"`test_size` {test_size} leaves the {name} set without {', '.join(missing)} "
+                "(too few files of that class); change `test_size` or add files."
             )
     return np.sort(train), np.sort(val)
 
