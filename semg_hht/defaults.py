@@ -79,3 +79,13 @@ DEFAULT_F_MAX = 450.0
 SPECTRUM_QUANTITIES = ("amplitude", "power")
 DEFAULT_SPECTRUM_QUANTITY: Final = "amplitude"
 """The spectrum sums instantaneous amplitudes (``power``: their squares)."""
+
+# The sample data set (generate_sample_data.py's flags and semg_hht.sample_data read these).
+DEFAULT_SAMPLES_PER_CLASS = 20
+"""Labelled files per class of the sample data set."""
+DEFAULT_SAMPLE_TEST_FILES = 10
+"""Unlabelled test files of the sample data set, from subjects not among the labelled files'."""
+DEFAULT_SIMULATED_FS = 2000.0
+"""Sampling rate of a simulated recording, Hz."""
+DEFAULT_SIMULATED_DURATION_S = 2.0
+"""Length of a simulated recording, s: one matrix per recording."""

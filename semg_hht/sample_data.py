@@ -36,6 +36,13 @@ from tqdm import tqdm
 
 from .atomic import atomic_open, make_folder
 from .classes import GENDERS, MOVEMENTS
+from .defaults import (
+    DEFAULT_SAMPLE_TEST_FILES,
+    DEFAULT_SAMPLES_PER_CLASS,
+    DEFAULT_SEED,
+    DEFAULT_SIMULATED_DURATION_S,
+    DEFAULT_SIMULATED_FS,
+)
 from .errors import WriteError
 from .folder_lock import folder_lock
 from .formats.common import UNIT_MV
@@ -150,14 +157,14 @@ def _make_all(plan: Sequence[_Recording], fs: float, duration_s: float, signals_
 
 def generate_sample_data(
     output_dir: str | os.PathLike,
-    n_samples: int = 20,
-    n_test: int = 10,
-    seed: int = 42,
+    n_samples: int = DEFAULT_SAMPLES_PER_CLASS,
+    n_test: int = DEFAULT_SAMPLE_TEST_FILES,
+    seed: int = DEFAULT_SEED,
     overwrite: bool = False,
     save_signals: bool = False,
     workers: int | None = None,
-    fs: float = 2000.0,
-    duration_s: float = 2.0,
+    fs: float = DEFAULT_SIMULATED_FS,
+    duration_s: float = DEFAULT_SIMULATED_DURATION_S,
 ) -> list[Path]:
     """Write ``6 * n_samples`` labelled files, ``n_test`` test files and ``labels.csv`` into ``output_dir``.
 

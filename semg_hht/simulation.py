@@ -82,6 +82,7 @@ import numpy as np
 from scipy.signal import welch
 
 from .classes import GENDERS, MOVEMENTS
+from .defaults import DEFAULT_SIMULATED_DURATION_S, DEFAULT_SIMULATED_FS
 
 INVALID_KINDS: tuple[str, ...] = ("irregular", "truncated", "absent", "co_contraction", "artefact")
 MIN_SAMPLING_RATE_HZ = 1000.0
@@ -345,8 +346,8 @@ def simulate_recording(
     subject: Subject,
     movement: str,
     rng: np.random.Generator,
-    fs: float = 2000.0,
-    duration_s: float = 2.0,
+    fs: float = DEFAULT_SIMULATED_FS,
+    duration_s: float = DEFAULT_SIMULATED_DURATION_S,
     fatigue: bool | None = None,
     invalid_kind: str | None = None,
 ) -> np.ndarray:
