@@ -407,7 +407,8 @@ def ensemble_emd(
         raise HHTInputError(f"noise_width must be a positive number; got {noise_width!r}")
     max_imfs = _checked_max_imfs(max_imfs, x.size)
     rng = np.random.default_rng(seed)
-    if method not in _ENSEMBLE_METHODS:
+    # A tuple, not the dict: an unhashable method is refused like any other, not a TypeError.
+    if method not in tuple(_ENSEMBLE_METHODS):
         raise HHTInputError(f"method must be 'eemd' or 'ceemdan'; got {method!r}")
     imfs = _ENSEMBLE_METHODS[method](x, max_imfs, ensembles, float(noise_width), rng)
     return imfs, x - imfs.sum(axis=0)
@@ -421,7 +422,7 @@ def decompose(x: np.ndarray, method: Method, ensembles: int, noise_width: float,
     """
     if method == "emd":
         imfs, _ = _emd(x, _default_max_imfs(x.size), DEFAULT_MAX_SIFTS, DEFAULT_SD_THRESHOLD)
-    elif method in _ENSEMBLE_METHODS:
+    elif method in tuple(_ENSEMBLE_METHODS):
         imfs, _ = ensemble_emd(x, method=method, ensembles=ensembles, noise_width=noise_width, seed=seed)
     else:
         raise HHTInputError(f"method must be 'emd', 'eemd' or 'ceemdan'; got {method!r}")
