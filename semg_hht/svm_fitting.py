@@ -37,6 +37,11 @@ class BlockWeightedScaler(TransformerMixin, BaseEstimator):
             self.scaler_.scale_ = self.scaler_.scale_ / np.asarray(self.weights, dtype=np.float64)
         return self
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # as StandardScaler; the SVC refuses NaN
+        return tags
+
     def transform(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "scaler_")
         X = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite="allow-nan")
