@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-KERNELS = ("linear", "poly", "rbf", "sigmoid")
+from .defaults import SVM_KERNELS
+
 _ARRAY_KEYS = (
     "classes",
     "mean",
@@ -104,7 +105,7 @@ class SVMHead:
             "calibration_b": (self.calibration_b.shape, (n_calibrators,)),
         }
         wrong = [f"{key} {got} (expected {want})" for key, (got, want) in expected.items() if got != want]
-        if n_classes < 2 or self.n_support.sum() != n_sv or self.kernel not in KERNELS or wrong:
+        if n_classes < 2 or self.n_support.sum() != n_sv or self.kernel not in SVM_KERNELS or wrong:
             raise ValueError(f"inconsistent SVM arrays: {', '.join(wrong) or 'classes, support or kernel'}")
 
     @classmethod
