@@ -5,7 +5,7 @@ Each step maps a batch to a block of feature columns (:mod:`semg_hht.feature_set
 * :class:`HHTDescriptors`: (n, 256, 256) matrices -> (n, 28) named descriptors; nothing to learn;
 * :class:`CNNFeatures`: (n, 256, 256) matrices -> (n, 256) encoder features; ``fit`` takes the
   given encoder or builds one from ``seed``;
-* :class:`StoredTimeDomain`: the time-domain features stored in each matrix file -> (n, 8);
+* :class:`StoredTimeDomain`: the time-domain features stored in each matrix file -> (n, 4);
 * :class:`SubjectNormaliser`: (n, d) features standardised within each subject's (and muscle's) files.
 
 The matrix steps return float32 features, the normaliser float64 like the SVM. They follow
@@ -52,7 +52,7 @@ class HHTDescriptors(_Stateless):
 
 
 class StoredTimeDomain(_Stateless):
-    """The time-domain features stored in each file: a list of (8,) rows (None where a file has none) -> (n, 8)."""
+    """The time-domain features stored in each file: a list of (4,) rows (None where a file has none) -> (n, 4)."""
 
     def transform(self, X: list[np.ndarray | None] | None) -> np.ndarray:
         if X is None or any(row is None for row in X):
