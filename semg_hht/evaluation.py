@@ -64,8 +64,8 @@ def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
         "accuracy": float(accuracy_score(truth, predicted)),
         "balanced_accuracy": balanced_accuracy(truth, predicted),
         "macro_f1": float(f1_score(truth, predicted, labels=present, average="macro", zero_division=0)),
-        "gender_accuracy": float(np.mean(gender_of(truth) == gender_of(predicted))),
-        "quality_accuracy": float(np.mean(quality_of(truth) == quality_of(predicted))),
+        "gender_accuracy": float(accuracy_score(gender_of(truth), gender_of(predicted))),
+        "quality_accuracy": float(accuracy_score(quality_of(truth), quality_of(predicted))),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(CLASS_NAMES, precision, recall, f1, support, strict=True)
