@@ -36,11 +36,11 @@ import hashlib
 import importlib.metadata
 import io
 import json
+import logging
 import os
 import pickle
 import platform
 import shutil
-import sys
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
@@ -55,7 +55,7 @@ import torch
 from . import __version__
 from .atomic import TEMPORARY_SUFFIX, ensure_free_space, fsync_directory, make_folder, write_temporary
 from .classes import CLASS_NAMES
-from .classifier import ConstantHead, HHTClassifier
+from .classifier import ConstantHead, HHTClassifier, parse_gamma
 from .defaults import DEFAULT_BATCH_SIZE
 from .encoder import HHTEncoder
 from .errors import WriteError
@@ -70,14 +70,13 @@ TRAINER_SUFFIX = "_trainer.pt"
 MANIFEST_SUFFIX = "_manifest.json"
 PREVIOUS_DIR = ".previous"
 FACTOR_SEPARATOR = "__"
+LEGACY_SETTINGS = {"C": 10.0, "kernel": "rbf", "gamma": "scale", "seed": 42, "features": "cnn", "model": "joint"}
+"""What checkpoints written before a setting was recorded used (not the defaults of today)."""
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(Exception):
     """A checkpoint that is missing or cannot be loaded; the message says which file and why."""
-
-
-def _warn(message: str) -> None:
-    print(f"Warning: {message}", file=sys.stderr)
 
 
 def checkpoint_files(prefix: str | os.PathLike) -> dict[str, Path]:
@@ -127,6 +126,7 @@ def package_versions() -> dict[str, str]:
 
 def build_metadata(classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
     """Metadata for a checkpoint: the classifier's settings, versions, time, plus ``fields``."""
+    population = getattr(classifier, "population_", None)
     metadata: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "epoch": 0,
@@ -135,14 +135,16 @@ def build_metadata(classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
         "is_fitted": classifier.is_fitted,
         "seed": classifier.seed,
         "batch_size": classifier.batch_size,
-        "svm": {"C": classifier.svm_C, "kernel": classifier.svm_kernel, "gamma": classifier.svm_gamma},
-        "features": classifier.features,
+        "svm": {
+            "C": float(classifier.svm_C),
+            "kernel": classifier.svm_kernel,
+            "gamma": parse_gamma(classifier.svm_gamma),
+        },
+        "features": classifier.feature_set,
         "feature_names": classifier.feature_names,
         "normalisation": classifier.normalisation,
         "model": classifier.model,
-        "population": None
-        if classifier.population is None
-        else {"mean": classifier.population.mean, "std": classifier.population.std},
+        "population": None if population is None else {"mean": population.mean, "std": population.std},
         "versions": package_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -175,7 +177,7 @@ def plain_data(value: Any) -> Any:
 
 def encoder_size(classifier: HHTClassifier) -> int:
     """Bytes of the encoder's weights: the least any checkpoint of ``classifier`` takes."""
-    return sum(value.numel() * value.element_size() for value in classifier.encoder.state_dict().values())
+    return sum(value.numel() * value.element_size() for value in classifier.active_encoder().state_dict().values())
 
 
 def manifest_hash(prefix: str | os.PathLike) -> str | None:
@@ -272,8 +274,8 @@ def _link_temporary(source: Path, folder: Path) -> Path:
 def head_arrays(classifier: HHTClassifier) -> dict[str, np.ndarray]:
     """The arrays of ``P_head.npz``: the joint SVM's, or each factor's under ``quality__``/``gender__``."""
     if classifier.model == "joint":
-        return classifier.head.to_arrays()
-    heads = {"quality": classifier.head, "gender": classifier.gender_head}
+        return classifier.head_.to_arrays()
+    heads = {"quality": classifier.head_, "gender": classifier.gender_head_}
     return {
         f"{name}{FACTOR_SEPARATOR}{key}": array
         for name, head in heads.items()
@@ -285,17 +287,18 @@ def _serialise(
     classifier: HHTClassifier, metadata: dict[str, Any], trainer_state: dict[str, Any] | None
 ) -> dict[str, bytes]:
     """The content of each file of a checkpoint but the manifest, keyed by suffix."""
-    state = {key: value.detach().cpu() for key, value in classifier.encoder.state_dict().items()}
+    state = {key: value.detach().cpu() for key, value in classifier.active_encoder().state_dict().items()}
     writers: dict[str, Callable[[IO], object]] = {"_encoder.pt": lambda stream: torch.save(state, stream)}
-    if classifier.pickled_sklearn is not None:
+    pickled = classifier.pickled_sklearn_
+    if pickled is not None:
         for part in ("scaler", "svm"):
-            writers[f"_{part}.pkl"] = lambda stream, part=part: stream.write(classifier.pickled_sklearn[part])
+            writers[f"_{part}.pkl"] = lambda stream, part=part: stream.write(pickled[part])
     else:
         import joblib
 
-        writers["_scaler.pkl"] = lambda stream: joblib.dump(classifier.scaler, stream)
-        writers["_svm.pkl"] = lambda stream: joblib.dump(classifier.svm, stream)
-    if isinstance(classifier.head, SVMHead):
+        writers["_scaler.pkl"] = lambda stream: joblib.dump(classifier.scaler_, stream)
+        writers["_svm.pkl"] = lambda stream: joblib.dump(classifier.svm_, stream)
+    if isinstance(classifier.head_, SVMHead):
         writers[HEAD_SUFFIX] = lambda stream: np.savez(stream, **head_arrays(classifier))
     if trainer_state is not None:
         writers[TRAINER_SUFFIX] = lambda stream: torch.save(trainer_state, stream)
@@ -512,18 +515,19 @@ def _read_head(path: Path, model: str) -> tuple[SVMHead, SVMHead | ConstantHead 
 def _attach_head(classifier: HHTClassifier, prefix: Path, manifest: dict[str, Any] | None, safe: bool) -> None:
     head_path = _path(prefix, HEAD_SUFFIX)
     if manifest is not None and head_path.name in manifest["files"]:
-        classifier.head, classifier.gender_head = _read_head(head_path, classifier.model)
+        classifier.head_, classifier.gender_head_ = _read_head(head_path, classifier.model)
+        classifier.scaler_ = classifier.svm_ = None
         # Kept as bytes (verified by the manifest) so that a re-save writes them unchanged.
-        classifier.pickled_sklearn = {part: _path(prefix, f"_{part}.pkl").read_bytes() for part in ("scaler", "svm")}
+        classifier.pickled_sklearn_ = {part: _path(prefix, f"_{part}.pkl").read_bytes() for part in ("scaler", "svm")}
         return
     if classifier.model != "joint":
         raise CheckpointError(f"{prefix}: a {classifier.model} model without its head file")
     if safe:
         raise CheckpointError(
             f"{prefix}: no pickle-free copy of the scaler and SVM (written by an older release); "
-            "loading it means unpickling, which can run code: load it without --safe only if you trust its source"
+            "loading it means unpickling, which can run code: load it without `safe` only if you trust its source"
         )
-    _warn(f"{prefix}: loading pickled scaler and SVM; only do this for checkpoints from a source you trust")
+    logger.warning(f"{prefix}: loading pickled scaler and SVM; only do this for checkpoints from a source you trust")
     try:
         import joblib
 
@@ -534,11 +538,12 @@ def _attach_head(classifier: HHTClassifier, prefix: Path, manifest: dict[str, An
         raise CheckpointError(f"{prefix}: scaler or SVM cannot be loaded ({type(error).__name__}: {error})") from None
     if not hasattr(scaler, "transform") or not hasattr(svm, "predict_proba"):
         raise CheckpointError(f"{prefix}: scaler or SVM file holds the wrong kind of object")
-    classifier.scaler, classifier.svm = scaler, svm
+    classifier.scaler_, classifier.svm_, classifier.pickled_sklearn_ = scaler, svm, None
+    classifier.gender_head_ = None
     try:
-        classifier.head = SVMHead.from_sklearn(scaler, svm)
+        classifier.head_ = SVMHead.from_sklearn(scaler, svm)
     except (AttributeError, TypeError, ValueError):  # the original project's SVC(probability=True)
-        classifier.head = _SklearnHead(scaler, svm)
+        classifier.head_ = _SklearnHead(scaler, svm)
 
 
 def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[HHTClassifier, dict[str, Any]]:
@@ -550,9 +555,10 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
     if _path(prefix, MANIFEST_SUFFIX).exists():
         manifest = verify_manifest(prefix)
     elif safe:
+        # The literal flag: tests match it on the in-process error.
         raise CheckpointError(f"{prefix}: no manifest (written by an older release), refused by --safe")
     else:
-        _warn(f"{prefix}: written by an older release without a manifest; its integrity cannot be verified")
+        logger.warning(f"{prefix}: written by an older release without a manifest; its integrity cannot be verified")
     metadata = load_metadata(files["metadata"])
     label_map = _label_map(metadata, files["metadata"])
 
@@ -561,44 +567,54 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
         encoder.load_state_dict(torch.load(files["encoder"], map_location="cpu", weights_only=True))
     except Exception as error:  # torch raises many types for a bad file
         raise CheckpointError(f"{files['encoder']}: not a valid encoder state_dict ({error})") from None
+    classifier = _unfitted_classifier(metadata, encoder, device, files["metadata"])
+    _attach_head(classifier, prefix, manifest, safe)
+    classifier.label_map_ = label_map
+    classifier.classes_ = np.arange(len(CLASS_NAMES))
+    _check_widths(classifier, prefix)
+    return classifier, metadata
 
+
+def _unfitted_classifier(
+    metadata: dict[str, Any], encoder: HHTEncoder, device: torch.device | str, path: Path
+) -> HHTClassifier:
+    """The classifier of the settings in ``metadata``, with ``encoder`` and the training population."""
     svm_settings = metadata.get("svm", {})
     try:
         # Checkpoints before feature sets existed are CNN features, not normalised, one joint SVM.
         classifier = HHTClassifier(
             encoder=encoder,
-            svm_C=svm_settings.get("C", 10.0),
-            svm_kernel=svm_settings.get("kernel", "rbf"),
-            svm_gamma=svm_settings.get("gamma", "scale"),
-            seed=metadata.get("seed", 42),
+            svm_C=svm_settings.get("C", LEGACY_SETTINGS["C"]),
+            svm_kernel=svm_settings.get("kernel", LEGACY_SETTINGS["kernel"]),
+            svm_gamma=svm_settings.get("gamma", LEGACY_SETTINGS["gamma"]),
+            seed=metadata.get("seed", LEGACY_SETTINGS["seed"]),
             batch_size=metadata.get("batch_size", DEFAULT_BATCH_SIZE),
             device=device,
-            features=metadata.get("features", "cnn"),
+            features=metadata.get("features", LEGACY_SETTINGS["features"]),
             normalisation=metadata.get("normalisation", "none"),
-            model=metadata.get("model", "joint"),
+            model=metadata.get("model", LEGACY_SETTINGS["model"]),
         )
         population = metadata.get("population")
+        classifier.population_ = None
         if population is not None:
-            classifier.population = PopulationStatistics(np.asarray(population["mean"]), np.asarray(population["std"]))
+            classifier.population_ = PopulationStatistics(np.asarray(population["mean"]), np.asarray(population["std"]))
         elif classifier.normalisation != "none":
             raise ValueError("a normalised model without the training files' statistics ('population')")
     except (ValueError, TypeError, KeyError) as error:
-        raise CheckpointError(f"{files['metadata']}: unusable model settings ({error})") from None
-    _attach_head(classifier, prefix, manifest, safe)
-    classifier.label_map = label_map
-    _check_widths(classifier, prefix)
-    return classifier, metadata
+        raise CheckpointError(f"{path}: unusable model settings ({error})") from None
+    classifier.encoder_ = encoder
+    return classifier
 
 
 def _check_widths(classifier: HHTClassifier, prefix: Path) -> None:
     width = len(classifier.feature_names)
-    population = classifier.population
-    heads = [head for head in (classifier.head, classifier.gender_head) if isinstance(head, SVMHead)]
+    population = classifier.population_
+    heads = [head for head in (classifier.head_, classifier.gender_head_) if isinstance(head, SVMHead)]
     widths = {len(head.mean) for head in heads} | ({len(population.mean), len(population.std)} if population else set())
     if widths - {width}:
         raise CheckpointError(
             f"{prefix}: the model's arrays have {sorted(widths)} features, "
-            f"its feature set {classifier.features} {width}"
+            f"its feature set {classifier.feature_set} {width}"
         )
 
 
@@ -611,7 +627,7 @@ def _load_with_fallback(prefix: str | os.PathLike, load: Callable[[Path], Any]) 
         previous = previous_prefix(prefix)
         if not _path(previous, MANIFEST_SUFFIX).is_file():
             raise
-        _warn(f"{error}; loading the checkpoint it replaced, kept in {previous}")
+        logger.warning(f"{error}; loading the checkpoint it replaced, kept in {previous}")
         return load(previous)
 
 

@@ -6,7 +6,9 @@ would erase; with subjects known, a subject's files share the mean of their gend
 probabilities) times a movement-quality SVM on the (optionally subject-normalised) features:
 ``P(class 3 g + q) = P(gender g) P(quality q)``.
 
-Probabilities come from ``CalibratedClassifierCV(SVC(...), ensemble=False)``:
+Each SVM is fitted as a scikit-learn ``Pipeline`` (:mod:`semg_hht.svm_fitting`): block-weighted standardisation ->
+``CalibratedClassifierCV(SVC(...), ensemble=False)``; the features come from the transformers of
+:mod:`semg_hht.feature_steps`. Probabilities come from the calibrated SVC:
 one SVC is fitted on all training features, and per-class sigmoid (Platt)
 calibrators are fitted on its cross-validated decision values. This replaces
 ``SVC(probability=True)``, deprecated in scikit-learn 1.9. Predictions are made
@@ -24,16 +26,27 @@ import numpy as np
 import torch
 
 from .classes import N_CLASSES
-from .defaults import DEFAULT_BATCH_SIZE
-from .descriptors import hht_descriptors
-from .encoder import HHTEncoder, build_encoder, encode_batches
-from .feature_sets import BLOCK_NAMES, block_slices, block_weights, feature_names, feature_set_name, parse_feature_set
+from .defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_NORMALISATION,
+    DEFAULT_SEED,
+    DEFAULT_SVM_C,
+    DEFAULT_SVM_GAMMA,
+    DEFAULT_SVM_KERNEL,
+    MODELS,
+    NORMALISATION_MODES,
+    SVM_KERNELS,
+)
+from .encoder import HHTEncoder
+from .estimator_base import Estimator, classifier_tags
+from .feature_sets import block_slices, block_weights, feature_names, feature_set_name, parse_feature_set
+from .feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
 from .matrices import MATRIX_SHAPE
-from .normalisation import NORMALISATION_MODES, FileGroups, PopulationStatistics, normalise_within_groups
+from .normalisation import FileGroups, PopulationStatistics
 from .svm_head import SVMHead
 
-SVM_KERNELS = ("rbf", "linear", "poly", "sigmoid")
-MODELS = ("joint", "factorised")
+__all__ = ["MODELS", "ConstantHead", "HHTClassifier", "describe_model", "fit_calibrated_svm", "parse_gamma"]
+
 N_GENDERS, N_QUALITIES = 2, 3
 PLURALS = {"class": "classes", "gender": "genders", "movement quality": "movement qualities"}
 MAX_CALIBRATION_FOLDS = 5
@@ -80,29 +93,26 @@ def _check_labels(y: np.ndarray, what: str) -> None:
 def fit_calibrated_svm(
     features: np.ndarray, y: np.ndarray, weights: np.ndarray, svm: dict[str, Any], seed: int, what: str = "class"
 ) -> tuple[Any, Any, SVMHead]:
-    """StandardScaler (columns weighted by ``weights`` after standardising) + calibrated SVC on (n, d) features.
+    """Fit :func:`~semg_hht.svm_fitting.svm_pipeline` on (n, d) features; calibration folds shuffled by ``seed``.
 
-    Returns the fitted scaler, ``CalibratedClassifierCV`` and their :class:`SVMHead`.
+    Returns the fitted ``StandardScaler`` (its ``scale_`` divided by ``weights``), the
+    ``CalibratedClassifierCV`` and their :class:`SVMHead`.
     """
     # Imported here: predicting from a checkpoint needs no scikit-learn.
-    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.model_selection import StratifiedKFold
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
+
+    from .svm_fitting import svm_pipeline
 
     _check_labels(y, what)
     smallest = int(np.unique(y, return_counts=True)[1].min())
     folds = StratifiedKFold(n_splits=min(MAX_CALIBRATION_FOLDS, smallest), shuffle=True, random_state=seed)
-    calibrated = CalibratedClassifierCV(
-        SVC(C=svm["C"], kernel=svm["kernel"], gamma=svm["gamma"]), method="sigmoid", cv=folds, ensemble=False
-    )
-    scaler = StandardScaler().fit(features)
-    scaler.scale_ = scaler.scale_ / weights
+    pipeline = svm_pipeline(weights, svm, folds)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=FutureWarning)
         warnings.simplefilter("ignore", category=DeprecationWarning)
-        calibrated.fit(scaler.transform(features), y)
-    return scaler, calibrated, SVMHead.from_sklearn(scaler, calibrated)
+        pipeline.fit(features, y)
+    scaler, calibrated = pipeline["scale"].scaler_, pipeline["svm"]
+    return scaler, calibrated, SVMHead.from_sklearn(scaler, calibrated, pipeline["scale"].transform(features))
 
 
 def _head_probabilities(head: Any, features: np.ndarray, n_columns: int, columns: np.ndarray) -> np.ndarray:
@@ -124,26 +134,30 @@ def pool_by_subject(probabilities: np.ndarray, subjects: np.ndarray) -> np.ndarr
     return pooled
 
 
-class HHTClassifier:
-    """Classify (n, 256, 256) Hilbert spectra into the six classes.
+class HHTClassifier(Estimator):
+    """Classify (n, 256, 256) Hilbert spectra into the six classes: a scikit-learn classifier.
 
-    Follows scikit-learn's conventions: ``fit(X, y)``, ``predict(X)``,
-    ``predict_proba(X)``; ``classes_`` is always ``arange(6)``, so probability
-    column j is class ID j even when a class was absent from training (its
-    probability is then 0). The ``*_features`` methods take the feature vectors
-    of :meth:`features_of` instead, so callers that stream files compute each
-    file's features once.
+    ``fit(X, y)``, ``predict(X)``, ``predict_proba(X)`` on matrices; ``clone``, ``get_params``,
+    ``cross_val_predict`` and ``GridSearchCV`` work as with any classifier. ``classes_`` is always
+    ``arange(6)``, so probability column j is class ID j even when a class was absent from
+    training (its probability is then 0). The ``*_features`` methods take the feature vectors of
+    :meth:`features_of` instead, so callers that stream files compute each file's features once.
+
+    It follows scikit-learn's estimator contract through :class:`~semg_hht.estimator_base.Estimator`
+    rather than ``BaseEstimator``, so that predicting from a checkpoint imports no scikit-learn.
+    The settings are checked on construction as well as in ``fit`` (scikit-learn checks only in
+    ``fit``): a wrong setting is then reported where it was written.
 
     Parameters
     ----------
     encoder : HHTEncoder, optional
-        Defaults to a new encoder initialised from ``seed``.
+        The CNN encoder; by default one initialised from ``seed``.
     svm_C : float
         SVC regularisation.
     svm_kernel : {"rbf", "linear", "poly", "sigmoid"}
-    svm_gamma : "scale", "auto" or float
+    svm_gamma : "scale", "auto", float, or its text
     seed : int
-        Seeds the encoder's initial weights and the calibration folds.
+        Seeds the default encoder's initial weights and the calibration folds.
     batch_size : int
         Matrices per encoder forward pass.
     device : torch.device or str
@@ -157,66 +171,85 @@ class HHTClassifier:
         (:mod:`semg_hht.normalisation`); fitting and predicting then need ``groups``.
     model : {"joint", "factorised"}
         One six-class SVM, or gender x movement quality (see the module docstring).
+
+    Attributes
+    ----------
+    encoder_ : HHTEncoder
+        The encoder that computes the CNN features (``encoder`` itself when given); see :meth:`active_encoder`.
+    head_ : SVMHead
+        What predicts (the quality head of the factorised model); for checkpoints of the original
+        project anything with ``classes_`` and ``predict_proba(features)``.
+    gender_head_ : SVMHead, ConstantHead or None
+        The factorised model's gender head.
+    population_ : PopulationStatistics
+        The training files' feature statistics: the normalisation's fallback.
+    scaler_, svm_ : StandardScaler, CalibratedClassifierCV (dicts by head for the factorised model)
+        The fitted scikit-learn objects, for the checkpoint's pickle files; None in a classifier
+        loaded from a checkpoint, which carries those files' bytes in ``pickled_sklearn_``.
+    label_map_ : ndarray of shape (n_labels,)
+        Class ID of each SVM label; only checkpoints of the original project differ from identity.
+    classes_ : ndarray of shape (6,)
     """
 
     def __init__(
         self,
         encoder: HHTEncoder | None = None,
-        svm_C: float = 10.0,
-        svm_kernel: str = "rbf",
-        svm_gamma: str | float = "scale",
-        seed: int = 42,
+        svm_C: float = DEFAULT_SVM_C,
+        svm_kernel: str = DEFAULT_SVM_KERNEL,
+        svm_gamma: str | float = DEFAULT_SVM_GAMMA,
+        seed: int = DEFAULT_SEED,
         batch_size: int = DEFAULT_BATCH_SIZE,
         device: torch.device | str = "cpu",
         bf16: bool = False,
         features: str = "cnn",
-        normalisation: str = "none",
+        normalisation: str = DEFAULT_NORMALISATION,
         model: str = "joint",
     ):
-        if not svm_C > 0:
-            raise ValueError(f"svm_C must be positive, got {svm_C}")
-        if svm_kernel not in SVM_KERNELS:
-            raise ValueError(f"svm_kernel must be one of {SVM_KERNELS}, got {svm_kernel!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if normalisation not in NORMALISATION_MODES:
-            raise ValueError(f"normalisation must be one of {NORMALISATION_MODES}, got {normalisation!r}")
-        if model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-        self.encoder = encoder if encoder is not None else build_encoder(seed)
-        self.svm_C = float(svm_C)
+        self.encoder = encoder
+        self.svm_C = svm_C
         self.svm_kernel = svm_kernel
-        self.svm_gamma = parse_gamma(svm_gamma)
+        self.svm_gamma = svm_gamma
         self.seed = seed
         self.batch_size = batch_size
-        self.device = torch.device(device)
+        self.device = device
         self.bf16 = bf16
-        self.feature_blocks = parse_feature_set(features)
+        self.features = features
         self.normalisation = normalisation
         self.model = model
-        self.classes_ = np.arange(N_CLASSES)
-        # Class ID of each SVM label; only checkpoints of the original project differ.
-        self.label_map = np.arange(N_CLASSES)
-        # What predicts: an SVMHead, or for original-project checkpoints anything with
-        # classes_ and predict_proba(features). With the factorised model it is the
-        # quality head and gender_head the gender one.
-        self.head: Any = None
-        self.gender_head: Any = None
-        # The training files' feature statistics: the normalisation's fallback.
-        self.population: PopulationStatistics | None = None
-        # The fitted scikit-learn objects (dicts by head for the factorised model), for the
-        # checkpoint's pickle files; None in a classifier loaded from a checkpoint, which
-        # carries those files' bytes instead.
-        self.scaler: Any = None
-        self.svm: Any = None
-        self.pickled_sklearn: dict[str, bytes] | None = None
+        self._check_settings()
+
+    def _check_settings(self) -> None:
+        if not self.svm_C > 0:
+            raise ValueError(f"svm_C must be positive, got {self.svm_C}")
+        if self.svm_kernel not in SVM_KERNELS:
+            raise ValueError(f"svm_kernel must be one of {SVM_KERNELS}, got {self.svm_kernel!r}")
+        parse_gamma(self.svm_gamma)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        parse_feature_set(self.features)
+        if self.normalisation not in NORMALISATION_MODES:
+            raise ValueError(f"normalisation must be one of {NORMALISATION_MODES}, got {self.normalisation!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
+    def __sklearn_tags__(self) -> Any:
+        return classifier_tags(three_d_input=True)  # X is a stack of (256, 256) matrices
 
     @property
     def is_fitted(self) -> bool:
-        return self.head is not None
+        return getattr(self, "head_", None) is not None
 
     @property
-    def features(self) -> str:
+    def feature_blocks(self) -> tuple[str, ...]:
+        """The blocks of ``features``, in canonical order."""
+        return parse_feature_set(self.features)
+
+    @property
+    def feature_set(self) -> str:
+        """``features`` in canonical form (``hht+cnn`` -> ``cnn+hht``)."""
         return feature_set_name(self.feature_blocks)
 
     @property
@@ -224,12 +257,25 @@ class HHTClassifier:
         return feature_names(self.feature_blocks)
 
     @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.device)
+
+    @property
     def cnn_columns(self) -> slice:
         """The CNN block's columns of a feature vector (what the encoder's training head sees)."""
         slices = block_slices(self.feature_blocks)
         if "cnn" not in slices:
-            raise ValueError(f"feature set {self.features} has no CNN block")
+            raise ValueError(f"feature set {self.feature_set} has no CNN block")
         return slices["cnn"]
+
+    def active_encoder(self) -> HHTEncoder:
+        """``encoder_``: made on first use from ``encoder`` (or a new one from ``seed``), then kept.
+
+        Encoder training trains this object in place; :meth:`fit` on matrices starts again from ``encoder``.
+        """
+        if getattr(self, "encoder_", None) is None:
+            self.encoder_ = CNNFeatures(self.encoder, self.seed).fit().encoder_
+        return self.encoder_
 
     def features_of(self, matrices: np.ndarray, time_domain: list[np.ndarray | None] | None = None) -> np.ndarray:
         """The feature vectors (b, n_features) of a batch of (b, 256, 256) matrices.
@@ -240,13 +286,12 @@ class HHTClassifier:
         parts = []
         for block in self.feature_blocks:
             if block == "cnn":
-                parts.append(next(encode_batches(self.encoder, [matrices], self.device, self.bf16)))
+                step = CNNFeatures(self.active_encoder(), device=self.device, bf16=self.bf16).fit()
+                parts.append(step.transform(matrices))
             elif block == "hht":
-                parts.append(hht_descriptors(matrices))
+                parts.append(HHTDescriptors().transform(matrices))
             else:
-                if time_domain is None or any(row is None for row in time_domain):
-                    raise ValueError("the td block needs time-domain features stored in each matrix file")
-                parts.append(np.stack(time_domain) if len(matrices) else np.empty((0, len(BLOCK_NAMES["td"]))))
+                parts.append(StoredTimeDomain().transform(time_domain))
         # float32 like the encoder's output: half the memory of a folder's features, and the
         # descriptors need no more than its 7 significant digits.
         return np.concatenate([np.asarray(part, dtype=np.float32) for part in parts], axis=1)
@@ -260,19 +305,35 @@ class HHTClassifier:
         return np.concatenate(batches) if batches else np.empty((0, len(self.feature_names)), np.float32)
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: FileGroups | None = None) -> HHTClassifier:
-        """Fit on matrices X (n, 256, 256) with class IDs y (n,)."""
+        """Fit on matrices X (n, 256, 256) with class IDs y (n,), with the encoder of ``encoder`` (or ``seed``)."""
+        self._check_settings()
+        self.encoder_ = None
         return self.fit_features(self.transform(X), y, groups)
 
     def _svm_settings(self) -> dict[str, Any]:
-        return {"C": self.svm_C, "kernel": self.svm_kernel, "gamma": self.svm_gamma}
+        return {"C": float(self.svm_C), "kernel": self.svm_kernel, "gamma": parse_gamma(self.svm_gamma)}
 
     def _model_input(self, features: np.ndarray, groups: FileGroups | None) -> np.ndarray:
         if self.normalisation == "none":
             return features
-        if groups is None:
-            raise ValueError(f"{self.normalisation}-wise normalisation needs the subject of every file")
-        assert self.population is not None
-        return normalise_within_groups(features, groups.keys(self.normalisation), self.population)
+        normaliser = SubjectNormaliser(self.normalisation, self.population_).fit(features)
+        return normaliser.transform(features, groups)
+
+    def _checked_training_data(
+        self, features: np.ndarray, y: np.ndarray, groups: FileGroups | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        features = np.asarray(features, dtype=np.float64)
+        y = np.asarray(y)
+        if features.ndim != 2 or features.shape[0] != y.shape[0] or features.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"features {features.shape} and labels {y.shape} do not match "
+                f"({len(self.feature_names)} features of {self.feature_set} expected)"
+            )
+        if y.size and (y.min() < 0 or y.max() >= N_CLASSES):
+            raise ValueError(f"class IDs must be in 0..{N_CLASSES - 1}")
+        if groups is not None and len(groups) != len(y):
+            raise ValueError(f"{len(groups)} groups for {len(y)} files")
+        return features, y
 
     def fit_features(self, features: np.ndarray, y: np.ndarray, groups: FileGroups | None = None) -> HHTClassifier:
         """Fit on feature vectors (n, n_features) and class IDs (n,); ``groups`` where the normalisation needs them.
@@ -284,49 +345,45 @@ class HHTClassifier:
             gender or quality (factorised) with fewer than two samples (probability
             calibration cross-validates), or no groups for a normalised model.
         """
-        features = np.asarray(features, dtype=np.float64)
-        y = np.asarray(y)
-        if features.ndim != 2 or features.shape[0] != y.shape[0] or features.shape[1] != len(self.feature_names):
-            raise ValueError(
-                f"features {features.shape} and labels {y.shape} do not match "
-                f"({len(self.feature_names)} features of {self.features} expected)"
-            )
-        if y.size and (y.min() < 0 or y.max() >= N_CLASSES):
-            raise ValueError(f"class IDs must be in 0..{N_CLASSES - 1}")
-        if groups is not None and len(groups) != len(y):
-            raise ValueError(f"{len(groups)} groups for {len(y)} files")
+        self._check_settings()
+        features, y = self._checked_training_data(features, y, groups)
         weights = block_weights(self.feature_blocks)
         # Kept for every model: the normalisation's fallback, and the reference of the explanations.
-        self.population = PopulationStatistics.of(features)
+        self.population_ = PopulationStatistics.of(features)
         model_input = self._model_input(features, groups)
         if self.model == "joint":
-            self.scaler, self.svm, self.head = fit_calibrated_svm(
+            self.scaler_, self.svm_, self.head_ = fit_calibrated_svm(
                 model_input, y, weights, self._svm_settings(), self.seed
             )
-            self.gender_head = None
+            self.gender_head_ = None
         else:
-            self._fit_factorised(features, model_input, y, weights)
-        self.pickled_sklearn = None
-        self.label_map = np.arange(N_CLASSES)
+            self.scaler_, self.svm_, self.head_, self.gender_head_ = self._fit_factorised(
+                features, model_input, y, weights
+            )
+        self.pickled_sklearn_: dict[str, bytes] | None = None
+        self.label_map_ = np.arange(N_CLASSES)
+        self.classes_ = np.arange(N_CLASSES)
         return self
 
     def _fit_factorised(
         self, features: np.ndarray, model_input: np.ndarray, y: np.ndarray, weights: np.ndarray
-    ) -> None:
+    ) -> tuple[dict[str, Any], dict[str, Any], SVMHead, SVMHead | ConstantHead]:
+        """Scalers and SVMs by factor, the quality head and the gender head."""
         svm = self._svm_settings()
-        quality_scaler, quality_svm, self.head = fit_calibrated_svm(
+        quality_scaler, quality_svm, quality_head = fit_calibrated_svm(
             model_input, y % N_QUALITIES, weights, svm, self.seed, "movement quality"
         )
         genders = np.unique(y // N_QUALITIES)
+        gender_head: SVMHead | ConstantHead
         if len(genders) == 1:
             gender_scaler = gender_svm = None
-            self.gender_head = ConstantHead(int(genders[0]))
+            gender_head = ConstantHead(int(genders[0]))
         else:
-            gender_scaler, gender_svm, self.gender_head = fit_calibrated_svm(
+            gender_scaler, gender_svm, gender_head = fit_calibrated_svm(
                 features, y // N_QUALITIES, weights, svm, self.seed, "gender"
             )
-        self.scaler = {"quality": quality_scaler, "gender": gender_scaler}
-        self.svm = {"quality": quality_svm, "gender": gender_svm}
+        scalers = {"quality": quality_scaler, "gender": gender_scaler}
+        return scalers, {"quality": quality_svm, "gender": gender_svm}, quality_head, gender_head
 
     def predict_proba_features(self, features: np.ndarray, groups: FileGroups | None = None) -> np.ndarray:
         """Class probabilities (n, 6) from feature vectors (n, n_features); rows sum to 1."""
@@ -335,9 +392,9 @@ class HHTClassifier:
         features = np.asarray(features, dtype=np.float64)
         model_input = self._model_input(features, groups)
         if self.model == "joint":
-            return _head_probabilities(self.head, model_input, N_CLASSES, self.label_map[self.head.classes_])
-        quality = _head_probabilities(self.head, model_input, N_QUALITIES, self.head.classes_)
-        gender = _head_probabilities(self.gender_head, features, N_GENDERS, self.gender_head.classes_)
+            return _head_probabilities(self.head_, model_input, N_CLASSES, self.label_map_[self.head_.classes_])
+        quality = _head_probabilities(self.head_, model_input, N_QUALITIES, self.head_.classes_)
+        gender = _head_probabilities(self.gender_head_, features, N_GENDERS, self.gender_head_.classes_)
         if groups is not None:
             gender = pool_by_subject(gender, groups.subjects)
         return (gender[:, :, None] * quality[:, None, :]).reshape(len(features), N_CLASSES)
@@ -354,9 +411,10 @@ class HHTClassifier:
         """Most probable class ID (n,) of matrices X (n, 256, 256)."""
         return self.predict_features(self.transform(X), groups)
 
-    def score(self, X: np.ndarray, y: np.ndarray, groups: FileGroups | None = None) -> float:
-        """Accuracy of ``predict(X)`` against class IDs y."""
-        return float(np.mean(self.predict(X, groups) == np.asarray(y)))
+    def score(self, X: np.ndarray, y: np.ndarray, groups: FileGroups | None = None, sample_weight: Any = None) -> float:
+        """Accuracy of ``predict(X)`` against class IDs y (``sample_weight`` as scikit-learn's ``accuracy_score``)."""
+        correct = self.predict(X, groups) == np.asarray(y)
+        return float(np.average(correct, weights=sample_weight))
 
 
 def describe_model(classifier: HHTClassifier) -> str:
@@ -367,6 +425,6 @@ def describe_model(classifier: HHTClassifier) -> str:
         "subject_muscle": "within each subject and muscle",
     }
     return (
-        f"Features: {classifier.features} ({len(classifier.feature_names)} per file); "
+        f"Features: {classifier.feature_set} ({len(classifier.feature_names)} per file); "
         f"normalisation: {normalisation[classifier.normalisation]}; model: {classifier.model}"
     )

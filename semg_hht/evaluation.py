@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 from .classes import CLASS_NAMES, N_CLASSES
@@ -26,9 +33,11 @@ def quality_of(class_ids: np.ndarray) -> np.ndarray:
 
 
 def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean recall over the classes present in ``truth``."""
-    truth, predicted = np.asarray(truth), np.asarray(predicted)
-    return float(np.mean([np.mean(predicted[truth == c] == c) for c in np.unique(truth)]))
+    """Mean recall over the classes present in ``truth`` (scikit-learn's ``balanced_accuracy_score``)."""
+    with warnings.catch_warnings():
+        # A predicted class that no file has is a wrong prediction, counted as such; nothing to warn about.
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(balanced_accuracy_score(truth, predicted))
 
 
 def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
@@ -52,11 +61,11 @@ def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     )
     return {
         "n": int(len(truth)),
-        "accuracy": float(np.mean(truth == predicted)),
+        "accuracy": float(accuracy_score(truth, predicted)),
         "balanced_accuracy": balanced_accuracy(truth, predicted),
-        "macro_f1": float(np.mean(f1[present])),
-        "gender_accuracy": float(np.mean(gender_of(truth) == gender_of(predicted))),
-        "quality_accuracy": float(np.mean(quality_of(truth) == quality_of(predicted))),
+        "macro_f1": float(f1_score(truth, predicted, labels=present, average="macro", zero_division=0)),
+        "gender_accuracy": float(accuracy_score(gender_of(truth), gender_of(predicted))),
+        "quality_accuracy": float(accuracy_score(quality_of(truth), quality_of(predicted))),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(CLASS_NAMES, precision, recall, f1, support, strict=True)
@@ -76,20 +85,20 @@ class Fold:
 
 
 def parse_cv(value: str) -> int | str:
-    """``--cv``: a number of folds (at least 2) or ``loso``."""
+    """``cv``: a number of folds (at least 2) or ``loso``."""
     if value.strip().lower() == "loso":
         return "loso"
     try:
         folds = int(value)
     except ValueError:
-        raise UsageError(f"--cv must be a number of folds (2 or more) or 'loso', got {value!r}") from None
+        raise UsageError(f"`cv` must be a number of folds (2 or more) or 'loso', got {value!r}") from None
     if folds < 2:
-        raise UsageError(f"--cv needs at least 2 folds, got {folds}")
+        raise UsageError(f"`cv` needs at least 2 folds, got {folds}")
     return folds
 
 
 def cv_folds(labels: np.ndarray, groups: np.ndarray | None, cv: int | str, seed: int) -> list[Fold]:
-    """The folds of ``--cv``: leave-one-subject-out, or K folds stratified by class (grouped by subject if known).
+    """The folds of ``cv``: leave-one-subject-out, or K folds stratified by class (grouped by subject if known).
 
     Raises
     ------
@@ -101,20 +110,20 @@ def cv_folds(labels: np.ndarray, groups: np.ndarray | None, cv: int | str, seed:
     indices = np.arange(len(labels))
     if cv == "loso":
         if groups is None:
-            raise UsageError("--cv loso needs subjects: a labels file with a subject column, or --group_pattern")
+            raise UsageError("`cv` loso needs subjects: a labels file with a subject column, or `group_pattern`")
         if len(np.unique(groups)) < 2:
-            raise UsageError("--cv loso needs at least 2 subjects")
+            raise UsageError("`cv` loso needs at least 2 subjects")
         splits = LeaveOneGroupOut().split(indices, labels, groups)
     elif groups is not None:
         n_groups = len(np.unique(groups))
         if cv > n_groups:
-            raise UsageError(f"--cv {cv} asks for more folds than there are subjects ({n_groups})")
+            raise UsageError(f"`cv` {cv} asks for more folds than there are subjects ({n_groups})")
         splits = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=seed).split(indices, labels, groups)
     else:
         counts = np.bincount(labels)
         smallest = int(counts[counts > 0].min())
         if cv > smallest:
-            raise UsageError(f"--cv {cv} asks for more folds than the rarest class has files ({smallest})")
+            raise UsageError(f"`cv` {cv} asks for more folds than the rarest class has files ({smallest})")
         splits = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed).split(indices, labels)
     folds = []
     for number, (train, test) in enumerate(splits, start=1):

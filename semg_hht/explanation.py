@@ -26,8 +26,6 @@ import os
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from .classifier import HHTClassifier
 from .descriptors import DESCRIPTOR_NAMES
 from .errors import UsageError
 from .figures import save_explanation
+from .logs import quieter
 from .matrices import MATRIX_SHAPE, MatrixAxes, MatrixFileError, display_name, load_matrix_file, read_matrix_axes
 from .normalisation import FileGroups
 from .npyfile import npz_members
@@ -95,28 +94,15 @@ def training_mean(classifier: HHTClassifier) -> np.ndarray:
     Recorded by this release; for older checkpoints, the mean the SVM's scaler was fitted
     with (the gender head's for a factorised model, whose input is not normalised).
     """
-    if classifier.population is not None:
-        return classifier.population.mean
-    for head in (classifier.gender_head, classifier.head):
+    if classifier.population_ is not None:
+        return classifier.population_.mean
+    for head in (classifier.gender_head_, classifier.head_):
         if isinstance(head, SVMHead):
             return head.mean
         scaler = getattr(head, "scaler", None)
         if scaler is not None:
             return np.asarray(scaler.mean_, dtype=np.float64)
     raise ValueError("the model records no training mean of its features")
-
-
-@contextmanager
-def _normalisation_warnings_silenced() -> Iterator[None]:
-    # The altered copies are predicted in groups of their own: the warnings about those
-    # groups (one file, constant features) were given for the real files already.
-    logger = logging.getLogger("semg_hht.normalisation")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def probabilities_in_context(
@@ -132,7 +118,9 @@ def probabilities_in_context(
     members = np.flatnonzero(groups.subjects == groups.subjects[row])
     position = int(np.flatnonzero(members == row)[0])
     results = []
-    with _normalisation_warnings_silenced():
+    # The altered copies are predicted in groups of their own: the warnings about those
+    # groups (one file, constant features) were given for the real files already.
+    with quieter("semg_hht.normalisation", logging.ERROR):
         for start in range(0, len(variants), VARIANTS_PER_PASS):
             chunk = variants[start : start + VARIANTS_PER_PASS]
             batch = np.repeat(features[members][None], len(chunk), axis=0)
@@ -258,12 +246,12 @@ def check_explanation_folder(directory: str | os.PathLike, inputs: list[Path]) -
     """Refuse an ``--explain`` folder whose pictures and arrays could replace data (an input folder, a data file)."""
     target = os.path.realpath(directory)
     if any(os.path.realpath(path.parent) == target for path in inputs[:1]):
-        raise UsageError(f"--explain {directory} is the input folder: its .npz files could be overwritten")
+        raise UsageError(f"`explain` {directory} is the input folder: its .npz files could be overwritten")
     for path in inputs:
         existing = Path(directory) / f"{path.stem}.npz"
         if existing.exists() and not _is_explanation(existing):
             raise UsageError(
-                f"--explain {directory}: {existing.name} is there and is not an explanation; choose another folder"
+                f"`explain` {directory}: {existing.name} is there and is not an explanation; choose another folder"
             )
 
 
@@ -286,7 +274,7 @@ def explain_files(
     make_folder(directory)
     records: dict[Path, dict[str, Any]] = {}
     started = time.perf_counter()
-    for row, path in enumerate(tqdm(paths, desc="Explaining", unit="file", leave=False, file=sys.stderr)):
+    for row, path in enumerate(tqdm(paths, desc="Explaining", unit="file", leave=False, file=sys.stderr, disable=None)):
         try:
             stored = load_matrix_file(path)
         except MatrixFileError as error:  # changed or removed since it was predicted

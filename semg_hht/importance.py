@@ -34,10 +34,16 @@ class _Columns(BaseEstimator, ClassifierMixin):
 
     def __init__(self, classifier: HHTClassifier, features: np.ndarray, groups: FileGroups | None, units: list):
         self.classifier, self.features, self.groups, self.units = classifier, features, groups, units
-        self.classes_ = np.arange(N_CLASSES)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.arange(N_CLASSES)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True  # the classifier is fitted already: permutation importance only predicts
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> _Columns:
-        return self  # fitted already: permutation importance only predicts
+        return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         features = np.array(self.features, dtype=np.float64)

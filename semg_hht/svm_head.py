@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-KERNELS = ("linear", "poly", "rbf", "sigmoid")
+from .defaults import SVM_KERNELS
+
 _ARRAY_KEYS = (
     "classes",
     "mean",
@@ -36,6 +37,32 @@ _ARRAY_KEYS = (
     "calibration_b",
     "kernel",
 )
+
+
+def kernel_gamma(gamma: str | float, scaled_features: np.ndarray) -> float:
+    """The kernel coefficient of an SVC with parameter ``gamma`` fitted on ``scaled_features`` (n, d).
+
+    scikit-learn's rule: ``"scale"`` is ``1 / (d * X.var())`` (1 when the variance is 0), ``"auto"``
+    is ``1 / d``, a number is itself.
+    """
+    if gamma == "scale":
+        variance = np.asarray(scaled_features, dtype=np.float64).var()
+        return 1.0 / (scaled_features.shape[1] * variance) if variance != 0 else 1.0
+    if gamma == "auto":
+        return 1.0 / scaled_features.shape[1]
+    return float(gamma)
+
+
+def _gamma_of_scaler(gamma: str | float, scaler: Any) -> float:
+    """:func:`kernel_gamma` of the scaler's own training features, from its statistics alone.
+
+    Standardised columns have mean 0, so the variance of all values is the mean of the columns'
+    variances, ``var_ / scale_**2``.
+    """
+    if gamma != "scale":
+        return kernel_gamma(gamma, np.empty((0, len(scaler.mean_))))
+    variance = float(np.mean(np.asarray(scaler.var_) / np.asarray(scaler.scale_) ** 2))
+    return 1.0 / (len(scaler.mean_) * variance) if variance != 0 else 1.0
 
 
 class SVMHead:
@@ -78,15 +105,24 @@ class SVMHead:
             "calibration_b": (self.calibration_b.shape, (n_calibrators,)),
         }
         wrong = [f"{key} {got} (expected {want})" for key, (got, want) in expected.items() if got != want]
-        if n_classes < 2 or self.n_support.sum() != n_sv or self.kernel not in KERNELS or wrong:
+        if n_classes < 2 or self.n_support.sum() != n_sv or self.kernel not in SVM_KERNELS or wrong:
             raise ValueError(f"inconsistent SVM arrays: {', '.join(wrong) or 'classes, support or kernel'}")
 
     @classmethod
-    def from_sklearn(cls, scaler: Any, calibrated: Any) -> SVMHead:
-        """The head of a fitted ``StandardScaler`` and ``CalibratedClassifierCV(SVC, ensemble=False)``."""
+    def from_sklearn(cls, scaler: Any, calibrated: Any, scaled_features: np.ndarray | None = None) -> SVMHead:
+        """The head of a fitted ``StandardScaler`` and ``CalibratedClassifierCV(SVC, ensemble=False)``.
+
+        ``scaled_features`` (n, d): what the SVC was fitted on, ``scaler.transform`` of the training
+        features; it fixes ``gamma="scale"`` exactly as scikit-learn computed it. Without it, that
+        gamma is computed from the scaler's statistics (equal up to rounding).
+        """
         (calibrated_classifier,) = calibrated.calibrated_classifiers_
         svc = calibrated_classifier.estimator
         calibrators = calibrated_classifier.calibrators
+        if scaled_features is not None:
+            gamma = kernel_gamma(svc.gamma, scaled_features)
+        else:
+            gamma = _gamma_of_scaler(svc.gamma, scaler)
         return cls(
             {
                 "classes": svc.classes_,
@@ -96,7 +132,7 @@ class SVMHead:
                 "dual_coef": svc.dual_coef_,
                 "intercept": svc.intercept_,
                 "n_support": svc.n_support_,
-                "kernel_parameters": np.array([svc._gamma, svc.coef0, svc.degree], dtype=np.float64),
+                "kernel_parameters": np.array([gamma, svc.coef0, svc.degree], dtype=np.float64),
                 "calibration_a": np.array([c.a_ for c in calibrators], dtype=np.float64),
                 "calibration_b": np.array([c.b_ for c in calibrators], dtype=np.float64),
                 "kernel": np.array(svc.kernel),

@@ -59,18 +59,7 @@ def tune_svm(
     """
     subjects = None if groups is None else groups.subjects
     folds = _inner_folds(labels, subjects, seed)
-    reference = reference_gamma(make_classifier(1.0, 1.0).feature_blocks)
-    grid = []
-    for C in C_GRID:
-        for factor in GAMMA_FACTORS:
-            fold_scores = [
-                _fold_score(make_classifier(C, factor * reference), features, labels, groups, fold) for fold in folds
-            ]
-            usable = [score for score in fold_scores if score is not None]
-            mean = float(np.mean(usable)) if usable else None
-            grid.append(
-                {"C": C, "gamma": factor * reference, "gamma_factor": factor, "mean": mean, "folds": fold_scores}
-            )
+    grid = _score_grid(make_classifier, features, labels, groups, folds)
     scored = [entry for entry in grid if entry["mean"] is not None]
     if not scored:
         raise ValueError("no SVM setting could be fitted in the inner folds (too few files per class)")
@@ -84,6 +73,29 @@ def tune_svm(
         "folds": len(folds),
         "scheme": scheme,
     }
+
+
+def _score_grid(
+    make_classifier: Callable[[float, float], HHTClassifier],
+    features: np.ndarray,
+    labels: np.ndarray,
+    groups: FileGroups | None,
+    folds: list,
+) -> list[dict[str, Any]]:
+    """Every (C, gamma) candidate with its per-fold scores (None where it could not be fitted) and their mean."""
+    reference = reference_gamma(make_classifier(1.0, 1.0).feature_blocks)
+    grid = []
+    for C in C_GRID:
+        for factor in GAMMA_FACTORS:
+            fold_scores = [
+                _fold_score(make_classifier(C, factor * reference), features, labels, groups, fold) for fold in folds
+            ]
+            usable = [score for score in fold_scores if score is not None]
+            mean = float(np.mean(usable)) if usable else None
+            grid.append(
+                {"C": C, "gamma": factor * reference, "gamma_factor": factor, "mean": mean, "folds": fold_scores}
+            )
+    return grid
 
 
 def _fold_score(

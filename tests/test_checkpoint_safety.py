@@ -128,7 +128,7 @@ def test_hostile_head_is_refused_without_running_code(tmp_path, monkeypatch):
     classifier = small_classifier(1)
     prefix = tmp_path / "final"
     save_checkpoint(prefix, classifier, build_metadata(classifier))
-    arrays = classifier.head.to_arrays()
+    arrays = classifier.head_.to_arrays()
     arrays["mean"] = np.array([_Marker()] * 256, dtype=object)
     stream = io.BytesIO()
     np.savez(stream, **arrays)
@@ -136,7 +136,7 @@ def test_hostile_head_is_refused_without_running_code(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="final_head.npz: not a valid SVM head.*object array"):
         load_checkpoint(prefix)
     assert not (tmp_path / "unpickled_marker").exists()
-    arrays = classifier.head.to_arrays()
+    arrays = classifier.head_.to_arrays()
     arrays["dual_coef"] = arrays["dual_coef"][:, :-1]
     stream = io.BytesIO()
     np.savez(stream, **arrays)
@@ -216,7 +216,7 @@ def test_original_project_checkpoint_loads_with_correct_class_names(tmp_path):
     ours = classifier.predict_proba_features(features)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        theirs = svm.predict_proba(classifier.scaler.transform(features))
+        theirs = svm.predict_proba(classifier.scaler_.transform(features))
     for class_id, name in enumerate(CLASS_NAMES):
         np.testing.assert_allclose(ours[:, class_id], theirs[:, list(label_encoder.classes_).index(name)])
     # Files 0-5 are M_full: the original's label 3, our class 0.

@@ -59,7 +59,7 @@ def test_feature_and_matrix_paths_agree(fitted):
 
 def test_batch_size_does_not_change_features(fitted):
     classifier, X, _ = fitted
-    other = HHTClassifier(encoder=classifier.encoder, batch_size=5)
+    other = HHTClassifier(encoder=classifier.encoder_, batch_size=5)
     np.testing.assert_allclose(other.transform(X), classifier.transform(X), atol=1e-5)
 
 

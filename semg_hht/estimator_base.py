@@ -1,0 +1,104 @@
+"""scikit-learn's estimator protocol without importing scikit-learn: what the classifier and its steps rest on.
+
+A checkpoint predicts with numpy and torch alone (tested: loading and predicting import neither
+scikit-learn nor joblib nor scipy), so the classes on that path cannot derive from
+``sklearn.base.BaseEstimator``, whose import pulls in scipy. They derive from these instead, which
+keep the same contract, so scikit-learn treats them as its own (``clone``, ``get_params`` /
+``set_params``, ``GridSearchCV``, ``cross_val_predict``, ``Pipeline``, ``check_estimator``):
+
+* every ``__init__`` parameter is stored as given under its own name, and nothing else is set there;
+* ``get_params(deep=True)`` also lists the parameters of parameters that are estimators (``a__b``);
+* ``set_params`` takes the same names and refuses unknown ones with scikit-learn's ``ValueError``;
+* ``__sklearn_tags__`` says what kind of estimator it is; it imports scikit-learn, which is loaded
+  whenever scikit-learn asks.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+
+class Estimator:
+    """The parameter half of ``sklearn.base.BaseEstimator``."""
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(
+            name
+            for name, parameter in signature.parameters.items()
+            if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The ``__init__`` parameters by name (with ``deep``, those of estimator parameters as ``name__param``)."""
+        params: dict[str, Any] = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                params.update({f"{name}__{key}": item for key, item in value.get_params().items()})
+            params[name] = value
+        return params
+
+    def set_params(self, **params: Any) -> Estimator:
+        """Set parameters by name (``name__param`` for a parameter's own); returns the estimator."""
+        valid = self.get_params(deep=True)
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, delimiter, sub_key = key.partition("__")
+            if name not in valid:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for estimator {self}. "
+                    f"Valid parameters are: {self._get_param_names()!r}."
+                )
+            if delimiter:
+                nested.setdefault(name, {})[sub_key] = value
+            else:
+                setattr(self, name, value)
+                valid[name] = value
+        for name, sub_params in nested.items():
+            valid[name].set_params(**sub_params)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            name: parameter.default for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+        }
+        changed = [
+            f"{name}={value!r}"
+            for name, value in self.get_params(deep=False).items()
+            if not _same(value, defaults.get(name, inspect.Parameter.empty))
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return bool(value is default or value == default)
+    except (TypeError, ValueError):  # an array compares element-wise
+        return False
+
+
+class Transformer(Estimator):
+    """``fit_transform`` and the tags of a scikit-learn transformer (``TransformerMixin``)."""
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        return self.fit(X, y, **fit_params).transform(X)  # type: ignore[attr-defined]
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False), transformer_tags=TransformerTags())
+
+
+def classifier_tags(three_d_input: bool) -> Any:
+    """The tags of a classifier (``ClassifierMixin``), whose input is 3-D arrays when ``three_d_input``."""
+    from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+    return Tags(
+        estimator_type="classifier",
+        target_tags=TargetTags(required=True),
+        classifier_tags=ClassifierTags(),
+        input_tags=InputTags(two_d_array=not three_d_input, three_d_array=three_d_input),
+    )
