@@ -65,7 +65,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     if not any(isinstance(handler, _StreamHandler) for handler in package.handlers):
         package.addHandler(_StreamHandler(to_stderr=False))
         package.addHandler(_StreamHandler(to_stderr=True))
-        package.propagate = False
 
 
 @contextlib.contextmanager
