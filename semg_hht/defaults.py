@@ -56,3 +56,41 @@ NORMALISATION_MODES = ("none", "subject", "subject_muscle")
 AGGREGATION_RULES = ("mean", "majority")
 DEFAULT_AGGREGATION_RULE = "mean"
 """One prediction per recording: the mean of its files' class probabilities (the sum rule)."""
+
+# Inference (inference.py's flags and InferenceOptions).
+AGGREGATE_LEVELS = ("file", "recording")
+"""``file``: one prediction per matrix file; ``recording``: also one per recording from its files."""
+DEFAULT_AGGREGATE = "file"
+
+# The HHT matrix files (compute_hht.py's flags, ConversionOptions and semg_hht.hht's signatures).
+DEFAULT_F_MIN = 20.0
+"""Frequency of the spectrum's first row, Hz: the low edge of the sEMG band."""
+DEFAULT_F_MAX = 450.0
+"""Frequency of the spectrum's last row, Hz: the high edge of the sEMG band (needs fs above 900 Hz)."""
+HHT_METHODS = ("emd", "eemd", "ceemdan")
+DEFAULT_HHT_METHOD = "emd"
+"""Plain EMD: the ensemble methods cost ``ensembles`` times more."""
+DEFAULT_ENSEMBLES = 30
+"""Noise realisations of eemd and ceemdan."""
+QUANTITIES = ("amplitude", "power")
+DEFAULT_QUANTITY = "amplitude"
+DEFAULT_CHANNEL = "0"
+"""The first channel of each recording."""
+
+# Preprocessing of each channel before the transform (compute_hht.py and Preprocessing).
+DEFAULT_BANDPASS = (DEFAULT_F_MIN, DEFAULT_F_MAX)
+"""Zero-phase band-pass LOW, HIGH in Hz: the band of surface EMG and the one the spectrum shows (the
+measurement: :mod:`semg_hht.preprocessing`, TRAINING_GUIDE.md, "Preprocessing")."""
+MAINS_FREQUENCIES = (50.0, 60.0)
+"""The mains frequencies a notch (and its harmonics) can remove, Hz."""
+DEFAULT_NOTCH = None
+"""No notch: band-pass alone unless the recording shows mains hum."""
+DEFAULT_REMOVE_MEAN = True
+
+# Folders and the sample data set (generate_sample_data.py).
+DEFAULT_CHECKPOINT_DIR = "./checkpoints"
+DEFAULT_SAMPLE_DIR = "./data"
+DEFAULT_N_SAMPLES = 20
+"""Labelled sample files per class."""
+DEFAULT_N_TEST = 10
+"""Unlabelled sample test files."""
