@@ -71,7 +71,7 @@ from .defaults import (
 from .errors import EXIT_OK, EXIT_PARTIAL, EXIT_WRITE_FAILED, UsageError, WriteError
 from .figures import save_spectrum
 from .folder_lock import folder_lock
-from .hht import DEFAULT_N_FREQ, MIN_SAMPLES, HHTInputError, frequency_axis, hilbert_spectrum
+from .hht import DEFAULT_N_FREQ, MIN_SAMPLES, HHTInputError, Method, Quantity, frequency_axis, hilbert_spectrum
 from .logs import TO_STDERR
 from .matrices import MatrixProvenance, display_name, printable_path, write_matrix_file
 from .preprocessing import Preprocessing, describe_json, preprocess
@@ -109,11 +109,11 @@ class ConversionOptions:
     channel: str = DEFAULT_CHANNEL
     window: float | None = None
     hop: float | None = None
-    method: str = DEFAULT_HHT_METHOD
+    method: Method = DEFAULT_HHT_METHOD
     ensembles: int = DEFAULT_ENSEMBLES
     f_min: float = DEFAULT_F_MIN
     f_max: float = DEFAULT_F_MAX
-    quantity: str = DEFAULT_QUANTITY
+    quantity: Quantity = DEFAULT_QUANTITY
     log: bool = False
     seed: int = DEFAULT_SEED
     workers: int | None = None
@@ -310,7 +310,8 @@ def _segment_samples(window: float, hop: float | None, fs: float) -> tuple[int, 
 def _inputs(path: str) -> tuple[list[Path], Counter[str]]:
     """The recordings ``input`` names, sorted, and the other files of a folder by extension."""
     if os.path.isdir(path):
-        recordings, ignored = [], Counter()
+        recordings: list[Path] = []
+        ignored: Counter[str] = Counter()
         with os.scandir(path) as entries:
             for entry in entries:
                 suffix = extension(entry.name)
@@ -441,8 +442,8 @@ def _plan_channel(
         existing = _existing_outputs(stem, starts.size, options)
         if existing:
             return existing
-    dead = {index: _flat_reason(emg[start : start + length]) for index, start in enumerate(starts.tolist())}
-    dead = {index: reason for index, reason in dead.items() if reason}
+    flat = {index: _flat_reason(emg[start : start + length]) for index, start in enumerate(starts.tolist())}
+    dead = {index: reason for index, reason in flat.items() if reason}
     return preprocess(emg, fs, options.preprocessing), fs, length, starts, dead
 
 

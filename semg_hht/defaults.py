@@ -8,6 +8,8 @@ buffers fragment the heap). Folder inference peaked at 380 MB for 1,000 files an
 6,000 with batches of 8; at 452 and 553 MB with batches of 16; at 656 MB with 32 on 190 files.
 """
 
+from typing import Final
+
 DEFAULT_BATCH_SIZE = 8
 
 # The model's defaults follow the evidence table of ``benchmarks/evaluate_features.py``
@@ -68,12 +70,12 @@ DEFAULT_F_MIN = 20.0
 DEFAULT_F_MAX = 450.0
 """Frequency of the spectrum's last row, Hz: the high edge of the sEMG band (needs fs above 900 Hz)."""
 HHT_METHODS = ("emd", "eemd", "ceemdan")
-DEFAULT_HHT_METHOD = "emd"
+DEFAULT_HHT_METHOD: Final = "emd"
 """Plain EMD: the ensemble methods cost ``ensembles`` times more."""
 DEFAULT_ENSEMBLES = 30
 """Noise realisations of eemd and ceemdan."""
 QUANTITIES = ("amplitude", "power")
-DEFAULT_QUANTITY = "amplitude"
+DEFAULT_QUANTITY: Final = "amplitude"
 DEFAULT_CHANNEL = "0"
 """The first channel of each recording."""
 

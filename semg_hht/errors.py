@@ -96,7 +96,8 @@ class WriteError(Exception):
         """
         if isinstance(error, WriteError):
             return error
-        reason = _REASONS.get(error.errno, error.strerror or str(error))
+        known = _REASONS.get(error.errno) if error.errno is not None else None
+        reason = known or error.strerror or str(error)
         if error.errno in _NO_SPACE:
             needed = f" (about {megabytes(needed_bytes)} needed)" if needed_bytes else ""
             advice = f"free some space there{needed}, or choose another folder"

@@ -25,7 +25,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -120,7 +120,7 @@ def write_predictions(
 
 
 def _write_document(
-    stream: TextIO,
+    stream: IO[str],
     paths: list[Path],
     probabilities: np.ndarray,
     errors: list[MatrixFileError],
