@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 # One core: the thread pools must be sized before numpy loads.
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -32,7 +30,6 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 from scipy.signal import butter, sosfiltfilt  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from semg_hht.hht import DEFAULT_ENSEMBLES, HHTInputError, emd, hilbert_spectrum  # noqa: E402
 
 RATES_HZ = (1000.0, 2000.0)
