@@ -67,6 +67,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--fs", type=float, help="sampling rate in Hz, for files that hold none (.npy, plain tables, .npz without 'fs')"
     )
+    _add_preprocessing_arguments(parser)
+    _add_transform_arguments(parser)
+    _add_run_arguments(parser)
+    return parser
+
+
+def _add_preprocessing_arguments(parser: argparse.ArgumentParser) -> None:
+    """Channels and what is done to each before the transform."""
     parser.add_argument(
         "--channel",
         default=DEFAULT_CHANNEL,
@@ -93,6 +101,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         default=DEFAULT_REMOVE_MEAN,
         help="subtract each channel's mean before filtering (default: on)",
     )
+
+
+def _add_transform_arguments(parser: argparse.ArgumentParser) -> None:
+    """Segmenting and the Hilbert-Huang transform."""
     parser.add_argument("--window", type=float, help="cut recordings into segments of this many seconds")
     parser.add_argument("--hop", type=float, help="seconds from one segment's start to the next (default: --window)")
     parser.add_argument(
@@ -126,6 +138,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         default=DEFAULT_SEED,
         help="seeds the noise of eemd and ceemdan, per file and segment (default: %(default)s)",
     )
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Processes and outputs."""
     parser.add_argument(
         "--workers",
         type=int,
@@ -139,7 +155,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="also write an image of each spectrum beside it (NAME.png: time on x, Hz on y, colour bar)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace output files that exist already")
-    return parser
 
 
 def _bandpass(parser: argparse.ArgumentParser, values: list[str]) -> tuple[float, float] | None:

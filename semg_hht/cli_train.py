@@ -58,6 +58,22 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="replace checkpoints already in CHECKPOINT_DIR (the replaced ones are kept in CHECKPOINT_DIR/.previous)",
     )
+    _add_evaluation_arguments(parser)
+    add_encoder_arguments(parser)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="seeds the encoder weights, split and calibration (default: %(default)s)",
+    )
+    _add_training_arguments(parser)
+    _add_model_arguments(parser)
+    _add_svm_arguments(parser)
+    return parser
+
+
+def _add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
+    """Labels, subjects and cross-validation."""
     evaluation = parser.add_argument_group("labels, subjects and evaluation (see TRAINING_GUIDE.md)")
     evaluation.add_argument(
         "--labels", help="CSV with columns file, gender, movement[, subject, split]: labels instead of file names"
@@ -72,13 +88,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="cross-validate before the final fit: a number of folds (subject-wise when subjects are known) "
         "or 'loso' (leave one subject out); the final model is then fitted on all labelled files",
     )
-    add_encoder_arguments(parser)
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULT_SEED,
-        help="seeds the encoder weights, split and calibration (default: %(default)s)",
-    )
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Encoder training: epochs, optimiser, early stopping, augmentation."""
     training = parser.add_argument_group("encoder training (see TRAINING_GUIDE.md)")
     training.add_argument(
         "--epochs",
@@ -101,6 +114,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     training.add_argument(
         "--augment", action="store_true", help="shift each training matrix in time and scale its amplitude at random"
     )
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Feature blocks, normalisation, model, vote and tuning."""
     model = parser.add_argument_group("features and model (see TRAINING_GUIDE.md, 'What the model sees')")
     model.add_argument(
         "--features",
@@ -135,6 +152,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="choose --svm_C and --svm_gamma by an inner subject-wise cross-validation over a small grid",
     )
+
+
+def _add_svm_arguments(parser: argparse.ArgumentParser) -> None:
+    """The SVM head's settings."""
     parser.add_argument(
         "--svm_C", type=float, default=DEFAULT_SVM_C, help="SVM regularisation C (default: %(default)s)"
     )
@@ -149,7 +170,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         default=DEFAULT_SVM_GAMMA,
         help="SVM gamma: scale, auto or a positive number (default: %(default)s)",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
