@@ -7,70 +7,7 @@ are predicted and written); 2 usage error (no such checkpoint, no input files);
 printed on stdout as JSON).
 """
 
-import argparse
-
-from semg_hht.cli import add_encoder_arguments, run_command
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        help="checkpoint prefix such as ./checkpoints/final, or a checkpoint folder (its final_*)",
-    )
-    parser.add_argument("--input", required=True, help="one .npz file or a folder of them")
-    parser.add_argument("--output", help="write predictions to this JSON file")
-    parser.add_argument(
-        "--explain",
-        metavar="DIR",
-        help="for every predicted file, write an occlusion map (DIR/<name>.png beside the spectrum, and "
-        "DIR/<name>.npz) and the contribution of each HHT descriptor (in the --output JSON under 'explanation')",
-    )
-    parser.add_argument(
-        "--aggregate",
-        choices=["file", "recording"],
-        default="file",
-        help="'recording': also one prediction per recording from its files (its windows and channels, as "
-        "compute_hht.py names and stores them, or the --labels 'recording' column), under 'recordings' in the "
-        "JSON (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--vote",
-        choices=["mean", "majority"],
-        default="mean",
-        help="how a recording's files are combined: the mean of their class probabilities, or a majority vote "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--labels",
-        help="CSV with columns file, subject[, muscle, recording]: the subjects (and muscles, recordings) of the "
-        "input files, for a model that normalises within subjects",
-    )
-    parser.add_argument(
-        "--group_pattern",
-        help="regular expression with a group named 'subject' that finds the subject in a file name, "
-        "e.g. '^(?P<subject>S\\d+)_' (as in train.py)",
-    )
-    add_encoder_arguments(parser)
-    parser.add_argument(
-        "--safe",
-        action="store_true",
-        help="refuse checkpoints that would need unpickling (older releases'); see the README's trust model",
-    )
-    return parser
-
-
-def main() -> int:
-    args = build_parser().parse_args()
-
-    def infer() -> int:
-        from semg_hht.prediction import InferenceOptions, run_inference
-
-        return run_inference(InferenceOptions(**vars(args)))
-
-    return run_command(infer)
-
+from semg_hht.cli_infer import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

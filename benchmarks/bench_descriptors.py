@@ -20,18 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 # One core: the thread pools must be sized before numpy loads.
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_hht import pin_to_one_core  # noqa: E402  (this folder is on sys.path when run as a script)
 
 from semg_hht.descriptors import DESCRIPTOR_NAMES, hht_descriptors  # noqa: E402

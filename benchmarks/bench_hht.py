@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 # One core: the thread pools must be sized before numpy loads.
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -32,8 +30,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 from scipy.signal import butter, sosfiltfilt  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from semg_hht.hht import DEFAULT_ENSEMBLES, HHTInputError, emd, hilbert_spectrum  # noqa: E402
+from semg_hht.defaults import DEFAULT_ENSEMBLES  # noqa: E402
+from semg_hht.hht import HHTInputError, emd, hilbert_spectrum  # noqa: E402
 
 RATES_HZ = (1000.0, 2000.0)
 DURATIONS_S = (1.0, 2.0, 10.0)
@@ -158,7 +156,9 @@ def main(argv: list[str] | None = None) -> None:
         default=list(METHODS),
         help="comma-separated methods out of emd,eemd,ceemdan (default all)",
     )
-    parser.add_argument("--ensembles", type=int, default=DEFAULT_ENSEMBLES, help="noise realisations (default 30)")
+    parser.add_argument(
+        "--ensembles", type=int, default=DEFAULT_ENSEMBLES, help="noise realisations (default %(default)s)"
+    )
     parser.add_argument("--ensemble-repeats", type=int, default=2, help="timed calls per ensemble case (default 2)")
     parser.add_argument("--compare-pyemd", action="store_true", help="also measure PyEMD (EMD-signal) if importable")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test signals (default 0)")

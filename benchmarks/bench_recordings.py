@@ -36,17 +36,16 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from semg_hht.aggregation import recording_scores  # noqa: E402
-from semg_hht.classes import CLASS_NAMES  # noqa: E402
-from semg_hht.classifier import HHTClassifier  # noqa: E402
-from semg_hht.conversion import ConversionOptions, run_conversion  # noqa: E402
-from semg_hht.dataset import extract_file_features  # noqa: E402
-from semg_hht.evaluation import balanced_accuracy  # noqa: E402
-from semg_hht.feature_sets import block_slices  # noqa: E402
-from semg_hht.matrices import list_npz_files, load_matrix_file  # noqa: E402
-from semg_hht.normalisation import FileGroups, PopulationStatistics, normalise_within_groups  # noqa: E402
+from semg_hht.aggregation import recording_scores
+from semg_hht.classes import CLASS_NAMES
+from semg_hht.classifier import HHTClassifier
+from semg_hht.conversion import ConversionOptions, run_conversion
+from semg_hht.dataset import extract_file_features
+from semg_hht.evaluation import balanced_accuracy
+from semg_hht.feature_sets import block_slices
+from semg_hht.logs import configure_logging
+from semg_hht.matrices import list_npz_files, load_matrix_file
+from semg_hht.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
 
 DEFAULT_CONTRACTION_DIR = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "contraction-intensity"
@@ -147,7 +146,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    logging.getLogger("semg_hht").setLevel(logging.ERROR)  # one-file groups do not occur; warnings would be noise
+    configure_logging()
+    # One-file groups do not occur: normalisation's warnings about them would be noise.
+    logging.getLogger("semg_hht.normalisation").setLevel(logging.ERROR)
     if not Path(args.contraction_dir).is_dir():
         raise SystemExit(f"the real recordings are not present: {args.contraction_dir}")
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench_recordings_"))

@@ -23,9 +23,8 @@ In one run it measures and prints:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -36,17 +35,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from semg_hht.classifier import HHTClassifier
+from semg_hht.defaults import DEFAULT_FEATURES
+from semg_hht.encoder import build_encoder, encode_batches
+from semg_hht.hht import hilbert_spectrum
+from semg_hht.logs import PACKAGE, configure_logging, quieter
+from semg_hht.prediction import InferenceOptions, run_inference
+from semg_hht.sample_data import generate_sample_data
+from semg_hht.simulation import draw_subject, simulate_recording
+from semg_hht.training import TrainingOptions, run_training
 
-from semg_hht.classifier import HHTClassifier  # noqa: E402
-from semg_hht.defaults import DEFAULT_FEATURES  # noqa: E402
-from semg_hht.encoder import build_encoder, encode_batches  # noqa: E402
-from semg_hht.hht import hilbert_spectrum  # noqa: E402
-from semg_hht.prediction import InferenceOptions, run_inference  # noqa: E402
-from semg_hht.sample_data import generate_sample_data  # noqa: E402
-from semg_hht.simulation import draw_subject, simulate_recording  # noqa: E402
-from semg_hht.training import TrainingOptions, run_training  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository, whose scripts the end-to-end runs start."""
 
 # Multiply-adds of the three convolutions per sample, x2 for FLOP: 18.9 M + 604 M + 604 M.
 MODELS = (("cnn", "joint"), ("cnn+hht", "factorised"), (DEFAULT_FEATURES, "factorised"))
@@ -145,7 +145,7 @@ def bf16_effect(checkpoint: Path, folder: Path) -> tuple[float, float]:
     for bf16 in (False, True):
         output = folder.parent / f"bf16_{bf16}.json"
         options = InferenceOptions(str(checkpoint), str(folder), str(output), cpu=True, bf16=bf16)
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with quieter(PACKAGE, logging.ERROR):
             run_inference(options)
         documents.append(json.loads(output.read_text()))
     names = [name for name in documents[0] if name != "errors"]
@@ -159,6 +159,7 @@ def bf16_effect(checkpoint: Path, folder: Path) -> tuple[float, float]:
 
 
 def main() -> None:
+    configure_logging()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train_files", type=int, default=1200, help="labelled files for train.py")
     parser.add_argument("--infer_files", type=int, default=1000, help="files for inference.py")
@@ -215,7 +216,7 @@ def main() -> None:
 
         options = TrainingOptions(str(data), str(work / "ck_inprocess"), cpu=True)
         start = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with quieter(PACKAGE, logging.ERROR):
             run_training(options)
         seconds = time.perf_counter() - start
         print(f"\ntrain.py in-process (imports excluded): {seconds:.1f} s, {len(paths) / seconds:.1f} files/s")

@@ -19,9 +19,7 @@ Prints:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import sys
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -30,18 +28,17 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from semg_hht.classifier import HHTClassifier  # noqa: E402
-from semg_hht.dataset import extract_file_features, scan_data_folder  # noqa: E402
-from semg_hht.encoder import build_encoder, keep_freed_memory, resolve_device  # noqa: E402
-from semg_hht.encoder_training import (  # noqa: E402
+from semg_hht.classifier import HHTClassifier
+from semg_hht.dataset import extract_file_features, scan_data_folder
+from semg_hht.encoder import build_encoder, keep_freed_memory, resolve_device
+from semg_hht.encoder_training import (
     EncoderTrainer,
     EncoderTrainingOptions,
     LabelledFiles,
     build_linear_head,
 )
-from semg_hht.sample_data import generate_sample_data  # noqa: E402
+from semg_hht.logs import PACKAGE, configure_logging, quieter
+from semg_hht.sample_data import generate_sample_data
 
 # Multiply-adds of the three convolutions per sample, x2 for FLOP; a training step is about 3x.
 ENCODER_FLOP = 2 * (1 * 64 * 9 * 128 * 128 + 64 * 128 * 9 * 64 * 64 + 128 * 256 * 9 * 32 * 32)
@@ -119,7 +116,7 @@ def epoch_rate(device: torch.device, folder: Path, batch_size: int) -> tuple[flo
     trainer.train_epoch(2)
     synchronize(device)
     training = time.perf_counter() - start
-    with contextlib.redirect_stderr(io.StringIO()):
+    with quieter(PACKAGE, logging.ERROR):
         start = time.perf_counter()
         extract_file_features(classifier, data.labelled, batch_size)
         evaluation = time.perf_counter() - start
@@ -127,6 +124,7 @@ def epoch_rate(device: torch.device, folder: Path, batch_size: int) -> tuple[flo
 
 
 def main() -> int:
+    configure_logging()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu", action="store_true", help="measure the CPU even when CUDA is available")
     parser.add_argument("--files", type=int, default=256, help="simulated files for the epoch measurement")
@@ -157,7 +155,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with quieter(PACKAGE, logging.ERROR):
             generate_sample_data(folder, n_samples=max(2, args.files // 6), n_test=0, seed=0)
         print(f"\none epoch through EncoderTrainer on {args.files} simulated files (read from disk):")
         for batch_size in (8, 64) if on_gpu else (8,):

@@ -31,13 +31,11 @@ table and to ``--output`` as JSON.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import io
 import json
+import logging
 import re
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -47,18 +45,17 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from semg_hht.classes import CLASS_NAMES  # noqa: E402
-from semg_hht.classifier import HHTClassifier  # noqa: E402
-from semg_hht.conversion import ConversionOptions, run_conversion  # noqa: E402
-from semg_hht.dataset import extract_file_features  # noqa: E402
-from semg_hht.encoder import resolve_device  # noqa: E402
-from semg_hht.encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles  # noqa: E402
-from semg_hht.evaluation import balanced_accuracy  # noqa: E402
-from semg_hht.labels_file import read_labels_file  # noqa: E402
-from semg_hht.sample_data import generate_sample_data  # noqa: E402
-from semg_hht.splits import grouped_split  # noqa: E402
+from semg_hht.classes import CLASS_NAMES
+from semg_hht.classifier import HHTClassifier
+from semg_hht.conversion import ConversionOptions, run_conversion
+from semg_hht.dataset import extract_file_features
+from semg_hht.encoder import resolve_device
+from semg_hht.encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles
+from semg_hht.evaluation import balanced_accuracy
+from semg_hht.labels_file import read_labels_file
+from semg_hht.logs import PACKAGE, configure_logging, quieter
+from semg_hht.sample_data import generate_sample_data
+from semg_hht.splits import grouped_split
 
 DEFAULT_CONTRACTION_DIR = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "contraction-intensity"
@@ -103,7 +100,7 @@ def fit_and_test(train: Items, test: Items, seed: int, args: argparse.Namespace)
             snapshots["random_seconds"] = time.perf_counter() - started
 
     # Quiet: the per-epoch lines and progress bars; the table is the result.
-    with contextlib.redirect_stderr(io.StringIO()):
+    with quieter(PACKAGE, logging.ERROR):
         trainer.run(keep_untrained)
         seconds = time.perf_counter() - started
         random_classifier = snapshots["random"]
@@ -126,7 +123,7 @@ def simulated_runs(seed: int, work: Path, args: argparse.Namespace) -> Iterator[
     if not folder.exists():
         # Made aside and renamed: runs sharing a --work_dir never see a half-written set.
         partial = Path(tempfile.mkdtemp(dir=work))
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with quieter(PACKAGE, logging.ERROR):
             generate_sample_data(partial / "data", n_samples=args.sim_samples, n_test=args.sim_test, seed=seed)
         try:
             (partial / "data").rename(folder)
@@ -162,7 +159,7 @@ def contraction_items(work: Path, args: argparse.Namespace) -> Items:
                     hop=args.hop,
                     workers=args.workers,
                 )
-                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                with quieter(PACKAGE, logging.ERROR):
                     if run_conversion(options) != 0:
                         raise SystemExit(f"compute_hht failed on {subject_dir}")
         paths.extend(sorted(channel_dir.glob("*.npz")))
@@ -203,6 +200,7 @@ def summarise(results: dict[str, dict[int, list[dict]]]) -> str:
 
 
 def main() -> int:
+    configure_logging()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--datasets", nargs="+", default=["simulated", "contraction"], choices=["simulated", "contraction"]

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import logging
 import multiprocessing
@@ -78,23 +77,22 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from semg_hht.classes import CLASS_NAMES  # noqa: E402
-from semg_hht.classifier import HHTClassifier, fit_calibrated_svm  # noqa: E402
-from semg_hht.conversion import ConversionOptions, run_conversion  # noqa: E402
-from semg_hht.dataset import extract_file_features  # noqa: E402
-from semg_hht.encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles  # noqa: E402
-from semg_hht.evaluation import balanced_accuracy, gender_of, quality_of  # noqa: E402
-from semg_hht.feature_sets import FEATURE_BLOCKS, block_slices  # noqa: E402
-from semg_hht.labels_file import read_labels_file  # noqa: E402
-from semg_hht.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups  # noqa: E402
-from semg_hht.preprocessing import Preprocessing, preprocess  # noqa: E402
-from semg_hht.recordings import read_recording  # noqa: E402
-from semg_hht.sample_data import SIGNALS_FOLDER, generate_sample_data  # noqa: E402
-from semg_hht.splits import grouped_split  # noqa: E402
-from semg_hht.time_domain import hudgins_features  # noqa: E402
-from semg_hht.tuning import tune_svm  # noqa: E402
+from semg_hht.classes import CLASS_NAMES
+from semg_hht.classifier import HHTClassifier, fit_calibrated_svm
+from semg_hht.conversion import ConversionOptions, run_conversion
+from semg_hht.dataset import extract_file_features
+from semg_hht.encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles
+from semg_hht.evaluation import balanced_accuracy, gender_of, quality_of
+from semg_hht.feature_sets import FEATURE_BLOCKS, block_slices
+from semg_hht.labels_file import read_labels_file
+from semg_hht.logs import PACKAGE, configure_logging, quieter
+from semg_hht.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups
+from semg_hht.preprocessing import Preprocessing, preprocess
+from semg_hht.recordings import read_recording
+from semg_hht.sample_data import SIGNALS_FOLDER, generate_sample_data
+from semg_hht.splits import grouped_split
+from semg_hht.time_domain import hudgins_features
+from semg_hht.tuning import tune_svm
 
 DEFAULT_CONTRACTION_DIR = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "contraction-intensity"
@@ -184,8 +182,8 @@ def log(message: str) -> None:
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Silence the library's printing and progress bars: the table is the result."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    """Silence the library's progress lines and warnings: the table is the result."""
+    with quieter(PACKAGE, logging.ERROR):
         yield
 
 
@@ -601,7 +599,7 @@ def run_jobs(jobs: list[Job], args: argparse.Namespace, document: dict, save: Ca
 
 def main() -> int:
     args = parse_arguments()
-    logging.getLogger("semg_hht").setLevel(logging.ERROR)
+    configure_logging(logging.ERROR)
     started = time.perf_counter()
     document: dict = {"settings": vars(args), "results": {}, "encoder": {}, "skipped": {}, "seconds": {}}
 

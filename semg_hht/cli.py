@@ -6,6 +6,7 @@ Imports nothing heavy, so ``--help`` answers before torch is loaded.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Callable
 
@@ -35,7 +36,8 @@ def run_command(command: Callable[[], int]) -> int:
     """
     # File names need not be valid UTF-8, nor the terminal's encoding: escape, never crash.
     for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(errors="backslashreplace")
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     configure_logging()
     try:
         return command()

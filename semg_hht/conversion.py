@@ -1,6 +1,6 @@
 """Converting raw recordings into HHT matrix files: channels, preprocessing, segmenting, transforming, writing.
 
-Each recording (see :mod:`semg_hht.recordings` for the formats) gives the channels ``--channel``
+Each recording (see :mod:`semg_hht.recordings` for the formats) gives the channels ``channel``
 chooses (:class:`~semg_hht.recordings.ChannelSelection`); each channel is preprocessed whole
 (:mod:`semg_hht.preprocessing`), then, without a window, is one segment, otherwise it is cut
 into windows of ``window`` seconds starting every ``hop`` seconds, and a trailing part shorter
@@ -38,6 +38,7 @@ matrices do not depend on the number of processes.
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import os
@@ -53,21 +54,27 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .errors import EXIT_OK, EXIT_PARTIAL, EXIT_WRITE_FAILED, UsageError, WriteError
-from .figures import save_spectrum
-from .folder_lock import folder_lock
-from .hht import (
+from .defaults import (
+    DEFAULT_BANDPASS,
+    DEFAULT_CHANNEL,
     DEFAULT_ENSEMBLES,
     DEFAULT_F_MAX,
     DEFAULT_F_MIN,
-    DEFAULT_N_FREQ,
-    MIN_SAMPLES,
-    HHTInputError,
-    frequency_axis,
-    hilbert_spectrum,
+    DEFAULT_HHT_METHOD,
+    DEFAULT_NOTCH,
+    DEFAULT_REMOVE_MEAN,
+    DEFAULT_SEED,
+    DEFAULT_SPECTRUM_QUANTITY,
+    HHT_METHODS,
+    SPECTRUM_QUANTITIES,
 )
+from .errors import EXIT_OK, EXIT_PARTIAL, EXIT_WRITE_FAILED, UsageError, WriteError
+from .figures import save_spectrum
+from .folder_lock import folder_lock
+from .hht import DEFAULT_N_FREQ, MIN_SAMPLES, HHTInputError, Method, Quantity, frequency_axis, hilbert_spectrum
+from .logs import TO_STDERR
 from .matrices import MatrixProvenance, display_name, printable_path, write_matrix_file
-from .preprocessing import DEFAULT_BANDPASS, Preprocessing, describe_json, preprocess
+from .preprocessing import Preprocessing, describe_json, preprocess
 from .recordings import (
     SUPPORTED_EXTENSIONS,
     ChannelSelection,
@@ -83,6 +90,8 @@ from .recordings import (
 )
 from .time_domain import hudgins_features
 
+logger = logging.getLogger(__name__)
+
 FILES_IN_FLIGHT_PER_WORKER = 2
 """Files read ahead per worker: enough to keep every worker busy, few enough to bound memory."""
 
@@ -97,22 +106,22 @@ class ConversionOptions:
     input: str
     output_dir: str
     fs: float | None = None
-    channel: str = "0"
+    channel: str = DEFAULT_CHANNEL
     window: float | None = None
     hop: float | None = None
-    method: str = "emd"
+    method: Method = DEFAULT_HHT_METHOD
     ensembles: int = DEFAULT_ENSEMBLES
     f_min: float = DEFAULT_F_MIN
     f_max: float = DEFAULT_F_MAX
-    quantity: str = "amplitude"
+    quantity: Quantity = DEFAULT_SPECTRUM_QUANTITY
     log: bool = False
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     workers: int | None = None
     overwrite: bool = False
     png: bool = False
-    remove_mean: bool = True
+    remove_mean: bool = DEFAULT_REMOVE_MEAN
     bandpass: tuple[float, float] | None = DEFAULT_BANDPASS
-    notch: float | None = None
+    notch: float | None = DEFAULT_NOTCH
 
     @property
     def channels(self) -> ChannelSelection:
@@ -215,7 +224,7 @@ class _Summary:
 
 
 def run_listing(input_path: str) -> int:
-    """``--list``: print each recording's channels (stdout); an unreadable file is named on stderr.
+    """``compute_hht.py --list``: log each recording's channels (stdout); an unreadable file is named on stderr.
 
     Returns 0, or 1 when some files could not be read.
     """
@@ -223,9 +232,9 @@ def run_listing(input_path: str) -> int:
     failed = 0
     for path in paths:
         try:
-            print(describe_recording(path, read_recording(path)))
+            logger.info(describe_recording(path, read_recording(path)))
         except RecordingError as error:
-            print(f"Error: {error}", file=sys.stderr)
+            logger.error(str(error))
             failed += 1
     return EXIT_PARTIAL if failed else EXIT_OK
 
@@ -235,55 +244,60 @@ def check_options(options: ConversionOptions) -> None:
 
     def positive(flag: str, value: float | None) -> None:
         if value is not None and not (math.isfinite(value) and value > 0):
-            raise UsageError(f"--{flag} must be a positive number; got {value}")
+            raise UsageError(f"`{flag}` must be a positive number; got {value}")
 
     positive("fs", options.fs)
     positive("window", options.window)
     positive("hop", options.hop)
     if options.hop is not None and options.window is None:
-        raise UsageError("--hop needs --window")
+        raise UsageError("`hop` needs `window`")
     try:
         options.channels  # noqa: B018 - parsed here to refuse a bad value before anything is read
         options.preprocessing  # noqa: B018
     except ValueError as error:
-        raise UsageError(str(error).replace("a band-pass", "--bandpass").replace("the notch", "--notch")) from None
+        raise UsageError(str(error)) from None
     if options.workers is not None and options.workers < 1:
-        raise UsageError(f"--workers must be at least 1; got {options.workers}")
+        raise UsageError(f"`workers` must be at least 1; got {options.workers}")
     if options.ensembles < 1:
-        raise UsageError(f"--ensembles must be at least 1; got {options.ensembles}")
+        raise UsageError(f"`ensembles` must be at least 1; got {options.ensembles}")
     if options.seed < 0:
-        raise UsageError(f"--seed must be 0 or more; got {options.seed}")
-    if options.method not in ("emd", "eemd", "ceemdan"):
-        raise UsageError(f"--method must be emd, eemd or ceemdan; got {options.method}")
-    if options.quantity not in ("amplitude", "power"):
-        raise UsageError(f"--quantity must be amplitude or power; got {options.quantity}")
+        raise UsageError(f"`seed` must be 0 or more; got {options.seed}")
+    if options.method not in HHT_METHODS:
+        raise UsageError(f"`method` must be {_one_of(HHT_METHODS)}; got {options.method}")
+    if options.quantity not in SPECTRUM_QUANTITIES:
+        raise UsageError(f"`quantity` must be {_one_of(SPECTRUM_QUANTITIES)}; got {options.quantity}")
     try:
         frequency_axis(DEFAULT_N_FREQ, options.f_min, options.f_max)
     except HHTInputError:
-        raise UsageError(f"need 0 <= --f_min < --f_max; got {options.f_min:g} and {options.f_max:g} Hz") from None
+        raise UsageError(f"need 0 <= `f_min` < `f_max`; got {options.f_min:g} and {options.f_max:g} Hz") from None
     if options.fs is not None:
         # A rate no file could use is a bad flag, not a bad file.
         problem = _rate_problem(options, options.fs)
         if problem:
-            raise UsageError(f"--fs {options.fs:g}: {problem}")
+            raise UsageError(f"`fs` {options.fs:g}: {problem}")
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    """``("a", "b", "c")`` as ``a, b or c``."""
+    return ", ".join(choices[:-1]) + " or " + choices[-1]
 
 
 def _rate_problem(options: ConversionOptions, fs: float) -> str | None:
     """Why a recording sampled at ``fs`` Hz cannot be converted with ``options``; None if it can."""
     if options.f_max >= fs / 2:
         return (
-            f"a sampling rate of {fs:g} Hz is too low for --f_max {options.f_max:g} Hz "
+            f"a sampling rate of {fs:g} Hz is too low for `f_max` {options.f_max:g} Hz "
             f"(needs more than {2 * options.f_max:g} Hz)"
         )
     problem = options.preprocessing.rate_problem(fs)
     if problem:
-        return problem + "; lower --bandpass or give --bandpass none"
+        return problem + "; lower `bandpass` or give `bandpass` none"
     if options.window is not None:
         length, hop = _segment_samples(options.window, options.hop, fs)
         if length < MIN_SAMPLES:
-            return f"--window {options.window:g} s is {length} samples at {fs:g} Hz; at least {MIN_SAMPLES} are needed"
+            return f"`window` {options.window:g} s is {length} samples at {fs:g} Hz; at least {MIN_SAMPLES} are needed"
         if hop < 1:
-            return f"--hop {options.hop:g} s is less than one sample at {fs:g} Hz"
+            return f"`hop` {options.hop:g} s is less than one sample at {fs:g} Hz"
     return None
 
 
@@ -294,9 +308,10 @@ def _segment_samples(window: float, hop: float | None, fs: float) -> tuple[int, 
 
 
 def _inputs(path: str) -> tuple[list[Path], Counter[str]]:
-    """The recordings ``--input`` names, sorted, and the other files of a folder by extension."""
+    """The recordings ``input`` names, sorted, and the other files of a folder by extension."""
     if os.path.isdir(path):
-        recordings, ignored = [], Counter()
+        recordings: list[Path] = []
+        ignored: Counter[str] = Counter()
         with os.scandir(path) as entries:
             for entry in entries:
                 suffix = extension(entry.name)
@@ -311,7 +326,7 @@ def _inputs(path: str) -> tuple[list[Path], Counter[str]]:
     if not os.path.lexists(path):
         raise UsageError(f"Input not found: {printable_path(path)}")
     if extension(path) not in SUPPORTED_EXTENSIONS:
-        raise UsageError(f"--input {printable_path(path)}: not a {', '.join(SUPPORTED_EXTENSIONS)} file")
+        raise UsageError(f"`input` {printable_path(path)}: not a {', '.join(SUPPORTED_EXTENSIONS)} file")
     return [Path(path)], Counter()
 
 
@@ -325,23 +340,23 @@ def _check_output_dir(options: ConversionOptions, inputs: list[Path]) -> None:
     output = os.path.realpath(options.output_dir)
     if os.path.isdir(options.input):
         if output == os.path.realpath(options.input):
-            raise UsageError("--output_dir must not be the input folder: its recordings could be overwritten")
+            raise UsageError("`output_dir` must not be the input folder: its recordings could be overwritten")
     elif extension(inputs[0]) == ".npz" and output == os.path.realpath(inputs[0].parent):
-        raise UsageError("--output_dir must not be the folder of an .npz input: the input could be overwritten")
+        raise UsageError("`output_dir` must not be the folder of an .npz input: the input could be overwritten")
 
 
 def _plan(options: ConversionOptions, inputs: list[Path]) -> tuple[list[_Source], list[tuple[Path, str]]]:
     """The inputs to convert, and those refused without reading them (with the reason)."""
     rateless = {path for path in inputs if options.fs is None and not carries_rate(path)}
     if rateless and (len(rateless) == len(inputs) or not os.path.isdir(options.input)):
-        raise UsageError("--fs is required: .npy files and plain .csv or .txt tables carry no sampling rate")
+        raise UsageError("`fs` is required: .npy files and plain .csv or .txt tables carry no sampling rate")
     sources, refused = [], []
     # Compared ignoring case: on macOS and Windows file systems a.npz and A.npz are one file.
     owners: dict[str, Path] = {}
     for path in inputs:
         stem = path.stem
         if path in rateless:
-            refused.append((path, f"needs --fs: {extension(path)} files carry no sampling rate"))
+            refused.append((path, f"needs `fs`: {extension(path)} files carry no sampling rate"))
         elif stem.casefold() in owners:
             first = owners[stem.casefold()]
             reason = f"not converted: its outputs would have the same names as those of {display_name(first)}"
@@ -406,7 +421,7 @@ def _plan_channel(
     fs = channel.fs if channel.fs is not None else options.fs
     if fs is None:
         keys = " ('fs' or 'sampling_rate')" if file_format == "NumPy .npz" else ""
-        return f"the file holds no sampling rate{keys}; give --fs"
+        return f"the file holds no sampling rate{keys}; give `fs`"
     problem = _rate_problem(options, fs)
     if problem:
         return problem
@@ -418,7 +433,7 @@ def _plan_channel(
     else:
         length, hop = _segment_samples(options.window, options.hop, fs)
         if n < length:
-            return f"the recording is {n / fs:g} s ({n} samples), shorter than one --window of {options.window:g} s"
+            return f"the recording is {n / fs:g} s ({n} samples), shorter than one `window` of {options.window:g} s"
     if np.ptp(emg) == 0:
         what = "all zero" if emg[0] == 0 else f"constant ({emg[0]:g})"
         return f"channel {channel.name!r} is {what}: there is nothing to decompose"
@@ -427,8 +442,8 @@ def _plan_channel(
         existing = _existing_outputs(stem, starts.size, options)
         if existing:
             return existing
-    dead = {index: _flat_reason(emg[start : start + length]) for index, start in enumerate(starts.tolist())}
-    dead = {index: reason for index, reason in dead.items() if reason}
+    flat = {index: _flat_reason(emg[start : start + length]) for index, start in enumerate(starts.tolist())}
+    dead = {index: reason for index, reason in flat.items() if reason}
     return preprocess(emg, fs, options.preprocessing), fs, length, starts, dead
 
 
@@ -445,11 +460,11 @@ def _existing_outputs(stem: str, count: int, options: ConversionOptions) -> str 
         names += [str(Path(name).with_suffix(".png")) for name in names]
     existing = [printable_path(name) for name in names if os.path.lexists(Path(options.output_dir) / name)]
     if len(names) == 1 and existing:
-        return f"its output {existing[0]} exists already; use --overwrite to replace it"
+        return f"its output {existing[0]} exists already; use `overwrite` to replace it"
     if existing:
         return (
             f"{len(existing)} of its {len(names)} outputs exist already ({existing[0]}, ...); "
-            "use --overwrite to replace them"
+            "use `overwrite` to replace them"
         )
     return None
 
@@ -529,7 +544,7 @@ def _ignore_interrupts() -> None:
 
 
 class _InProcessExecutor(Executor):
-    """Runs each task when it is submitted, in this process: ``--workers 1``."""
+    """Runs each task when it is submitted, in this process: ``workers=1``."""
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future: Future = Future()
@@ -564,7 +579,7 @@ def run_conversion(options: ConversionOptions) -> int:
         The output folder cannot be created or written.
     UsageError
         Invalid flags, no input, no supported files, an output folder that could replace inputs,
-        or ``--fs`` missing where every input needs it.
+        or ``fs`` missing where every input needs it.
     """
     check_options(options)
     inputs, ignored = _inputs(options.input)
@@ -579,56 +594,66 @@ def _convert_in_locked_folder(options: ConversionOptions, inputs: list[Path], ig
     if options.window is None or not sources:
         # Each file is one task: more workers than files would only cost their start-up time.
         workers = max(1, min(workers, len(sources)))
-
-    print(f"Input: {printable_path(options.input)} ({len(inputs)} recording{'s' if len(inputs) != 1 else ''})")
-    if ignored:
-        print(_ignored_text(ignored).capitalize())
-    print(f"Output directory: {printable_path(options.output_dir)}")
-    hop = options.hop or options.window
-    segmenting = "whole recordings" if options.window is None else f"--window {options.window:g} s, --hop {hop:g} s"
-    print(
-        f"Transform: {options.method}, {options.f_min:g}-{options.f_max:g} Hz, {options.quantity}"
-        f"{', log' if options.log else ''}; {segmenting}; {workers} worker{'s' if workers != 1 else ''}"
-    )
-    channels = "all EMG channels" if options.channels.every_emg else options.channel
-    print(f"Channels: {channels}; preprocessing: {options.preprocessing.summary()}")
-
+    _announce(options, inputs, ignored, workers)
     summary = _Summary(files=len(inputs), failed_files=len(refused))
     for path, reason in refused:
-        print(f"Error: {printable_path(path)}: {reason}", file=sys.stderr)
+        logger.error(f"{printable_path(path)}: {reason}")
     started = time.perf_counter()
     if workers == 1:
         _convert_all(sources, options, _InProcessExecutor(), 1, summary)
     else:
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
-        # The pool starts a worker per task submitted while none is idle, and a worker takes about a
-        # second to import numpy and scipy: start them all now, together, rather than one by one
-        # as a long recording's segments arrive.
-        for _ in range(workers):
-            pool.submit(int)
-        try:
-            _convert_all(sources, options, pool, workers, summary)
-        except KeyboardInterrupt:
-            # Workers ignore Ctrl-C; without this the pool would finish its running files first.
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in multiprocessing.active_children():
-                process.terminate()
-            raise
-        pool.shutdown()
+        _convert_in_pool(sources, options, workers, summary)
+    return _report(summary, time.perf_counter() - started)
 
-    elapsed = time.perf_counter() - started
-    print(
+
+def _announce(options: ConversionOptions, inputs: list[Path], ignored: Counter[str], workers: int) -> None:
+    """Log what the run reads, where it writes, and how it transforms."""
+    logger.info(f"Input: {printable_path(options.input)} ({len(inputs)} recording{'s' if len(inputs) != 1 else ''})")
+    if ignored:
+        logger.info(_ignored_text(ignored).capitalize())
+    logger.info(f"Output directory: {printable_path(options.output_dir)}")
+    hop = options.hop or options.window
+    segmenting = "whole recordings" if options.window is None else f"`window` {options.window:g} s, `hop` {hop:g} s"
+    logger.info(
+        f"Transform: {options.method}, {options.f_min:g}-{options.f_max:g} Hz, {options.quantity}"
+        f"{', log' if options.log else ''}; {segmenting}; {workers} worker{'s' if workers != 1 else ''}"
+    )
+    channels = "all EMG channels" if options.channels.every_emg else options.channel
+    logger.info(f"Channels: {channels}; preprocessing: {options.preprocessing.summary()}")
+
+
+def _convert_in_pool(sources: list[_Source], options: ConversionOptions, workers: int, summary: _Summary) -> None:
+    """:func:`_convert_all` with a pool of ``workers`` processes; Ctrl-C stops them at once."""
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+    # The pool starts a worker per task submitted while none is idle, and a worker takes about a
+    # second to import numpy and scipy: start them all now, together, rather than one by one
+    # as a long recording's segments arrive.
+    for _ in range(workers):
+        pool.submit(int)
+    try:
+        _convert_all(sources, options, pool, workers, summary)
+    except KeyboardInterrupt:
+        # Workers ignore Ctrl-C; without this the pool would finish its running files first.
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in multiprocessing.active_children():
+            process.terminate()
+        raise
+    pool.shutdown()
+
+
+def _report(summary: _Summary, elapsed: float) -> int:
+    """Log the run's counts; the exit code they make."""
+    logger.info(
         f"\nConverted {summary.converted} of {summary.files} file{'s' if summary.files != 1 else ''}: "
         f"{summary.matrices} matri{'ces' if summary.matrices != 1 else 'x'} written in {elapsed:.1f} s"
     )
     if summary.failed_files or summary.failed_segments:
-        print(f"Failed: {summary.failed_files} file(s), {summary.failed_segments} segment(s) (each reported on stderr)")
-    if summary.unwritten_files:
-        print(
-            f"Error: the outputs of {summary.unwritten_files} file(s) could not be written (reasons above)",
-            file=sys.stderr,
+        logger.info(
+            f"Failed: {summary.failed_files} file(s), {summary.failed_segments} segment(s) (each reported on stderr)"
         )
+    if summary.unwritten_files:
+        logger.error(f"the outputs of {summary.unwritten_files} file(s) could not be written (reasons above)")
         return EXIT_WRITE_FAILED
     return EXIT_PARTIAL if summary.failed_files or summary.failed_segments else EXIT_OK
 
@@ -641,7 +666,9 @@ def _convert_all(
     # A future's file, and whether the future reads it (else it converts a chunk of it).
     running: dict[Future, tuple[_FileState, bool]] = {}
     open_files = 0
-    with tqdm(total=len(sources), desc="Converting", unit="file", leave=False, file=sys.stderr) as progress:
+    with tqdm(
+        total=len(sources), desc="Converting", unit="file", leave=False, file=sys.stderr, disable=None
+    ) as progress:
         while waiting or running:
             while waiting and open_files < FILES_IN_FLIGHT_PER_WORKER * workers:
                 state = _FileState(waiting.popleft())
@@ -659,7 +686,7 @@ def _convert_all(
                 elif is_read:
                     state.errors += outcome.channel_errors
                     for note in outcome.notes:
-                        tqdm.write(f"Note: {printable_path(state.source.path)}: {note}", file=sys.stderr)
+                        logger.info(f"Note: {printable_path(state.source.path)}: {note}", extra=TO_STDERR)
                     # A file's channels share the workers as a long recording's segments do.
                     n_chunks = max(1, -(-workers // max(1, len(outcome.channels))))
                     for segments in outcome.channels:
@@ -693,9 +720,9 @@ def _finish(state: _FileState, options: ConversionOptions, summary: _Summary) ->
         state.errors += [label + reason for _, label, reason in segment_errors]
         segment_errors = []
     for (_, index), label, reason in segment_errors:
-        tqdm.write(f"Error: {name}: {label}segment {index}: {reason}", file=sys.stderr)
+        logger.error(f"{name}: {label}segment {index}: {reason}")
     for reason in state.errors:
-        tqdm.write(f"Error: {name}: {reason}", file=sys.stderr)
+        logger.error(f"{name}: {reason}")
     summary.failed_segments += len(segment_errors)
     if state.errors:
         summary.failed_files += 1

@@ -59,11 +59,17 @@ AGGREGATION_RULES = ("mean", "majority")
 DEFAULT_AGGREGATION_RULE = "mean"
 """One prediction per recording: the mean of its files' class probabilities (the sum rule)."""
 
+# Inference (inference.py's flags and InferenceOptions).
+AGGREGATE_LEVELS = ("file", "recording")
+"""``file``: one prediction per matrix file; ``recording``: also one per recording from its files."""
+DEFAULT_AGGREGATE = "file"
+
 # The Hilbert-Huang transform (compute_hht.py's flags and semg_hht.hht read these); Final, so that the
 # string defaults type as the literals of semg_hht.hht's parameters.
 HHT_METHODS = ("emd", "eemd", "ceemdan")
 DEFAULT_HHT_METHOD: Final = "emd"
-"""Plain EMD: the noise-assisted methods cost about ``ensembles`` times as much."""
+"""Plain EMD: EEMD costs about 20-25 times as much and CEEMDAN 40-50 times at 30 ensembles, in
+proportion to ``ensembles`` (README, "HHT computation")."""
 DEFAULT_ENSEMBLES = 30
 """Noise realisations averaged by EEMD and CEEMDAN; 30 is what the upstream tool uses."""
 DEFAULT_NOISE_WIDTH = 0.2
@@ -80,6 +86,19 @@ SPECTRUM_QUANTITIES = ("amplitude", "power")
 DEFAULT_SPECTRUM_QUANTITY: Final = "amplitude"
 """The spectrum sums instantaneous amplitudes (``power``: their squares)."""
 
+DEFAULT_CHANNEL = "0"
+"""The first channel of each recording."""
+
+# Preprocessing of each channel before the transform (compute_hht.py and Preprocessing).
+DEFAULT_BANDPASS = (DEFAULT_F_MIN, DEFAULT_F_MAX)
+"""Zero-phase band-pass LOW, HIGH in Hz: the band of surface EMG and the one the spectrum shows (the
+measurement: :mod:`semg_hht.preprocessing`, TRAINING_GUIDE.md, "Preprocessing")."""
+MAINS_FREQUENCIES = (50.0, 60.0)
+"""The mains frequencies a notch (and its harmonics) can remove, Hz."""
+DEFAULT_NOTCH = None
+"""No notch: band-pass alone unless the recording shows mains hum."""
+DEFAULT_REMOVE_MEAN = True
+
 # The sample data set (generate_sample_data.py's flags and semg_hht.sample_data read these).
 DEFAULT_SAMPLES_PER_CLASS = 20
 """Labelled files per class of the sample data set."""
@@ -89,3 +108,7 @@ DEFAULT_SIMULATED_FS = 2000.0
 """Sampling rate of a simulated recording, Hz."""
 DEFAULT_SIMULATED_DURATION_S = 2.0
 """Length of a simulated recording, s: one matrix per recording."""
+
+# Folders.
+DEFAULT_CHECKPOINT_DIR = "./checkpoints"
+DEFAULT_SAMPLE_DIR = "./data"

@@ -13,7 +13,7 @@ EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 """Nothing could be done: bad flags, missing paths or checkpoints, no usable data, a folder in use."""
 EXIT_OUT_OF_MEMORY = 3
-"""The device ran out of memory; retry with a smaller --batch_size or --cpu."""
+"""The device ran out of memory; retry with a smaller ``--batch_size`` or ``--cpu``."""
 EXIT_WRITE_FAILED = 4
 """Results could not be written (disk full, read-only folder, no permission); the message names the path."""
 
@@ -39,9 +39,9 @@ def as_flags(message: str) -> str:
 
 
 def out_of_memory_advice(batch_size: int) -> str:
-    """The message for a CUDA out-of-memory error at ``batch_size``."""
+    """The message for a CUDA out-of-memory error at ``batch_size`` (options named as `name`)."""
     smaller = max(1, batch_size // 2)
-    return f"CUDA out of memory at --batch_size {batch_size}: try --batch_size {smaller} (or smaller), or --cpu"
+    return f"CUDA out of memory at `batch_size` {batch_size}: try `batch_size` {smaller} (or smaller), or `cpu`"
 
 
 _REASONS = {
@@ -96,7 +96,8 @@ class WriteError(Exception):
         """
         if isinstance(error, WriteError):
             return error
-        reason = _REASONS.get(error.errno, error.strerror or str(error))
+        known = _REASONS.get(error.errno) if error.errno is not None else None
+        reason = known or error.strerror or str(error)
         if error.errno in _NO_SPACE:
             needed = f" (about {megabytes(needed_bytes)} needed)" if needed_bytes else ""
             advice = f"free some space there{needed}, or choose another folder"

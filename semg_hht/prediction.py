@@ -20,28 +20,38 @@ files that could not be read under ``"errors"``::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 import numpy as np
 import torch
 
-from .aggregation import AGGREGATION_RULES, DEFAULT_RULE, RecordingPrediction, aggregate
+from .aggregation import RecordingPrediction, aggregate
 from .atomic import atomic_open, ensure_writable
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_prefix
 from .classes import CLASS_NAMES
 from .classifier import HHTClassifier, describe_model
 from .dataset import FileFeatures, SubjectSource, compile_group_pattern, extract_file_features, with_groups
-from .defaults import DEFAULT_BATCH_SIZE
+from .defaults import (
+    AGGREGATE_LEVELS,
+    AGGREGATION_RULES,
+    DEFAULT_AGGREGATE,
+    DEFAULT_AGGREGATION_RULE,
+    DEFAULT_BATCH_SIZE,
+)
 from .encoder import resolve_device
 from .errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, WriteError, out_of_memory_advice
 from .explanation import check_explanation_folder, explain_files
 from .labels_file import read_labels_file
+from .logs import TO_STDERR
 from .matrices import MatrixFileError, display_name, list_npz_files
 from .normalisation import FileGroups
+
+logger = logging.getLogger(__name__)
 
 
 def prediction_record(probabilities: np.ndarray) -> dict[str, Any]:
@@ -110,7 +120,7 @@ def write_predictions(
 
 
 def _write_document(
-    stream: TextIO,
+    stream: IO[str],
     paths: list[Path],
     probabilities: np.ndarray,
     errors: list[MatrixFileError],
@@ -144,8 +154,8 @@ class InferenceOptions:
     labels: str | None = None
     group_pattern: str | None = None
     explain: str | None = None
-    aggregate: str = "file"
-    vote: str = DEFAULT_RULE
+    aggregate: str = DEFAULT_AGGREGATE
+    vote: str = DEFAULT_AGGREGATION_RULE
 
     def subject_source(self) -> SubjectSource:
         """Where the input files' subjects come from (checked before any data is read)."""
@@ -158,7 +168,7 @@ class InferenceOptions:
 
 
 def input_files(path: str) -> list[Path]:
-    """The ``.npz`` files an ``--input`` names: the file itself, or a folder's files."""
+    """The ``.npz`` files an ``input`` names: the file itself, or a folder's files."""
     if os.path.isdir(path):
         files = list_npz_files(path)
         if not files:
@@ -174,57 +184,35 @@ def _check_output(output: str, inputs: list[Path]) -> None:
     # input may have any name, so it is compared too.
     target = os.path.realpath(output)
     if target.lower().endswith(".npz") or any(target == os.path.realpath(path) for path in inputs[:1]):
-        raise UsageError(f"--output {output} would overwrite an input or .npz file; give a .json path")
+        raise UsageError(f"`output` {output} would overwrite an input or .npz file; give a .json path")
     if os.path.isdir(target):
-        raise UsageError(f"--output {output} is a folder; give a JSON file path")
+        raise UsageError(f"`output` {output} is a folder; give a JSON file path")
     if not os.path.isdir(os.path.dirname(target)):
-        raise UsageError(f"--output {output}: its folder does not exist")
+        raise UsageError(f"`output` {output}: its folder does not exist")
     ensure_writable(Path(target).parent)
 
 
 def run_inference(options: InferenceOptions) -> int:
-    """Predict a file or folder with a checkpoint; print results, optionally explain them and write JSON.
+    """Predict a file or folder with a checkpoint; log the results, optionally explain them and write JSON.
 
     Returns the exit code: 0 all predicted, 1 some files failed (the rest are
     predicted and written), 3 out of device memory. Raises :class:`UsageError`
     for a missing checkpoint or input, :class:`WriteError` for results that
     cannot be written.
     """
-    if options.batch_size < 1:
-        raise UsageError(f"--batch_size must be at least 1, got {options.batch_size}")
-    if options.aggregate not in ("file", "recording") or options.vote not in AGGREGATION_RULES:
-        raise UsageError(f"--aggregate must be file or recording and --vote {' or '.join(AGGREGATION_RULES)}")
-    try:
-        prefix = resolve_checkpoint_prefix(options.checkpoint)
-    except CheckpointError as error:
-        raise UsageError(str(error)) from None
-    files = input_files(options.input)
-    if options.output:
-        _check_output(options.output, files)
-    if options.explain:
-        check_explanation_folder(options.explain, files)
-    source = options.subject_source()
-
-    device = resolve_device(options.cpu)
-    print(f"Using device: {device}")
-    print(f"Loading model from: {prefix}")
-    try:
-        classifier, _ = load_checkpoint(prefix, device, safe=options.safe)
-    except CheckpointError as error:
-        raise UsageError(str(error)) from None
-    classifier.bf16 = options.bf16
-    print(describe_model(classifier))
+    prefix, files, source = _check_inference_inputs(options)
+    classifier = _load_classifier(options, prefix)
     needs_subjects = classifier.normalisation != "none"
     if needs_subjects and not source.gives_subjects:
         raise UsageError(
             f"{prefix} standardises features within each subject's files ({classifier.normalisation}): "
-            "give the input files' subjects with --group_pattern or --labels (a CSV with file and subject columns)"
+            "give the input files' subjects with `group_pattern` or `labels` (a CSV with file and subject columns)"
         )
 
     try:
         encoded = extract_file_features(classifier, files, options.batch_size, "Predicting")
     except torch.cuda.OutOfMemoryError:
-        print(out_of_memory_advice(options.batch_size), file=sys.stderr)
+        logger.info(out_of_memory_advice(options.batch_size), extra=TO_STDERR)
         return EXIT_OUT_OF_MEMORY
     encoded, groups = with_groups(encoded, source, needs_subjects)
     probabilities = classifier.predict_proba_features(encoded.features, groups)
@@ -234,16 +222,51 @@ def run_inference(options: InferenceOptions) -> int:
             aggregate(probabilities, source.recordings(encoded), options.vote), options.vote
         )
     if os.path.isdir(options.input):
-        _print_folder_results(encoded.paths, probabilities, len(files))
+        _log_folder_results(encoded.paths, probabilities, len(files))
     elif encoded.paths:
-        _print_single_result(prediction_record(probabilities[0]))
+        _log_single_result(prediction_record(probabilities[0]))
     if recordings is not None:
-        _print_recording_results(recordings)
+        _log_recording_results(recordings)
     for error in encoded.errors:
-        print(f"Error: {error}", file=sys.stderr)
+        logger.error(str(error))
 
     _write_results(options, classifier, encoded, probabilities, groups, recordings)
     return EXIT_PARTIAL if encoded.errors else EXIT_OK
+
+
+def _check_inference_inputs(options: InferenceOptions) -> tuple[Path, list[Path], SubjectSource]:
+    """The checkpoint prefix, the input files and where their subjects come from, each checked
+    (with the output, explanation folder and option values) before anything is loaded."""
+    if options.batch_size < 1:
+        raise UsageError(f"`batch_size` must be at least 1, got {options.batch_size}")
+    if options.aggregate not in AGGREGATE_LEVELS or options.vote not in AGGREGATION_RULES:
+        raise UsageError(
+            f"`aggregate` must be {' or '.join(AGGREGATE_LEVELS)} and `vote` {' or '.join(AGGREGATION_RULES)}"
+        )
+    try:
+        prefix = resolve_checkpoint_prefix(options.checkpoint)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    files = input_files(options.input)
+    if options.output:
+        _check_output(options.output, files)
+    if options.explain:
+        check_explanation_folder(options.explain, files)
+    return prefix, files, options.subject_source()
+
+
+def _load_classifier(options: InferenceOptions, prefix: Path) -> HHTClassifier:
+    """The checkpoint's classifier on the chosen device, with what was loaded logged."""
+    device = resolve_device(options.cpu)
+    logger.info(f"Using device: {device}")
+    logger.info(f"Loading model from: {prefix}")
+    try:
+        classifier, _ = load_checkpoint(prefix, device, safe=options.safe)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from None
+    classifier.bf16 = options.bf16
+    logger.info(describe_model(classifier))
+    return classifier
 
 
 def _write_results(
@@ -254,7 +277,7 @@ def _write_results(
     groups: FileGroups | None,
     recordings: RecordingPredictions | None,
 ) -> None:
-    """``--explain``'s files and ``--output``'s JSON; the predictions are written even when explanations cannot be."""
+    """``explain``'s files and ``output``'s JSON; the predictions are written even when explanations cannot be."""
     explanations = None
     if options.explain:
         try:
@@ -267,38 +290,38 @@ def _write_results(
             write_predictions(options.output, encoded.paths, probabilities, encoded.errors, None, recordings)
             raise error.with_advice(f"the predictions were written to {options.output}, without explanations") from None
         files = f"{len(explanations)} file{'s' if len(explanations) != 1 else ''}"
-        print(f"\nExplanations of {files} saved to: {options.explain} ({seconds:.2f} s per file)")
+        logger.info(f"\nExplanations of {files} saved to: {options.explain} ({seconds:.2f} s per file)")
     if options.output:
         write_predictions(options.output, encoded.paths, probabilities, encoded.errors, explanations, recordings)
-        print(f"\nPredictions saved to: {options.output}")
+        logger.info(f"\nPredictions saved to: {options.output}")
 
 
-def _print_single_result(record: dict[str, Any]) -> None:
-    print(f"\nPrediction: {record['prediction']}")
-    print(f"Confidence: {record['confidence']:.4f}")
-    print("\nClass probabilities:")
+def _log_single_result(record: dict[str, Any]) -> None:
+    logger.info(f"\nPrediction: {record['prediction']}")
+    logger.info(f"Confidence: {record['confidence']:.4f}")
+    logger.info("\nClass probabilities:")
     for name, probability in record["probabilities"].items():
-        print(f"  {name}: {probability:.4f}")
+        logger.info(f"  {name}: {probability:.4f}")
 
 
-def _print_recording_results(recordings: RecordingPredictions) -> None:
+def _log_recording_results(recordings: RecordingPredictions) -> None:
     how = "mean of its files' probabilities" if recordings.rule == "mean" else "majority vote of its files"
-    print(f"\nOne prediction per recording ({how}):")
+    logger.info(f"\nOne prediction per recording ({how}):")
     for combined in recordings.predictions:
         best = int(combined.probabilities.argmax())
         files = f"{len(combined.members)} file{'s' if len(combined.members) != 1 else ''}"
-        print(f"{combined.recording}: {CLASS_NAMES[best]} ({combined.probabilities[best]:.4f}, {files})")
+        logger.info(f"{combined.recording}: {CLASS_NAMES[best]} ({combined.probabilities[best]:.4f}, {files})")
 
 
-def _print_folder_results(paths: list[Path], probabilities: np.ndarray, n_files: int) -> None:
+def _log_folder_results(paths: list[Path], probabilities: np.ndarray, n_files: int) -> None:
     predicted = probabilities.argmax(axis=1)
-    print()
+    logger.info("")
     for path, row, best in zip(paths, probabilities, predicted, strict=True):
-        print(f"{display_name(path)}: {CLASS_NAMES[best]} (confidence: {row[best]:.4f})")
+        logger.info(f"{display_name(path)}: {CLASS_NAMES[best]} (confidence: {row[best]:.4f})")
     counts = np.bincount(predicted, minlength=len(CLASS_NAMES))
-    print(f"\nPredicted {len(paths)} of {n_files} files")
-    print("Predictions per class:")
+    logger.info(f"\nPredicted {len(paths)} of {n_files} files")
+    logger.info("Predictions per class:")
     for name, count in zip(CLASS_NAMES, counts, strict=True):
-        print(f"  {name}: {count}")
+        logger.info(f"  {name}: {count}")
     if len(paths) < n_files:
-        print(f"Failed: {n_files - len(paths)} files (each is named with its reason on stderr)")
+        logger.info(f"Failed: {n_files - len(paths)} files (each is named with its reason on stderr)")

@@ -25,28 +25,27 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as scipy_signal
 
-DEFAULT_BANDPASS = (20.0, 450.0)
-"""Hz; see the module docstring and TRAINING_GUIDE.md, "Preprocessing", for the measurement."""
+from .defaults import DEFAULT_BANDPASS, DEFAULT_NOTCH, DEFAULT_REMOVE_MEAN, MAINS_FREQUENCIES
+
 BANDPASS_ORDER = 4
 NOTCH_QUALITY = 30.0
-MAINS_FREQUENCIES = (50.0, 60.0)
 
 
 @dataclass(frozen=True)
 class Preprocessing:
     """What is done to each channel before its transform; frequencies in Hz, None for a step left out."""
 
-    remove_mean: bool = True
+    remove_mean: bool = DEFAULT_REMOVE_MEAN
     bandpass: tuple[float, float] | None = DEFAULT_BANDPASS
-    notch: float | None = None
+    notch: float | None = DEFAULT_NOTCH
 
     def __post_init__(self) -> None:
         if self.bandpass is not None:
             low, high = self.bandpass
             if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
-                raise ValueError(f"a band-pass needs 0 < low < high Hz; got {low:g} and {high:g}")
+                raise ValueError(f"`bandpass` needs 0 < low < high Hz; got {low:g} and {high:g}")
         if self.notch is not None and self.notch not in MAINS_FREQUENCIES:
-            raise ValueError(f"the notch is at the mains frequency, 50 or 60 Hz; got {self.notch:g}")
+            raise ValueError(f"`notch` is at the mains frequency, 50 or 60 Hz; got {self.notch:g}")
 
     def rate_problem(self, fs: float) -> str | None:
         """Why a channel sampled at ``fs`` Hz cannot be filtered so; None if it can."""

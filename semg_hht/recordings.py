@@ -121,7 +121,7 @@ def carries_rate(path: str | os.PathLike) -> bool:
 
 @dataclass(frozen=True)
 class ChannelSelection:
-    """``--channel``: ``all`` EMG channels, or channels by number (from 0) and by name, in the order given."""
+    """``channel``: ``all`` EMG channels, or channels by number (from 0) and by name, in the order given."""
 
     items: tuple[int | str, ...] = (0,)
     every_emg: bool = False
@@ -133,7 +133,7 @@ class ChannelSelection:
             return cls((), True)
         items = [item.strip() for item in text.split(",")]
         if not all(items):
-            raise ValueError(f"--channel {text!r} has an empty item; give numbers or names separated by commas")
+            raise ValueError(f"`channel` {text!r} has an empty item; give numbers or names separated by commas")
         return cls(tuple(int(item) if item.isdigit() else item for item in items))
 
     @property
@@ -182,7 +182,7 @@ def select_channels(recording: Recording, selection: ChannelSelection) -> tuple[
         return [_find(recording, item) for item in selection.items], []
     emg = [i for i, channel in enumerate(recording.channels) if channel.is_emg]
     if not emg:
-        raise ValueError(f"no EMG channel ({_channel_list(recording)}); choose channels by --channel number or name")
+        raise ValueError(f"no EMG channel ({_channel_list(recording)}); choose channels by `channel` number or name")
     flat = [i for i in emg if is_flat(recording.channels[i])]
     live = [i for i in emg if i not in flat]
     if not live:
@@ -223,7 +223,7 @@ def output_tags(recording: Recording, indices: list[int]) -> list[str]:
 
 
 def describe_recording(path: str | os.PathLike, recording: Recording) -> str:
-    """``--list``: the recording's format and a line per channel (number, name, EMG, rate, length, unit)."""
+    """What ``compute_hht.py --list`` shows: the format, a line per channel (number, name, EMG, rate, length, unit)."""
     lines = [f"{printable_path(path)}: {recording.format}, {_channel_list(recording).split(':')[0]}"]
     if recording.conversion:
         lines.append(f"  ({recording.conversion})")
@@ -237,5 +237,5 @@ def describe_recording(path: str | os.PathLike, recording: Recording) -> str:
             f"{channel.unit or '-'}"
         )
     if any(channel.is_emg and is_flat(channel) for channel in recording.channels):
-        lines.append("  * flat (constant or all zero): --channel all leaves it out")
+        lines.append("  * flat (constant or all zero): `channel` all leaves it out")
     return "\n".join(lines)
