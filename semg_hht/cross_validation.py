@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,13 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from .aggregation import DEFAULT_RULE, recording_scores
+from . import encoder_training, logs
+from .aggregation import recording_scores
 from .classifier import HHTClassifier
 from .dataset import extract_file_features
+from .defaults import DEFAULT_AGGREGATION_RULE
 from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
 from .evaluation import Fold, scores, summarise_folds
 from .normalisation import FileGroups, take_groups
 from .splits import make_split
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Recordings:
     """The recording of each labelled file (parallel to the features) and the rule combining its files."""
 
     names: list[str]
-    rule: str = DEFAULT_RULE
+    rule: str = DEFAULT_AGGREGATION_RULE
 
     def scores(self, test: np.ndarray, probabilities: np.ndarray, truth: np.ndarray) -> dict[str, Any] | None:
         """Figures of one prediction per held-out recording; None when each has one file or its files disagree."""
@@ -78,7 +81,7 @@ def cross_validate_features(
     """Cross-validate the SVM on fixed feature vectors (n, n_features) with class IDs (n,).
 
     ``make_classifier(features, labels, groups)`` gets the fold's training files and returns
-    the unfitted classifier for them (where --tune chooses its SVM: a nested cross-validation).
+    the unfitted classifier for them (where `tune` chooses its SVM: a nested cross-validation).
     ``groups`` (subjects and muscles) go to the normalisation and the gender pooling;
     with ``recordings``, each fold is also scored with one prediction per recording.
     """
@@ -91,7 +94,7 @@ def cross_validate_features(
         probabilities = classifier.predict_proba_features(features[fold.test], test_groups)
         seconds = time.perf_counter() - started
         results.append(FoldResult(fold, probabilities, labels[fold.test], seconds, recordings=recordings))
-        _print_fold(results[-1], len(results), len(folds))
+        _log_fold(results[-1], len(results), len(folds))
     return results
 
 
@@ -112,49 +115,51 @@ def cross_validate_training(
     for fold in folds:
         started = time.perf_counter()
         classifier = make_classifier()
-        fold_labels = labels[fold.train]
-        fold_groups = take_groups(groups, fold.train)
-        fold_subjects = None if fold_groups is None else fold_groups.subjects
-        inner_train, inner_val = make_split(fold_labels, fold_subjects, None, test_size, classifier.seed)
-        trainer = EncoderTrainer(
-            classifier,
-            options,
-            LabelledFiles(
-                [paths[fold.train[i]] for i in inner_train],
-                fold_labels[inner_train],
-                take_groups(fold_groups, inner_train),
-            ),
-            LabelledFiles(
-                [paths[fold.train[i]] for i in inner_val],
-                fold_labels[inner_val],
-                take_groups(fold_groups, inner_val),
-            ),
-            progress=False,
-        )
-        with contextlib.redirect_stderr(io.StringIO()):  # the per-epoch lines of every fold
+        trainer = _fold_trainer(classifier, options, paths, labels, groups, fold, test_size)
+        with logs.quieter(encoder_training.__name__):  # the per-epoch lines of every fold
             trainer.run()
-            encoded = extract_file_features(trainer.best, [paths[i] for i in fold.test], classifier.batch_size)
+        encoded = extract_file_features(trainer.best, [paths[i] for i in fold.test], classifier.batch_size)
         if encoded.errors:
             raise TrainingDataError(f"{encoded.errors[0]}: the file changed or vanished while training")
         probabilities = trainer.best.predict_proba_features(encoded.features, take_groups(groups, fold.test))
         seconds = time.perf_counter() - started
         result = FoldResult(fold, probabilities, labels[fold.test], seconds, trainer.best_epoch, recordings)
         results.append(result)
-        _print_fold(result, len(results), len(folds))
+        _log_fold(result, len(results), len(folds))
     return results
 
 
-def _print_fold(result: FoldResult, number: int, total: int) -> None:
+def _fold_trainer(
+    classifier: HHTClassifier,
+    options: EncoderTrainingOptions,
+    paths: list[Path],
+    labels: np.ndarray,
+    groups: FileGroups | None,
+    fold: Fold,
+    test_size: float,
+) -> EncoderTrainer:
+    """The trainer of one fold: its training files split again (subject-wise where known) for early stopping."""
+    fold_labels = labels[fold.train]
+    fold_groups = take_groups(groups, fold.train)
+    fold_subjects = None if fold_groups is None else fold_groups.subjects
+    inner_train, inner_val = make_split(fold_labels, fold_subjects, None, test_size, classifier.seed)
+
+    def files(index: np.ndarray) -> LabelledFiles:
+        return LabelledFiles([paths[fold.train[i]] for i in index], fold_labels[index], take_groups(fold_groups, index))
+
+    return EncoderTrainer(classifier, options, files(inner_train), files(inner_val), progress=False)
+
+
+def _log_fold(result: FoldResult, number: int, total: int) -> None:
     figures = result.figures
     epoch = "" if result.best_epoch is None else f", best epoch {result.best_epoch}"
     if result.recording_figures is not None:
         epoch += f", per recording {result.recording_figures['balanced_accuracy']:.4f}"
-    print(
+    logger.info(
         f"  {result.fold.name} ({number}/{total}, {figures['n']} files): accuracy {figures['accuracy']:.4f}, "
         f"balanced {figures['balanced_accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}, "
         f"gender {figures['gender_accuracy']:.4f}, quality {figures['quality_accuracy']:.4f}{epoch} "
-        f"({result.seconds:.1f} s)",
-        flush=True,
+        f"({result.seconds:.1f} s)"
     )
 
 

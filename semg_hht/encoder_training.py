@@ -18,9 +18,9 @@ uninterrupted one (on the same device and thread count).
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,9 +36,13 @@ from tqdm import tqdm
 from .classes import N_CLASSES
 from .classifier import HHTClassifier
 from .dataset import extract_file_features
+from .defaults import DEFAULT_LR, DEFAULT_PATIENCE, DEFAULT_WEIGHT_DECAY
 from .encoder import FEATURE_DIM, keep_freed_memory
+from .logs import TO_STDERR
 from .matrices import iter_matrix_batches
 from .normalisation import FileGroups
+
+logger = logging.getLogger(__name__)
 
 POSTFIX_EVERY = 10  # batches between updates of the progress bar's loss and accuracy
 MAX_SHIFT_FRACTION = 0.125
@@ -69,20 +73,21 @@ class EncoderTrainingOptions:
     """
 
     epochs: int = 0
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    patience: int = 5
+    lr: float = DEFAULT_LR
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
+    patience: int = DEFAULT_PATIENCE
     augment: bool = False
 
     def validate(self) -> None:
+        """Raise ValueError (naming the option as `name`) for a value training cannot use."""
         if self.epochs < 0:
-            raise ValueError(f"--epochs must be 0 or more, got {self.epochs}")
+            raise ValueError(f"`epochs` must be 0 or more, got {self.epochs}")
         if not self.lr > 0:
-            raise ValueError(f"--lr must be positive, got {self.lr}")
+            raise ValueError(f"`lr` must be positive, got {self.lr}")
         if not self.weight_decay >= 0:
-            raise ValueError(f"--weight_decay must be 0 or more, got {self.weight_decay}")
+            raise ValueError(f"`weight_decay` must be 0 or more, got {self.weight_decay}")
         if self.patience < 0:
-            raise ValueError(f"--patience must be 0 or more, got {self.patience}")
+            raise ValueError(f"`patience` must be 0 or more, got {self.patience}")
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -193,6 +198,17 @@ def _figure(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _epoch_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
+    """An epoch's log line from its history record (see :data:`HISTORY_KEYS`)."""
+    val_loss = record["val_loss"]
+    return (
+        f"Epoch {record['epoch']}/{epochs}: loss {record['train_loss']:.4f} / val {_figure(val_loss, '.4f')}, "
+        f"accuracy {record['train_accuracy']:.3f} / val {_figure(record['val_accuracy'], '.3f')}, "
+        f"SVM val accuracy {_figure(record['svm_val_accuracy'], '.3f')}, lr {record['lr']:.2e}, "
+        f"{record['seconds']:.1f} s" + (" (best so far)" if improved and val_loss is not None else "")
+    )
+
+
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().cpu() for key, value in module.state_dict().items()}
 
@@ -211,7 +227,7 @@ class EncoderTrainer:
         validation files (a final fit on all data), every epoch counts as the best
         and training runs all ``options.epochs`` epochs.
     progress : bool
-        Show a tqdm bar per epoch (on stderr).
+        Show a tqdm bar per epoch (on stderr, when it is a terminal).
 
     Attributes
     ----------
@@ -298,7 +314,10 @@ class EncoderTrainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
         bar = tqdm(
-            total=len(paths), desc=f"Epoch {epoch}/{self.options.epochs}", unit="file", disable=not self.progress
+            total=len(paths),
+            desc=f"Epoch {epoch}/{self.options.epochs}",
+            unit="file",
+            disable=None if self.progress else True,
         )
         with bar:
             for batch in iter_matrix_batches(paths, batch_size):
@@ -332,28 +351,55 @@ class EncoderTrainer:
         return float(loss), float(accuracy)
 
     def _evaluate(self, started: float, features: np.ndarray | None) -> bool:
-        if features is None:
-            paths = self.train.paths + self.val.paths
-            encoded = extract_file_features(
-                self.classifier, paths, self.classifier.batch_size, f"Evaluating epoch {self.epoch}"
+        """Score the epoch just completed, refit the SVM, keep the classifier if it is the best; log the epoch.
+
+        ``features`` (n_train + n_val, n_features) are the epoch's features when known (epoch 0's first
+        pass), else the files are encoded here. Returns whether the epoch is the new best.
+        """
+        record = self._score_epoch(self._epoch_features(features))
+        record["seconds"] = time.perf_counter() - started
+        for key in HISTORY_KEYS:
+            self.history[key].append(record[key])
+        improved = self._keep_if_best(record["val_loss"])
+        stopped_early = self.options.patience > 0 and self.stale_epochs >= self.options.patience
+        self.finished = self.epoch >= self.options.epochs or stopped_early
+        logger.info(_epoch_line(record, self.options.epochs, improved), extra=TO_STDERR)
+        if stopped_early and self.epoch < self.options.epochs:
+            logger.info(
+                f"Early stopping: no lower validation loss for {self.stale_epochs} epochs; "
+                f"best epoch {self.best_epoch}",
+                extra=TO_STDERR,
             )
-            if encoded.errors:
-                raise TrainingDataError(f"{encoded.errors[0]}: the file changed or vanished while training")
-            features = encoded.features
-        n_train = len(self.train.paths)
-        train_features, val_features = features[:n_train], features[n_train:]
+        return improved
+
+    def _epoch_features(self, features: np.ndarray | None) -> np.ndarray:
+        """``features``, or the current classifier's features of the training then the validation files."""
+        if features is not None:
+            return features
+        paths = self.train.paths + self.val.paths
+        encoded = extract_file_features(
+            self.classifier, paths, self.classifier.batch_size, f"Evaluating epoch {self.epoch}"
+        )
+        if encoded.errors:
+            raise TrainingDataError(f"{encoded.errors[0]}: the file changed or vanished while training")
+        return encoded.features
+
+    def _score_epoch(self, features: np.ndarray) -> dict[str, Any]:
+        """The epoch's history record (all but ``seconds``): the head's loss and accuracy, and the SVM's
+        accuracy once refitted on the training features; validation figures None without validation files."""
+        train, val = self.train, self.val
+        train_features, val_features = features[: len(train.paths)], features[len(train.paths) :]
         cnn = self.classifier.cnn_columns
         if self.epoch == 0:
             self.head[0].fit(train_features[:, cnn])
-        train_loss, train_accuracy = self._head_scores(train_features[:, cnn], self.train.labels)
-        train, val = self.train, self.val
+        train_loss, train_accuracy = self._head_scores(train_features[:, cnn], train.labels)
         self.classifier.fit_features(train_features, train.labels, train.groups)
         svm_train = float(np.mean(self.classifier.predict_features(train_features, train.groups) == train.labels))
         val_loss = val_accuracy = svm_val = None
-        if self.val.paths:
-            val_loss, val_accuracy = self._head_scores(val_features[:, cnn], self.val.labels)
+        if val.paths:
+            val_loss, val_accuracy = self._head_scores(val_features[:, cnn], val.labels)
             svm_val = float(np.mean(self.classifier.predict_features(val_features, val.groups) == val.labels))
-        record = {
+        return {
             "epoch": self.epoch,
             "train_loss": train_loss,
             "train_accuracy": train_accuracy,
@@ -362,37 +408,19 @@ class EncoderTrainer:
             "svm_train_accuracy": svm_train,
             "svm_val_accuracy": svm_val,
             "lr": float(self.scheduler.get_last_lr()[0]),
-            "seconds": time.perf_counter() - started,
         }
-        for key in HISTORY_KEYS:
-            self.history[key].append(record[key])
+
+    def _keep_if_best(self, val_loss: float | None) -> bool:
+        """Keep a copy of the classifier and head if this epoch has the lowest validation loss; count stale epochs."""
         # Without validation files (a final fit on all data) every epoch is the best so far.
         improved = self.best is None or val_loss is None or val_loss < self.best_val_loss
         if improved:
-            self.best_val_loss, self.best_epoch, self.stale_epochs = (
-                math.inf if val_loss is None else val_loss,
-                self.epoch,
-                0,
-            )
+            self.best_val_loss = math.inf if val_loss is None else val_loss
+            self.best_epoch, self.stale_epochs = self.epoch, 0
             self.best = copy.deepcopy(self.classifier)
             self.best_head = copy.deepcopy(self.head)
         else:
             self.stale_epochs += 1
-        stopped_early = self.options.patience > 0 and self.stale_epochs >= self.options.patience
-        self.finished = self.epoch >= self.options.epochs or stopped_early
-        print(
-            f"Epoch {self.epoch}/{self.options.epochs}: loss {train_loss:.4f} / val {_figure(val_loss, '.4f')}, "
-            f"accuracy {train_accuracy:.3f} / val {_figure(val_accuracy, '.3f')}, "
-            f"SVM val accuracy {_figure(svm_val, '.3f')}, lr {record['lr']:.2e}, {record['seconds']:.1f} s"
-            + (" (best so far)" if improved and val_loss is not None else ""),
-            file=sys.stderr,
-        )
-        if stopped_early and self.epoch < self.options.epochs:
-            print(
-                f"Early stopping: no lower validation loss for {self.stale_epochs} epochs; "
-                f"best epoch {self.best_epoch}",
-                file=sys.stderr,
-            )
         return improved
 
     def head_predict_proba(self, features: np.ndarray) -> np.ndarray:
