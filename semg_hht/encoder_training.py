@@ -214,7 +214,7 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 class EncoderTrainer:
-    """Train ``classifier.encoder`` and refit ``classifier``'s SVM after every epoch.
+    """Train ``classifier.active_encoder()`` and refit ``classifier``'s SVM after every epoch.
 
     Parameters
     ----------
@@ -257,10 +257,13 @@ class EncoderTrainer:
         options.validate()
         self.classifier, self.options, self.train, self.val = classifier, options, train, val
         self.progress = progress
-        self.device = classifier.device
-        classifier.encoder.to(self.device)
+        self.device = classifier.torch_device
+        # The encoder trained in place is also the classifier's `encoder` parameter, so that a refit or a
+        # clone of the classifier starts from the trained weights, not from the seed's.
+        encoder = classifier.active_encoder().to(self.device)
+        classifier.set_params(encoder=encoder)
         self.head = build_linear_head(classifier.seed).to(self.device)
-        parameters = [*classifier.encoder.parameters(), *self.head.parameters()]
+        parameters = [*encoder.parameters(), *self.head.parameters()]
         self.optimizer = torch.optim.AdamW(parameters, lr=options.lr, weight_decay=options.weight_decay)
         self.steps_per_epoch = math.ceil(len(train.paths) / classifier.batch_size)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -302,7 +305,7 @@ class EncoderTrainer:
     def train_epoch(self, epoch: int) -> None:
         """One pass of optimisation over the training files, in the order and with the augmentation of ``epoch``."""
         keep_freed_memory()
-        encoder, batch_size = self.classifier.encoder, self.classifier.batch_size
+        encoder, batch_size = self.classifier.active_encoder(), self.classifier.batch_size
         rng = np.random.default_rng([self.classifier.seed, epoch])
         order = rng.permutation(len(self.train.paths))
         paths = [self.train.paths[i] for i in order]
