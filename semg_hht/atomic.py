@@ -36,7 +36,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     target = Path(path)
     descriptor, temporary = _create_temporary(target)
     try:
-        with os.fdopen(descriptor, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as stream:
+        with os.fdopen(descriptor, mode, encoding="utf-8" if mode == "w" else None) as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())

@@ -274,13 +274,25 @@ def _link_temporary(source: Path, folder: Path) -> Path:
 def head_arrays(classifier: HHTClassifier) -> dict[str, np.ndarray]:
     """The arrays of ``P_head.npz``: the joint SVM's, or each factor's under ``quality__``/``gender__``."""
     if classifier.model == "joint":
-        return classifier.head_.to_arrays()
+        return _arrays_of(classifier.head_)
     heads = {"quality": classifier.head_, "gender": classifier.gender_head_}
     return {
         f"{name}{FACTOR_SEPARATOR}{key}": array
         for name, head in heads.items()
-        for key, array in head.to_arrays().items()
+        for key, array in _arrays_of(head).items()
     }
+
+
+def _arrays_of(head: object) -> dict[str, np.ndarray]:
+    """The arrays of a fitted head; the stand-in of older checkpoints (and None) has none."""
+    if not isinstance(head, (SVMHead, ConstantHead)):
+        raise TypeError(f"a {type(head).__name__} head has no arrays to save")
+    return head.to_arrays()
+
+
+def _bytes_writer(content: bytes) -> Callable[[IO], object]:
+    """A writer of ``content`` as it is."""
+    return lambda stream: stream.write(content)
 
 
 def _serialise(
@@ -292,14 +304,19 @@ def _serialise(
     pickled = classifier.pickled_sklearn_
     if pickled is not None:
         for part in ("scaler", "svm"):
-            writers[f"_{part}.pkl"] = lambda stream, part=part: stream.write(pickled[part])
+            writers[f"_{part}.pkl"] = _bytes_writer(pickled[part])
     else:
         import joblib
 
         writers["_scaler.pkl"] = lambda stream: joblib.dump(classifier.scaler_, stream)
         writers["_svm.pkl"] = lambda stream: joblib.dump(classifier.svm_, stream)
     if isinstance(classifier.head_, SVMHead):
-        writers[HEAD_SUFFIX] = lambda stream: np.savez(stream, **head_arrays(classifier))
+        writers[HEAD_SUFFIX] = lambda stream: np.savez(
+            stream,
+            # mypy matches a str-keyed ** against savez's keyword-only `allow_pickle: bool` too;
+            # no key of the head's arrays is allow_pickle.
+            **head_arrays(classifier),  # type: ignore[arg-type]
+        )
     if trainer_state is not None:
         writers[TRAINER_SUFFIX] = lambda stream: torch.save(trainer_state, stream)
     writers["_metadata.pkl"] = lambda stream: pickle.dump(

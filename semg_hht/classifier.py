@@ -20,7 +20,7 @@ probable one, so a prediction and its confidence agree.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -64,6 +64,14 @@ def parse_gamma(value: str | float) -> str | float:
     if not number > 0:
         raise ValueError(f"gamma must be positive, got {number}")
     return number
+
+
+class ProbabilityHead(Protocol):
+    """What predicts a head's classes: an SVMHead, a ConstantHead, or a stand-in for older checkpoints."""
+
+    classes_: np.ndarray
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
 
 
 class ConstantHead:
@@ -191,6 +199,12 @@ class HHTClassifier(Estimator):
     classes_ : ndarray of shape (6,)
     """
 
+    # Set by fit, active_encoder and the checkpoint loader; declared here with their full types.
+    encoder_: HHTEncoder | None
+    head_: ProbabilityHead
+    gender_head_: SVMHead | ConstantHead | None
+    population_: PopulationStatistics | None
+
     def __init__(
         self,
         encoder: HHTEncoder | None = None,
@@ -273,9 +287,10 @@ class HHTClassifier(Estimator):
 
         Encoder training trains this object in place; :meth:`fit` on matrices starts again from ``encoder``.
         """
-        if getattr(self, "encoder_", None) is None:
-            self.encoder_ = CNNFeatures(self.encoder, self.seed).fit().encoder_
-        return self.encoder_
+        encoder: HHTEncoder | None = getattr(self, "encoder_", None)
+        if encoder is None:
+            encoder = self.encoder_ = CNNFeatures(self.encoder, self.seed).fit().encoder_
+        return encoder
 
     def features_of(self, matrices: np.ndarray, time_domain: list[np.ndarray | None] | None = None) -> np.ndarray:
         """The feature vectors (b, n_features) of a batch of (b, 256, 256) matrices.
@@ -393,8 +408,11 @@ class HHTClassifier(Estimator):
         model_input = self._model_input(features, groups)
         if self.model == "joint":
             return _head_probabilities(self.head_, model_input, N_CLASSES, self.label_map_[self.head_.classes_])
+        gender_head = self.gender_head_
+        if gender_head is None:  # fit and the checkpoint loader set it for every factorised model
+            raise RuntimeError("the factorised classifier has no gender head")
         quality = _head_probabilities(self.head_, model_input, N_QUALITIES, self.head_.classes_)
-        gender = _head_probabilities(self.gender_head_, features, N_GENDERS, self.gender_head_.classes_)
+        gender = _head_probabilities(gender_head, features, N_GENDERS, gender_head.classes_)
         if groups is not None:
             gender = pool_by_subject(gender, groups.subjects)
         return (gender[:, :, None] * quality[:, None, :]).reshape(len(features), N_CLASSES)

@@ -182,6 +182,8 @@ def _label_by_name(folder: DataFolder, path: Path) -> _Labelled | None:
     if label.kind != "labelled":
         folder.skipped.append((path, f"file name cannot be labelled: {label.reason}"))
         return None
+    if label.class_id is None:  # parse_filename sets it for every labelled name
+        raise ValueError(f"{path.name}: a labelled file name without a class ID")
     return label.class_id, None, None
 
 
@@ -196,6 +198,8 @@ def _label_by_row(folder: DataFolder, path: Path, labels_file: LabelsFile) -> _L
         if row.class_id is not None:
             folder.test_labels[path] = row.class_id
         return None
+    if row.class_id is None:  # only a labels file read with require_labels=False has such rows
+        raise ValueError(f"{labels_file.path.name} gives no class for {path.name}; read it with require_labels=True")
     return row.class_id, row.subject, row.split
 
 

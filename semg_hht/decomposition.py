@@ -258,7 +258,7 @@ def _emd(x: np.ndarray, max_imfs: int, max_sifts: int, sd_threshold: float) -> t
     # in every envelope. The mean ends up in the residual.
     residual = x - x.mean()
     signal_std = residual.std()
-    imfs = []
+    imfs: list[np.ndarray] = []
     while len(imfs) < max_imfs and not _is_trend(residual, signal_std):
         imf = _sift(residual, max_sifts, sd_threshold)
         imfs.append(imf)
@@ -342,7 +342,7 @@ def _ceemdan(x: np.ndarray, max_imfs: int, ensembles: int, noise_width: float, r
     ]
     residual = x - x.mean()
     signal_std = residual.std()
-    imfs = []
+    imfs: list[np.ndarray] = []
     while len(imfs) < max_imfs and not _is_trend(residual, signal_std):
         level = len(imfs)
         target = noise_width * residual.std()

@@ -87,6 +87,8 @@ References
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from .matrices import MATRIX_SHAPE
@@ -337,7 +339,8 @@ def _moving_average(profile: np.ndarray, width: int) -> np.ndarray:
     ones = np.pad(np.ones(n_time), half)
     # Shifted slices summed in turn: exact for non-negative values, unlike differences of a cumsum.
     sums = sum(padded[:, k : k + n_time] for k in range(width))
-    return sums / sum(ones[k : k + n_time] for k in range(width))
+    # sum() of arrays is an array; mypy types it as ndarray | int.
+    return cast(np.ndarray, sums / sum(ones[k : k + n_time] for k in range(width)))
 
 
 def _instantaneous_frequency(energy: np.ndarray, moment: np.ndarray, active: np.ndarray) -> dict[str, np.ndarray]:

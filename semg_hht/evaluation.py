@@ -114,6 +114,8 @@ def cv_folds(labels: np.ndarray, groups: np.ndarray | None, cv: int | str, seed:
         if len(np.unique(groups)) < 2:
             raise UsageError("`cv` loso needs at least 2 subjects")
         splits = LeaveOneGroupOut().split(indices, labels, groups)
+    elif not isinstance(cv, int):
+        raise UsageError(f"`cv` must be a number of folds (2 or more) or 'loso', got {cv!r}")
     elif groups is not None:
         n_groups = len(np.unique(groups))
         if cv > n_groups:

@@ -16,7 +16,7 @@ checkpoint predicts through them with numpy and torch alone. The SVM's own steps
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -58,7 +58,8 @@ class StoredTimeDomain(_Stateless):
         if X is None or any(row is None for row in X):
             raise ValueError("the td block needs time-domain features stored in each matrix file")
         width = len(BLOCK_NAMES["td"])
-        return np.stack(X).astype(np.float32) if len(X) else np.empty((0, width), np.float32)
+        # No row is None after the check above.
+        return np.stack(cast(list[np.ndarray], X)).astype(np.float32) if len(X) else np.empty((0, width), np.float32)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array(BLOCK_NAMES["td"], dtype=object)

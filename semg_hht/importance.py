@@ -90,10 +90,11 @@ def permutation_importances(
         result["baseline"] = float(balanced_accuracy_score(labels, classifier.predict_features(features, groups)))
         for kind, (unit_list, X) in units.items():
             estimator = _Columns(classifier, features, groups, unit_list)
-            found = (
-                permutation_importance(estimator, X, labels, scoring=SCORING, n_repeats=N_REPEATS, random_state=seed)
-                if unit_list
-                else None
+            if not unit_list:  # no unit of this kind in the feature set (and so no names)
+                result[kind] = {}
+                continue
+            found = permutation_importance(
+                estimator, X, labels, scoring=SCORING, n_repeats=N_REPEATS, random_state=seed
             )
             result[kind] = {
                 name: {"mean": float(found.importances_mean[k]), "std": float(found.importances_std[k])}

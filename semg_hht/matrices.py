@@ -211,7 +211,8 @@ def read_matrix_axes(path: str | os.PathLike) -> MatrixAxes:
     frequency, duration = found.get("frequency"), found.get(DURATION_KEY)
     usable_frequency = frequency is not None and frequency.shape == (MATRIX_SHAPE[0],) and np.isfinite(frequency).all()
     usable_duration = duration is not None and duration.shape == () and np.isfinite(duration) and duration > 0
-    return MatrixAxes(frequency if usable_frequency else None, float(duration) if usable_duration else None)
+    seconds = float(duration) if duration is not None and usable_duration else None
+    return MatrixAxes(frequency if usable_frequency else None, seconds)
 
 
 def load_matrix(path: str | os.PathLike) -> np.ndarray:
@@ -285,15 +286,18 @@ def write_matrix_file(
             sampling_rate=np.float64(fs),
             segment_index=np.int64(segment_index),
             segment_start_s=np.float64(segment_start_s),
-            **extras,
+            # mypy matches a str-keyed ** against savez's keyword-only `allow_pickle: bool` too;
+            # no key of `extras` is allow_pickle.
+            **extras,  # type: ignore[arg-type]
         )
 
 
 def list_npz_files(directory: str | os.PathLike) -> list[Path]:
     """All ``.npz`` files (extension in any case) directly in a folder, sorted by name."""
-    with os.scandir(directory) as entries:
+    folder = Path(directory)
+    with os.scandir(folder) as entries:
         names = [entry.name for entry in entries if entry.name.lower().endswith(".npz")]
-    return [Path(directory) / name for name in sorted(names)]
+    return [folder / name for name in sorted(names)]
 
 
 @dataclass

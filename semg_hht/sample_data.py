@@ -116,14 +116,14 @@ def _plan(output_dir: Path, n_samples: int, n_test: int, seed: int) -> list[_Rec
                     _Recording(output_dir / name, subject_id, subjects[gender][which], movement, next(seeds), "")
                 )
     # Test recordings come from subjects never seen in training, of random class.
-    test_subject: tuple[str, Subject] | None = None
     for index in range(n_test):
-        if index % RECORDINGS_PER_SUBJECT_AND_MOVEMENT == 0:
+        if index % RECORDINGS_PER_SUBJECT_AND_MOVEMENT == 0:  # true at index 0, so the subject is always set
             gender = str(rng.choice(GENDERS))
-            test_subject = (f"T{index // RECORDINGS_PER_SUBJECT_AND_MOVEMENT + 1:02d}", draw_subject(gender, rng))
+            test_id = f"T{index // RECORDINGS_PER_SUBJECT_AND_MOVEMENT + 1:02d}"
+            test_subject = draw_subject(gender, rng)
         name = f"{MUSCLES[index % len(MUSCLES)]}_test_{index + 1:03d}.npz"
         movement = str(rng.choice(MOVEMENTS))
-        plan.append(_Recording(output_dir / name, *test_subject, movement, next(seeds), "test"))
+        plan.append(_Recording(output_dir / name, test_id, test_subject, movement, next(seeds), "test"))
     return plan
 
 

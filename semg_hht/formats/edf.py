@@ -9,6 +9,8 @@ voltage.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
 
 from ..npyfile import check_regular_file
 from .common import RecordedChannel, Recording, check_rate, in_millivolts, is_voltage
@@ -50,7 +52,10 @@ def read_edf(path: str | os.PathLike) -> Recording:
     is_bdf = str(path).lower().endswith(".bdf")
     _check_length(path, 3 if is_bdf else 2)
     try:
-        signals = (edfio.read_bdf(path) if is_bdf else edfio.read_edf(path)).signals
+        # One element type for both formats, so that zip below keeps the signals' attributes.
+        signals: Sequence[edfio.EdfSignal | edfio.BdfSignal] = (
+            edfio.read_bdf(Path(path)) if is_bdf else edfio.read_edf(Path(path))
+        ).signals
         # edfio reads samples lazily: touch them here so that a cut-short file fails now.
         values = [signal.data for signal in signals]
     except Exception as error:  # edfio raises ValueError, EdfError, IndexError... on damaged headers
