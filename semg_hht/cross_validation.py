@@ -118,10 +118,10 @@ def cross_validate_training(
         trainer = _fold_trainer(classifier, options, paths, labels, groups, fold, test_size)
         with logs.quieter(encoder_training.__name__):  # the per-epoch lines of every fold
             trainer.run()
-        encoded = extract_file_features(trainer.best, [paths[i] for i in fold.test], classifier.batch_size)
+        encoded = extract_file_features(trainer.best_fitted, [paths[i] for i in fold.test], classifier.batch_size)
         if encoded.errors:
             raise TrainingDataError(f"{encoded.errors[0]}: the file changed or vanished while training")
-        probabilities = trainer.best.predict_proba_features(encoded.features, take_groups(groups, fold.test))
+        probabilities = trainer.best_fitted.predict_proba_features(encoded.features, take_groups(groups, fold.test))
         seconds = time.perf_counter() - started
         result = FoldResult(fold, probabilities, labels[fold.test], seconds, trainer.best_epoch, recordings)
         results.append(result)
@@ -170,7 +170,7 @@ def cv_report(results: list[FoldResult], names: list[str], scheme: str) -> dict[
     predicted = np.concatenate([result.predicted for result in results])
     summary = summarise_folds(folds)
     per_recording = [result.recording_figures for result in results]
-    if all(figures is not None for figures in per_recording):
-        values = [figures["balanced_accuracy"] for figures in per_recording]
+    values = [figures["balanced_accuracy"] for figures in per_recording if figures is not None]
+    if len(values) == len(per_recording):
         summary["recording_balanced_accuracy"] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
     return {"scheme": scheme, "folds": folds, "summary": summary, "pooled": scores(truth, predicted)}

@@ -25,10 +25,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
@@ -114,6 +115,9 @@ class Standardize(nn.Module):
     Works on any batch size, one sample included, and is the same in training and evaluation.
     """
 
+    mean: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, features: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(features))
@@ -121,9 +125,9 @@ class Standardize(nn.Module):
 
     def fit(self, features: np.ndarray) -> None:
         """Set the statistics from features (n, d), as scikit-learn's StandardScaler does."""
-        features = torch.from_numpy(np.asarray(features, dtype=np.float32)).to(self.mean.device)
-        self.mean.copy_(features.mean(0))
-        std = features.std(0, correction=0)
+        values = torch.from_numpy(np.asarray(features, dtype=np.float32)).to(self.mean.device)
+        self.mean.copy_(values.mean(0))
+        std = values.std(0, correction=0)
         self.scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,7 +167,8 @@ def augment_batch(matrices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = np.empty_like(matrices)
     max_shift = int(matrices.shape[2] * MAX_SHIFT_FRACTION)
     shifts = rng.integers(-max_shift, max_shift + 1, size=len(matrices))
-    factors = np.exp(rng.uniform(*np.log(AMPLITUDE_RANGE), size=len(matrices))).astype(np.float32)
+    low, high = np.log(AMPLITUDE_RANGE)
+    factors = np.exp(rng.uniform(low, high, size=len(matrices))).astype(np.float32)
     for i, (shift, factor) in enumerate(zip(shifts, factors, strict=True)):
         np.multiply(np.roll(matrices[i], shift, axis=1), factor, out=out[i])
     return out
@@ -171,15 +176,15 @@ def augment_batch(matrices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def class_weights(labels: np.ndarray) -> torch.Tensor:
     """Cross-entropy weights n / (k * count) for the k classes present, so each class counts equally."""
-    counts = np.bincount(labels, minlength=N_CLASSES).astype(np.float64)
-    present = counts > 0
+    present = np.unique(labels)
     weights = np.zeros(N_CLASSES)
-    weights[present] = len(labels) / (present.sum() * counts[present])
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
     return torch.tensor(weights, dtype=torch.float32)
 
 
 def _rng_states() -> dict[str, Any]:
-    kind, keys, position, has_gauss, cached = np.random.get_state()
+    # The legacy generator's state is always this tuple (the dict form needs legacy=False).
+    kind, keys, position, has_gauss, cached = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     return {
         "python": random.getstate(),
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
@@ -394,7 +399,7 @@ class EncoderTrainer:
         train_features, val_features = features[: len(train.paths)], features[len(train.paths) :]
         cnn = self.classifier.cnn_columns
         if self.epoch == 0:
-            self.head[0].fit(train_features[:, cnn])
+            cast(Standardize, self.head[0]).fit(train_features[:, cnn])
         train_loss, train_accuracy = self._head_scores(train_features[:, cnn], train.labels)
         self.classifier.fit_features(train_features, train.labels, train.groups)
         svm_train = float(np.mean(self.classifier.predict_features(train_features, train.groups) == train.labels))
@@ -426,6 +431,13 @@ class EncoderTrainer:
             self.stale_epochs += 1
         return improved
 
+    @property
+    def best_fitted(self) -> HHTClassifier:
+        """The best epoch's classifier (``best``), once :meth:`run` has run an epoch."""
+        if self.best is None:
+            raise RuntimeError("no epoch has run yet: there is no best classifier")
+        return self.best
+
     def head_predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities (n, 6) of the best epoch's linear head from feature vectors (n, n_features)."""
         assert self.best_head is not None, "run() first"
@@ -440,6 +452,8 @@ class EncoderTrainer:
 
         Only tensors and builtin types: it loads with ``torch.load(weights_only=True)``.
         """
+        if self.best_head is None:
+            raise RuntimeError("no epoch has run yet: there is no trainer state to save")
         return {
             "epoch": self.epoch,
             "head": _cpu_state(self.head),

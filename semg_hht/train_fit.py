@@ -16,7 +16,7 @@ from .encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFi
 from .errors import UsageError
 from .normalisation import FileGroups
 from .resume import restore_trainer
-from .train_model import Plan, heading, save_run_checkpoints
+from .train_model import Checkpoint, Plan, heading, save_run_checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,11 @@ def _make_trainer(plan: Plan, classifier: HHTClassifier) -> EncoderTrainer:
 def _save_epoch(plan: Plan, classifier: HHTClassifier, trainer: EncoderTrainer, improved: bool) -> None:
     """An epoch's checkpoints: ``latest_*`` with the trainer state, and ``best_*`` when the epoch is the best."""
     fields = {"epoch": trainer.epoch, "history": trainer.history, "best_epoch": trainer.best_epoch}
-    checkpoints = {"latest": (classifier, plan.metadata(classifier, **fields), trainer.state_dict())}
+    checkpoints: dict[str, Checkpoint] = {
+        "latest": (classifier, plan.metadata(classifier, **fields), trainer.state_dict())
+    }
     if improved:
-        checkpoints["best"] = (trainer.best, plan.metadata(trainer.best, **fields), None)
+        checkpoints["best"] = (trainer.best_fitted, plan.metadata(trainer.best_fitted, **fields), None)
     save_run_checkpoints(plan.checkpoint_dir, checkpoints)
 
 
@@ -125,7 +127,7 @@ def train_encoder(plan: Plan, classifier: HHTClassifier, test_paths: list[Path])
     val_features, tests = _encode_with_best(trainer, test_paths, plan.options.batch_size)
     heading("Best epoch's classifier (encoder + SVM)")
     return Fitted(
-        trainer.best,
+        trainer.best_fitted,
         trainer.history["svm_train_accuracy"][trainer.best_epoch],
         val_features,
         # The validation files were encoded in their split's order, so their groups line up.
@@ -141,7 +143,7 @@ def _encode_with_best(
     trainer: EncoderTrainer, test_paths: list[Path], batch_size: int
 ) -> tuple[np.ndarray, FileFeatures]:
     """The best encoder's features of the validation files (for the report) and of the test files."""
-    encoded = extract_file_features(trainer.best, trainer.val.paths + test_paths, batch_size, "Encoding")
+    encoded = extract_file_features(trainer.best_fitted, trainer.val.paths + test_paths, batch_size, "Encoding")
     val_set = set(trainer.val.paths)
     for error in encoded.errors:
         if Path(error.path) in val_set:
