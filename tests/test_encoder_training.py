@@ -154,6 +154,7 @@ def trained_encoder(sample_dir, tmp_path_factory):
     return checkpoint_dir, result
 
 
+@pytest.mark.slow
 def test_train_py_with_epochs_writes_every_checkpoint(trained_encoder, sample_dir):
     checkpoint_dir, result = trained_encoder
     for line in ("Training the encoder (at most 3 epochs)", "Best epoch: ", "Validation Accuracy: "):
@@ -203,6 +204,7 @@ def test_train_py_with_epochs_writes_every_checkpoint(trained_encoder, sample_di
             assert predictions[name]["probabilities"] == pytest.approx(record["probabilities"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_epochs_zero_keeps_the_seeded_random_encoder(sample_dir, tmp_path):
     result = run_script(
         "train.py", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu", "--epochs", "0", *CNN_MODEL
@@ -266,6 +268,7 @@ def _final_state(checkpoint_dir):
         ("open", 20),  # the 20th checkpoint file written: part way through the save after epoch 1 or 2
     ],
 )
+@pytest.mark.slow
 def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(trained_encoder, sample_dir, tmp_path, where, count):
     reference_dir, _ = trained_encoder
     flags = [
@@ -305,6 +308,7 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(trained_encoder,
     assert history["val_loss"] == reference_history["val_loss"]
 
 
+@pytest.mark.slow
 def test_resume_after_a_finished_run_repeats_its_result(trained_encoder, sample_dir, tmp_path):
     reference_dir, _ = trained_encoder
     shutil.copytree(reference_dir, tmp_path, dirs_exist_ok=True)
@@ -322,6 +326,7 @@ def test_resume_after_a_finished_run_repeats_its_result(trained_encoder, sample_
         (["--epochs", "0"], "'epochs': 0"),
     ],
 )
+@pytest.mark.slow
 def test_resume_with_other_training_settings_is_refused(trained_encoder, sample_dir, tmp_path, flags, message):
     reference_dir, _ = trained_encoder
     shutil.copytree(reference_dir, tmp_path, dirs_exist_ok=True)
@@ -330,6 +335,7 @@ def test_resume_with_other_training_settings_is_refused(trained_encoder, sample_
     assert "other settings" in result.stderr and message in result.stderr
 
 
+@pytest.mark.slow
 def test_resume_with_changed_data_is_refused(trained_encoder, sample_dir, tmp_path):
     reference_dir, _ = trained_encoder
     checkpoint_dir, data_dir = tmp_path / "checkpoints", tmp_path / "data"
@@ -343,18 +349,21 @@ def test_resume_with_changed_data_is_refused(trained_encoder, sample_dir, tmp_pa
     assert f"1 files with different content (e.g. {changed.name})" in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_training_flags_are_usage_errors(sample_dir, tmp_path):
     for flags, message in ((["--lr", "0"], "--lr"), (["--patience", "-1"], "--patience")):
         result = _train(sample_dir, tmp_path, *flags)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_history_is_json_serialisable(trained_encoder):
     checkpoint_dir, _ = trained_encoder
     history = load_metadata(checkpoint_dir / "final_metadata.pkl")["history"]
     assert json.loads(json.dumps(history)) == history
 
 
+@pytest.mark.slow
 def test_the_evaluation_script_reproduces_its_table(tmp_path):
     output = tmp_path / "results.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "evaluate_encoder.py"), "--datasets", "simulated"]
