@@ -1,9 +1,11 @@
 """Encoder training: the trainer's parts, train.py with epochs, per-epoch checkpoints, exact kill-and-resume."""
 
+import csv
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,6 +78,7 @@ def _trainer(sample_dir, epochs=EPOCHS, patience=5, seed=42, batch_size=8):
     )
 
 
+@pytest.mark.slow
 def test_trainer_learns_and_keeps_the_best_epoch(sample_dir):
     trainer = _trainer(sample_dir)
     before = {key: value.clone() for key, value in trainer.classifier.encoder.state_dict().items()}
@@ -98,6 +101,7 @@ def test_trainer_learns_and_keeps_the_best_epoch(sample_dir):
     assert head_probabilities.shape == (2, 6) and np.allclose(head_probabilities.sum(1), 1)
 
 
+@pytest.mark.slow
 def test_early_stopping_waits_patience_epochs(sample_dir, monkeypatch):
     trainer = _trainer(sample_dir, epochs=10, patience=2)
     losses = iter([1.0, 0.9, 0.8, 0.95, 0.85, 0.7, 0.6])
@@ -363,9 +367,41 @@ def test_history_is_json_serialisable(trained_encoder):
     assert json.loads(json.dumps(history)) == history
 
 
+GENDER_MOVEMENT = [(gender, movement) for gender in ("M", "F") for movement in ("full", "half", "invalid")]
+
+
+def texture_folder(folder: Path, subjects: int = 4) -> None:
+    """A data set with a known answer: each class a stripe texture of its own period (2 to 64 columns),
+    one file per training subject and two test files of subject T01 per class. Test files of the
+    textures of classes 3-5 are labelled as classes 0-2, so a classifier that tells the textures
+    apart scores a recall of 2/4 on each of classes 0-2: balanced accuracy exactly 0.5 (1.0 would
+    mean the test labels were not used, e.g. training files scored)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def write(name: str, texture: int, label: int, subject: str, split: str) -> None:
+        stripes = (np.arange(256) // 2**texture) % 2
+        matrix = np.repeat(stripes[None, :].astype(np.float32), 256, axis=0)
+        np.savez(folder / name, hht=matrix + 0.05 * rng.random((256, 256), dtype=np.float32))
+        rows.append([name, *GENDER_MOVEMENT[label], subject, split])
+
+    for texture in range(6):
+        for subject in range(subjects):
+            write(f"c{texture}_s{subject}.npz", texture, texture, f"S{subject}", "")
+        for index in range(2):
+            write(f"c{texture}_test_{index}.npz", texture, texture % 3, "T01", "test")
+    with open(folder / "labels.csv", "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["file", "gender", "movement", "subject", "split"])
+        writer.writerows(rows)
+
+
 @pytest.mark.slow
 def test_the_evaluation_script_reproduces_its_table(tmp_path):
     output = tmp_path / "results.json"
+    # The script uses the simulated set it finds in --work_dir under the name it would give it.
+    texture_folder(tmp_path / "simulated_seed0_8_12")
     command = [sys.executable, str(ROOT / "benchmarks" / "evaluate_encoder.py"), "--datasets", "simulated"]
     command += ["--seeds", "0", "--epochs", "1", "--sim_samples", "8", "--sim_test", "12", "--cpu"]
     result = subprocess.run(
@@ -376,6 +412,8 @@ def test_the_evaluation_script_reproduces_its_table(tmp_path):
     (run,) = document["results"]["simulated"]["0"]
     for method in ("random encoder + SVM", "trained encoder + SVM", "trained linear head"):
         assert 0 <= run[method] <= 1 and f"| simulated | {method} | " in result.stdout
+        assert run[method] == pytest.approx(0.5), (method, run[method])
+        assert f"| simulated | {method} | 0.500 ± 0.000 | 0.500 | " in result.stdout
     merged = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "evaluate_encoder.py"), "--summarise", str(output)],
         capture_output=True,
@@ -384,12 +422,14 @@ def test_the_evaluation_script_reproduces_its_table(tmp_path):
     assert merged.stdout.strip() == document["table"]
 
 
+@pytest.mark.slow
 def test_training_works_with_batches_of_one(sample_dir):
     trainer = _trainer(sample_dir, epochs=1, batch_size=1)
     trainer.run()
     assert trainer.epoch == 1 and np.isfinite(trainer.history["train_loss"]).all()
 
 
+@pytest.mark.slow
 def test_validation_of_a_class_training_lacks_still_has_a_loss(sample_dir):
     folder = scan_data_folder(sample_dir)
     labels = np.array(folder.labels)

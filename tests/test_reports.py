@@ -12,6 +12,9 @@ from conftest import REALDATA, read_json, run_script
 from semg_hht.classes import CLASS_NAMES
 
 CONTRACTION = REALDATA / "contraction-intensity"
+needs_contraction = pytest.mark.skipif(
+    not CONTRACTION.is_dir(), reason=f"the real contraction-intensity recordings are not present ({CONTRACTION})"
+)
 
 
 def assert_png(path, width, height):
@@ -170,6 +173,7 @@ def _contraction_subset(tmp_path, subjects=("S1", "S2", "S3")):
     return data, tmp_path / "labels.csv"
 
 
+@needs_contraction
 @pytest.mark.slow
 def test_leave_one_subject_out_on_real_recordings(tmp_path):
     data, labels = _contraction_subset(tmp_path)
@@ -190,6 +194,7 @@ def test_leave_one_subject_out_on_real_recordings(tmp_path):
     assert all(name.startswith(fold["name"] + "_") for fold in folds for name in fold["files"])
 
 
+@needs_contraction
 @pytest.mark.slow
 def test_compute_hht_png_beside_each_matrix(tmp_path):
     source = CONTRACTION / "S1" / "S1_MVC_C2_R1.csv"
