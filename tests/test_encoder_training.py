@@ -120,6 +120,7 @@ def test_early_stopping_waits_patience_epochs(sample_dir, monkeypatch):
     assert trainer.epoch == 4 and trainer.best_epoch == 2 and trainer.finished
 
 
+@pytest.mark.slow
 def test_trainer_state_round_trips_through_weights_only_loading(sample_dir, tmp_path):
     trainer = _trainer(sample_dir, epochs=1)
     trainer.run()

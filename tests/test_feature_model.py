@@ -157,6 +157,7 @@ def test_factorised_normalised_checkpoint_round_trip(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_tuning_scores_the_whole_grid_subject_wise():
     features, labels, groups = _subject_features(np.random.default_rng(0))
 
