@@ -42,6 +42,7 @@ def write_recording(path, level: float, seed: int, channels: int = 2, seconds: f
     np.savetxt(path, samples, delimiter=",")
 
 
+@pytest.mark.slow
 def test_channels_and_windows_give_one_prediction_per_recording(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -174,6 +174,7 @@ def inference_run(sample_dir, tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", sorted({**CASES, **ENCODER_CASES}))
+@pytest.mark.slow
 def test_inference_reports_each_case_and_goes_on(inference_run, case):
     result, document = inference_run
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -186,6 +187,7 @@ def test_inference_reports_each_case_and_goes_on(inference_run, case):
         assert reported(result.stderr, name, reason)
 
 
+@pytest.mark.slow
 def test_inference_handles_odd_names(inference_run):
     result, document = inference_run
     for raw_name in odd_names().values():
@@ -195,6 +197,7 @@ def test_inference_handles_odd_names(inference_run):
     assert len(document["errors"]) == n_errors
 
 
+@pytest.mark.slow
 def test_training_reports_each_case_and_goes_on(sample_dir, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(sample_dir, data)
@@ -220,6 +223,7 @@ def test_training_reports_each_case_and_goes_on(sample_dir, tmp_path):
     assert (tmp_path / "checkpoints" / "final_manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_hundred_thousand_file_listing(trained, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()

@@ -145,6 +145,7 @@ def test_hostile_head_is_refused_without_running_code(tmp_path, monkeypatch):
         load_checkpoint(prefix)
 
 
+@pytest.mark.slow
 def test_loading_and_predicting_needs_no_scikit_learn(tmp_path):
     classifier = small_classifier(1)
     save_checkpoint(tmp_path / "final", classifier, build_metadata(classifier))
@@ -223,6 +224,7 @@ def test_original_project_checkpoint_loads_with_correct_class_names(tmp_path):
     assert (classifier.predict_features(features[:6]) == 0).mean() >= 0.5
 
 
+@pytest.mark.slow
 def test_original_project_checkpoint_works_in_inference_cli(tmp_path):
     prefix, *_ = original_layout_checkpoint(tmp_path)
     np.savez(tmp_path / "x.npz", hht=np.random.default_rng(0).random((256, 256)))
@@ -245,11 +247,18 @@ def test_metadata_with_code_is_refused(tmp_path):
 
 
 SAVE_LOOP = """
-import json, sys
+import json, os, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 from test_checkpoint_safety import PROBE, small_classifier
 from semg_hht.checkpoint import build_metadata, save_checkpoint
+# Each rename waits a little, so that a kill often lands between the renames of one save (its files
+# half replaced); which files are renamed, and in what order, is the save code's own.
+real_replace = os.replace
+def slow_replace(*args, **kwargs):
+    real_replace(*args, **kwargs)
+    time.sleep({pause!r})
+os.replace = slow_replace
 classifiers = [small_classifier(1), small_classifier(2)]
 with open({expected!r}, "w") as stream:
     json.dump([c.predict_proba_features(PROBE).tolist() for c in classifiers], stream)
@@ -262,40 +271,97 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_while_saving_never_loses_the_checkpoint(tmp_path, capsys):
-    """Kill a process that does nothing but save, at random moments, many times."""
+    """Kill a process that does nothing but save, at random moments, until kills have landed mid-save."""
     prefix, expected_path = tmp_path / "latest", tmp_path / "expected.json"
     script = tmp_path / "save_loop.py"
-    script.write_text(SAVE_LOOP.format(root=str(ROOT / "tests"), expected=str(expected_path), prefix=str(prefix)))
+    source = SAVE_LOOP.format(root=str(ROOT / "tests"), expected=str(expected_path), prefix=str(prefix), pause=0.02)
+    script.write_text(source)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     rng = random.Random(0)
-    kills, fell_back = 8, 0
-    for _ in range(kills):
+    kills, fell_back = 0, 0
+    # At least 4 kills at random moments, and on until 2 of them have landed mid-save (at most 20).
+    while kills < 4 or (fell_back < 2 and kills < 20):
         child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env, text=True)
         assert child.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.0, 0.25))
+        time.sleep(rng.uniform(0.0, 0.3))
         child.send_signal(signal.SIGKILL)
         child.wait()
+        child.stdout.close()
+        kills += 1
+        # Told apart from the loader: a kill between a save's renames leaves files its manifest does not match.
+        try:
+            verify_manifest(prefix)
+            mid_save = False
+        except CheckpointError:
+            mid_save = True
         expected = json.loads(expected_path.read_text())
         loaded, metadata = load_checkpoint(prefix)
-        fell_back += "loading the checkpoint it replaced" in capsys.readouterr().err
+        used_previous = "loading the checkpoint it replaced" in capsys.readouterr().err
+        assert used_previous == mid_save, "the previous checkpoint is loaded exactly when the latest is half saved"
+        fell_back += used_previous
         got = loaded.predict_proba_features(PROBE)
         assert any(np.array_equal(got, np.array(e)) for e in expected), "a loaded checkpoint mixes two saves"
         assert isinstance(metadata["epoch"], int)
     print(f"{kills} kills, {fell_back} landed mid-save and fell back to the previous checkpoint")
+    assert fell_back >= 2, f"only {fell_back} of {kills} kills landed mid-save: the fallback was not exercised"
 
 
-def test_sigkill_during_train_py_keeps_a_loadable_checkpoint(sample_dir, trained, tmp_path):
+# Runs train.py with every rename into the checkpoint folder announced on stderr and followed by a
+# pause, so that a kill sent on seeing one lands in the middle of that save (argv: folder, pause, script...).
+ANNOUNCED_RENAMES = """
+import os, runpy, sys, time
+folder, pause = os.path.realpath(sys.argv[1]), float(sys.argv[2])
+sys.argv = sys.argv[3:]
+real_replace = os.replace
+def announced_replace(source, target, *args, **kwargs):
+    real_replace(source, target, *args, **kwargs)
+    if os.path.dirname(os.path.realpath(target)) == folder:
+        print(f"renamed {os.path.basename(target)}", file=sys.stderr, flush=True)
+        time.sleep(pause)
+os.replace = announced_replace
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _kill_train_py_after(renamed: str, sample_dir: Path, folder: Path, pause: float) -> None:
+    """Run train.py (seed 7) into ``folder`` and SIGKILL it as soon as it has renamed ``renamed`` into place."""
+    command = [sys.executable, "-c", ANNOUNCED_RENAMES, str(folder), str(pause), str(ROOT / "train.py")]
+    command += ["--epochs", "0", "--data_dir", str(sample_dir), "--checkpoint_dir", str(folder)]
+    command += ["--overwrite", "--cpu", "--seed", "7"]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    for line in child.stderr:
+        if line.strip() == f"renamed {renamed}":
+            child.send_signal(signal.SIGKILL)
+            break
+    child.wait(timeout=300)
+    child.stderr.close()
+    assert child.returncode == -signal.SIGKILL, f"train.py ended ({child.returncode}) before it renamed {renamed}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["latest", "final"])
+def test_sigkill_during_train_py_keeps_a_loadable_checkpoint(sample_dir, trained, tmp_path, capsys, name):
+    """A kill in the middle of train.py's save of ``name`` (seed 7, over the seed-42 run's checkpoints)."""
     checkpoint_dir, _ = trained
-    shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
-    command = [sys.executable, str(ROOT / "train.py"), "--epochs", "0", "--data_dir", str(sample_dir)]
-    command += ["--checkpoint_dir", str(tmp_path), "--overwrite", "--cpu", "--seed", "7"]
-    for delay in (1.0, 2.5, 4.0):
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        for name in ("latest", "final"):
-            classifier, _ = load_checkpoint(tmp_path / name)
-            probe = np.random.default_rng(99).normal(size=(8, len(classifier.feature_names)))
-            assert classifier.predict_proba_features(probe).shape == (8, 6)
+    # The last file renamed before the manifest: the kill leaves ``name`` half replaced. The pause is
+    # lengthened until the kill lands before the manifest's rename (a busy machine reacts late).
+    for attempt, pause in enumerate((0.5, 2.0, 5.0)):
+        folder = tmp_path / f"attempt{attempt}"
+        shutil.copytree(checkpoint_dir, folder)
+        _kill_train_py_after(f"{name}_metadata.pkl", sample_dir, folder, pause)
+        try:
+            verify_manifest(folder / name)
+        except CheckpointError:
+            break
+    else:
+        pytest.fail(f"no kill landed in the middle of the save of {name}")
+    capsys.readouterr()
+    for prefix in ("latest", "final"):
+        classifier, metadata = load_checkpoint(folder / prefix)
+        probe = np.random.default_rng(99).normal(size=(8, len(classifier.feature_names)))
+        assert classifier.predict_proba_features(probe).shape == (8, 6)
+        if prefix == name:
+            assert "loading the checkpoint it replaced" in capsys.readouterr().err
+            assert metadata["seed"] == 42, "the half-saved checkpoint falls back to the one it was replacing"

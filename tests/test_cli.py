@@ -23,6 +23,7 @@ def check_record(record):
     assert record["confidence"] == max(record["probabilities"].values())
 
 
+@pytest.mark.slow
 def test_train_output_files_and_metadata(trained, sample_dir):
     checkpoint_dir, result = trained
     expected_order = [
@@ -65,6 +66,7 @@ def test_train_output_files_and_metadata(trained, sample_dir):
             check_record(record)
 
 
+@pytest.mark.slow
 def test_training_is_reproducible(trained, sample_dir, tmp_path):
     checkpoint_dir, first = trained
     second = run_script("train.py", "--epochs", "0", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--cpu")
@@ -72,6 +74,7 @@ def test_training_is_reproducible(trained, sample_dir, tmp_path):
     assert read_json(tmp_path / "test_predictions.json") == read_json(checkpoint_dir / "test_predictions.json")
 
 
+@pytest.mark.slow
 def test_resume_reuses_the_fitted_classifier(trained, sample_dir, tmp_path):
     checkpoint_dir, first = trained
     shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
@@ -85,6 +88,7 @@ def test_resume_reuses_the_fitted_classifier(trained, sample_dir, tmp_path):
     assert read_json(tmp_path / "test_predictions.json") == read_json(checkpoint_dir / "test_predictions.json")
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused(trained, sample_dir, tmp_path):
     checkpoint_dir, _ = trained
     shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
@@ -105,6 +109,7 @@ def test_resume_with_other_settings_is_refused(trained, sample_dir, tmp_path):
     assert "other settings" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_resume_without_checkpoint_starts_fresh(sample_dir, tmp_path):
     result = run_script(
         "train.py", "--epochs", "0", "--data_dir", sample_dir, "--checkpoint_dir", tmp_path, "--resume", "--cpu"
@@ -117,17 +122,20 @@ def test_resume_without_checkpoint_starts_fresh(sample_dir, tmp_path):
 @pytest.mark.parametrize(
     "flags, message", [(["--test_size", "1.5"], "--test_size"), (["--batch_size", "0"], "--batch_size")]
 )
+@pytest.mark.slow
 def test_invalid_flags_rejected_before_reading_data(flags, message, tmp_path):
     result = run_script("train.py", "--epochs", "0", "--data_dir", tmp_path / "does_not_exist", *flags)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_no_npz_files(tmp_path):
     result = run_script("train.py", "--epochs", "0", "--data_dir", tmp_path, "--checkpoint_dir", tmp_path / "c")
     assert result.returncode == 2 and f"No .npz files found in {tmp_path}" in result.stderr
 
 
+@pytest.mark.slow
 def test_no_labelled_files(tmp_path):
     np.savez(tmp_path / "BICEPS_test_001.npz", hht=random_matrix())
     np.savez(tmp_path / "notes.npz", hht=random_matrix())
@@ -136,6 +144,7 @@ def test_no_labelled_files(tmp_path):
     assert "No valid training files found" in result.stderr and "MUSCLE_movement_GENDER" in result.stderr
 
 
+@pytest.mark.slow
 def test_class_with_one_file_is_a_clear_error(sample_dir, tmp_path):
     for path in sample_dir.glob("*_M_*.npz"):
         shutil.copy(path, tmp_path)
@@ -145,6 +154,7 @@ def test_class_with_one_file_is_a_clear_error(sample_dir, tmp_path):
     assert "F_half (1) has only one file" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_and_unlabelled_files_are_skipped_and_summarised(sample_dir, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(sample_dir, data)
@@ -163,6 +173,7 @@ def test_bad_and_unlabelled_files_are_skipped_and_summarised(sample_dir, tmp_pat
     assert len(predictions) == 4  # three predicted test files plus "errors"
 
 
+@pytest.mark.slow
 def test_inference_on_one_file(trained, sample_dir, tmp_path):
     checkpoint_dir, _ = trained
     file = next(sample_dir.glob("*_test_*.npz"))
@@ -190,6 +201,7 @@ def test_inference_on_one_file(trained, sample_dir, tmp_path):
         assert document[file.name]["probabilities"][name] == pytest.approx(probability, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_inference_on_a_folder_with_a_broken_file(trained, sample_dir, tmp_path):
     checkpoint_dir, _ = trained
     for path in sorted(sample_dir.glob("*.npz"))[:5]:
@@ -219,6 +231,7 @@ def test_inference_on_a_folder_with_a_broken_file(trained, sample_dir, tmp_path)
         (None, "nothing_here", "Input not found"),
     ],
 )
+@pytest.mark.slow
 def test_inference_usage_errors(trained, sample_dir, tmp_path, checkpoint, input_name, message):
     checkpoint_dir, _ = trained
     (tmp_path / "empty").mkdir()
@@ -230,6 +243,7 @@ def test_inference_usage_errors(trained, sample_dir, tmp_path, checkpoint, input
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_inference_refuses_to_overwrite_its_input(trained, sample_dir, tmp_path):
     checkpoint_dir, _ = trained
     target = tmp_path / "x.npz"
@@ -239,6 +253,7 @@ def test_inference_refuses_to_overwrite_its_input(trained, sample_dir, tmp_path)
     assert result.returncode == 2 and target.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_generate_sample_data(tmp_path):
     result = run_script(
         "generate_sample_data.py", "--output_dir", tmp_path, "--n_samples", "2", "--n_test", "3", "--seed", "3"
@@ -255,6 +270,7 @@ def test_generate_sample_data(tmp_path):
 
 
 @pytest.mark.parametrize("script", ["train.py", "inference.py", "generate_sample_data.py", "compute_hht.py"])
+@pytest.mark.slow
 def test_help_does_not_import_torch(script):
     code = (
         "import runpy, sys\n"
@@ -270,6 +286,7 @@ def test_help_does_not_import_torch(script):
     assert result.stdout.strip().endswith("no torch")
 
 
+@pytest.mark.slow
 def test_example_workflow_runs_from_another_folder(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, TRAIN_FLAGS="--features cnn+hht --epochs 1")
     result = subprocess.run(
@@ -295,6 +312,7 @@ def test_example_workflow_runs_from_another_folder(tmp_path):
     assert (tmp_path / "out" / "explanations" / "BICEPS_test_001.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_cuda_out_of_memory_becomes_advice(trained, sample_dir, monkeypatch, capsys):
     import torch
 
@@ -309,6 +327,7 @@ def test_cuda_out_of_memory_becomes_advice(trained, sample_dir, monkeypatch, cap
     assert "try --batch_size 4 (or smaller), or --cpu" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_existing_checkpoints_are_not_replaced_without_a_flag(trained, sample_dir, tmp_path):
     checkpoint_dir, _ = trained
     shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
@@ -351,6 +370,7 @@ def test_split_that_leaves_a_class_out_of_validation_is_refused():
     assert len(train) == 24 and len(val) == 6
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_folder_with_only_a_final_checkpoint(trained, sample_dir, tmp_path):
     checkpoint_dir, _ = trained
     for path in checkpoint_dir.glob("final_*"):
@@ -361,6 +381,7 @@ def test_resume_refuses_a_folder_with_only_a_final_checkpoint(trained, sample_di
     assert result.returncode == 2 and "no latest_*" in result.stderr
 
 
+@pytest.mark.slow
 def test_output_in_a_missing_folder_is_a_usage_error(trained, sample_dir, tmp_path):
     output = tmp_path / "missing" / "p.json"
     result = run_script("inference.py", "--checkpoint", trained[0], "--input", sample_dir, "--output", output)

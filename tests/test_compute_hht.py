@@ -74,6 +74,7 @@ def reported(text: str, name: str, reason: str) -> bool:
 # --- known answers ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sine_npy_gives_its_frequency_row_and_the_axes(tmp_path):
     np.save(tmp_path / "sine.npy", sine(100, 2))
     result = run_script(SCRIPT, "--input", tmp_path / "sine.npy", "--output_dir", tmp_path / "out", "--fs", "1000")
@@ -99,6 +100,7 @@ def test_sine_npy_gives_its_frequency_row_and_the_axes(tmp_path):
     np.testing.assert_array_equal(load_matrix(tmp_path / "out" / "sine.npz"), matrix)
 
 
+@pytest.mark.slow
 def test_npz_rate_wins_over_fs_and_channels_first_is_transposed(tmp_path):
     # (channels, samples): the shorter axis is the channels one.
     np.savez(tmp_path / "rec.npz", emg=np.stack([sine(80, 2), sine(200, 2)]), fs=np.float64(FS))
@@ -110,6 +112,7 @@ def test_npz_rate_wins_over_fs_and_channels_first_is_transposed(tmp_path):
         assert abs(strongest_row(archive["hht"]) - row_of(200)) <= 1
 
 
+@pytest.mark.slow
 def test_csv_with_header_and_two_columns(tmp_path):
     write_csv(tmp_path / "rec.CSV", np.column_stack([sine(60, 2), sine(150, 2)]), header="time;emg", delimiter=";")
     result = run_script(
@@ -119,6 +122,7 @@ def test_csv_with_header_and_two_columns(tmp_path):
     assert abs(strongest_row(load_matrix(tmp_path / "out" / "rec.npz")) - row_of(150)) <= 1
 
 
+@pytest.mark.slow
 def test_windowing_names_and_starts(tmp_path):
     np.save(tmp_path / "BICEPS_full_M_001.npy", noise(10.5, channels=1)[:, 0])
     out = tmp_path / "out"
@@ -133,6 +137,7 @@ def test_windowing_names_and_starts(tmp_path):
             assert archive["segment_index"] == index and archive["segment_start_s"] == float(index)
 
 
+@pytest.mark.slow
 def test_each_segment_stores_the_time_domain_features_of_its_own_samples(tmp_path):
     # A growing amplitude and a rising tone: every window has features of its own, so one taken
     # from the wrong samples would not match.
@@ -167,6 +172,7 @@ def test_each_segment_stores_the_time_domain_features_of_its_own_samples(tmp_pat
     np.testing.assert_array_equal(whole_features, hudgins_features(conditioned))
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
     np.save(tmp_path / "a.npy", noise(4.5, seed=1))
     np.save(tmp_path / "b.npy", noise(3.2, seed=2))
@@ -225,6 +231,7 @@ def check_real_matrices(paths: list[Path]) -> None:
 
 
 @pytest.mark.skipif(not PLUX.is_dir(), reason=f"real recordings not present ({PLUX})")
+@pytest.mark.slow
 def test_real_plux_recording_with_comment_line(tmp_path):
     out = tmp_path / "out"
     args = ("--input", PLUX / "emg_bursts_raw_adc.csv", "--output_dir", out, "--fs", "1000", "--window", "2")
@@ -236,6 +243,7 @@ def test_real_plux_recording_with_comment_line(tmp_path):
 
 
 @pytest.mark.skipif(not CONTRACTION.is_dir(), reason=f"real recordings not present ({CONTRACTION})")
+@pytest.mark.slow
 def test_real_eight_channel_csv(tmp_path):
     source = CONTRACTION / "S1_MVC_C2_R1.csv"
     result = run_script(SCRIPT, "--input", source, "--output_dir", tmp_path, "--fs", "1000", "--channel", "3")
@@ -378,12 +386,14 @@ def catalogue_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(CASES), ids=lambda name: name[:20])
+@pytest.mark.slow
 def test_bad_file_is_named_with_its_reason(catalogue_run, name):
     _, _, result = catalogue_run
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert reported(result.stderr, name, CASES[name][1])
 
 
+@pytest.mark.slow
 def test_bad_segment_is_reported_and_the_rest_written(catalogue_run):
     _, out, result = catalogue_run
     assert reported(result.stderr, "bad_segment.npy: segment 2: ", "the signal is all zero")
@@ -394,6 +404,7 @@ def test_bad_segment_is_reported_and_the_rest_written(catalogue_run):
     assert "Warning" not in result.stderr
 
 
+@pytest.mark.slow
 def test_catalogue_good_files_odd_names_and_summary(catalogue_run):
     folder, out, result = catalogue_run
     for name, (_, n_segments) in GOOD.items():
@@ -413,6 +424,7 @@ def test_catalogue_good_files_odd_names_and_summary(catalogue_run):
     assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_missing_fs_is_an_error_only_for_the_files_that_need_it(tmp_path):
     np.savez(tmp_path / "with_rate.npz", signal=noise(1), fs=FS)
     np.savez(tmp_path / "without_rate.npz", signal=noise(1))
@@ -459,6 +471,7 @@ def test_random_and_mutated_bytes_never_crash(tmp_path_factory, data):
 # --- overwriting -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_existing_outputs_are_kept_without_overwrite(tmp_path):
     np.save(tmp_path / "a.npy", noise(2.2))
     out = tmp_path / "out"
@@ -516,6 +529,7 @@ def test_invalid_flags_rejected_before_reading_data(tmp_path, capsys, overrides,
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_usage_errors_from_the_command_line(tmp_path):
     write_csv(tmp_path / "a.csv", noise(1))
     np.savez(tmp_path / "b.npz", signal=noise(1), fs=FS)
@@ -532,6 +546,7 @@ def test_usage_errors_from_the_command_line(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.csv", "b.npz", "empty"]
 
 
+@pytest.mark.slow
 def test_help_does_not_import_torch_or_numpy():
     code = (
         "import runpy, sys\n"

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from semg_hht.encoder import HHTEncoder, build_encoder, encode_batches
@@ -60,6 +61,7 @@ def test_fast_path_stays_within_1e4_of_the_plain_float32_forward():
         np.testing.assert_allclose(features, expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_bf16_is_an_option_not_the_default():
     matrices = np.random.default_rng(1).random((4, 256, 256), dtype=np.float32)
     encoder = build_encoder(0)

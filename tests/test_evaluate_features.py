@@ -24,6 +24,7 @@ def bench():
     return module
 
 
+@pytest.mark.slow
 def test_tiny_simulated_run_reports_every_row(tmp_path, bench):
     output = tmp_path / "results.json"
     result = run_script(

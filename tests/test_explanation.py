@@ -129,6 +129,7 @@ def three_files(sample_dir, tmp_path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_inference_explain_writes_maps_pictures_and_contributions(trained, three_files, tmp_path):
     out, output = tmp_path / "explained", tmp_path / "predictions.json"
     result = run_script(
@@ -167,6 +168,7 @@ def test_inference_explain_writes_maps_pictures_and_contributions(trained, three
             np.testing.assert_array_equal(one["descriptor_contributions"], batch["descriptor_contributions"])
 
 
+@pytest.mark.slow
 def test_explain_refuses_the_input_folder(trained, three_files):
     before = {path.name: path.read_bytes() for path in three_files.iterdir()}
     result = run_script(
@@ -176,6 +178,7 @@ def test_explain_refuses_the_input_folder(trained, three_files):
     assert {path.name: path.read_bytes() for path in three_files.iterdir()} == before
 
 
+@pytest.mark.slow
 def test_train_py_reports_importance_and_class_differences(trained):
     checkpoint_dir, result = trained
     report = read_json(checkpoint_dir / "report.json")
@@ -187,6 +190,7 @@ def test_train_py_reports_importance_and_class_differences(trained):
     assert "Permutation importance on the validation set" in result.stdout
 
 
+@pytest.mark.slow
 def test_explanations_that_cannot_be_written_leave_the_predictions_written(trained, three_files, tmp_path):
     output = tmp_path / "predictions.json"
     args = ("--checkpoint", trained[0], "--input", three_files, "--explain", tmp_path / "x", "--output", output)

@@ -157,6 +157,7 @@ def test_factorised_normalised_checkpoint_round_trip(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_tuning_scores_the_whole_grid_subject_wise():
     features, labels, groups = _subject_features(np.random.default_rng(0))
 
@@ -183,6 +184,7 @@ def subject_data(tmp_path_factory):
     return directory
 
 
+@pytest.mark.slow
 def test_train_and_infer_with_descriptors_normalisation_and_factorised_model(subject_data, tmp_path):
     checkpoints = tmp_path / "checkpoints"
     flags = ("--features", "hht", "--normalise", "subject", "--model", "factorised", "--tune")
@@ -227,6 +229,7 @@ def test_train_and_infer_with_descriptors_normalisation_and_factorised_model(sub
             assert ours[name]["probabilities"] == pytest.approx(theirs[name]["probabilities"], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_resume_with_other_features_is_refused(subject_data, tmp_path):
     common = ("--data_dir", subject_data, "--checkpoint_dir", tmp_path, "--epochs", "0", "--cpu")
     assert run_script("train.py", *common, "--features", "hht").returncode == 0
@@ -243,11 +246,13 @@ def test_resume_with_other_features_is_refused(subject_data, tmp_path):
         (("--normalise", "subject", "--epochs", "0"), "needs the subject of every labelled file"),
     ],
 )
+@pytest.mark.slow
 def test_impossible_feature_flags_are_refused(subject_data, tmp_path, flags, message):
     result = run_script("train.py", "--data_dir", subject_data, "--checkpoint_dir", tmp_path, "--cpu", *flags)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_time_domain_block_uses_stored_features_and_names_files_without(tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "data"

@@ -188,6 +188,7 @@ def test_edfbrowser_bdf_and_edf_agree_with_pyedflib():
 
 
 @needs_pyedflib
+@pytest.mark.slow
 def test_edf_rate_too_low_for_the_band_is_a_clear_error_per_channel(tmp_path):
     out = tmp_path / "out"
     result = run_script(SCRIPT, "--input", EDF_DATA / "test_generator.edf", "--output_dir", out, "--channel", "all")
@@ -269,6 +270,7 @@ def test_h5_cut_short_is_named(tmp_path):
 
 
 @needs_formats
+@pytest.mark.slow
 def test_list_prints_channels_without_converting(tmp_path):
     result = run_script(SCRIPT, "--input", BTS, "--list")
     assert result.returncode == 0, result.stderr
@@ -278,6 +280,7 @@ def test_list_prints_channels_without_converting(tmp_path):
 
 
 @needs_formats
+@pytest.mark.slow
 def test_channel_all_with_windows_names_each_channel_and_stores_it(tmp_path):
     out = tmp_path / "out"
     args = ("--input", BTS, "--output_dir", out, "--channel", "all", "--window", "2", "--workers", "2")
@@ -316,6 +319,7 @@ def test_preprocessing_removes_what_lies_outside_the_band_and_the_mains():
 
 
 @needs_formats
+@pytest.mark.slow
 def test_channels_by_name_and_a_name_that_does_not_exist(tmp_path):
     out = tmp_path / "out"
     chosen_names = "Left Rectus femoris,right tibialis anterior"
@@ -377,6 +381,7 @@ def one_file_per_format(tmp_path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_rate_too_low_and_unknown_names_in_every_format(one_file_per_format, tmp_path):
     names = sorted(path.name for path in one_file_per_format.iterdir())
     args = ("--input", one_file_per_format, "--output_dir", tmp_path / "out", "--workers", "1")
@@ -392,6 +397,7 @@ def test_rate_too_low_and_unknown_names_in_every_format(one_file_per_format, tmp
     assert not (tmp_path / "out").exists() or not list_npz_files(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_no_emg_channel_in_c3d_delsys_and_h5(tmp_path):
     folder = tmp_path / "recordings"
     folder.mkdir()

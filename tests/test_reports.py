@@ -12,6 +12,9 @@ from conftest import REALDATA, read_json, run_script
 from semg_hht.classes import CLASS_NAMES
 
 CONTRACTION = REALDATA / "contraction-intensity"
+needs_contraction = pytest.mark.skipif(
+    not CONTRACTION.is_dir(), reason=f"the real contraction-intensity recordings are not present ({CONTRACTION})"
+)
 
 
 def assert_png(path, width, height):
@@ -30,6 +33,7 @@ def subjects_dir(tmp_path_factory):
     return directory
 
 
+@pytest.mark.slow
 def test_leave_one_subject_out_on_simulated_subjects(subjects_dir, tmp_path):
     sample_dir = subjects_dir
     result = run_script(
@@ -72,6 +76,7 @@ def test_leave_one_subject_out_on_simulated_subjects(subjects_dir, tmp_path):
     assert (tmp_path / "final_encoder.pt").exists()
 
 
+@pytest.mark.slow
 def test_subject_wise_validation_split_is_reported(subjects_dir, tmp_path):
     sample_dir = subjects_dir
     result = run_script(
@@ -94,6 +99,7 @@ def test_subject_wise_validation_split_is_reported(subjects_dir, tmp_path):
         assert line in result.stdout
 
 
+@pytest.mark.slow
 def test_labels_file_problems_are_reported_and_the_rest_is_used(subjects_dir, tmp_path):
     sample_dir = subjects_dir
     data = tmp_path / "data"
@@ -125,6 +131,7 @@ def test_labels_file_problems_are_reported_and_the_rest_is_used(subjects_dir, tm
     assert len(read_json(tmp_path / "c" / "report.json")["data"]["skipped"]) == 3
 
 
+@pytest.mark.slow
 def test_cross_validation_with_encoder_training(subjects_dir, tmp_path):
     sample_dir = subjects_dir
     result = run_script(
@@ -166,6 +173,8 @@ def _contraction_subset(tmp_path, subjects=("S1", "S2", "S3")):
     return data, tmp_path / "labels.csv"
 
 
+@needs_contraction
+@pytest.mark.slow
 def test_leave_one_subject_out_on_real_recordings(tmp_path):
     data, labels = _contraction_subset(tmp_path)
     result = run_script(
@@ -185,6 +194,8 @@ def test_leave_one_subject_out_on_real_recordings(tmp_path):
     assert all(name.startswith(fold["name"] + "_") for fold in folds for name in fold["files"])
 
 
+@needs_contraction
+@pytest.mark.slow
 def test_compute_hht_png_beside_each_matrix(tmp_path):
     source = CONTRACTION / "S1" / "S1_MVC_C2_R1.csv"
     flags = ["--input", source, "--output_dir", tmp_path, "--fs", "1000", "--window", "1", "--workers", "1", "--png"]

@@ -68,6 +68,7 @@ def test_refuses_to_overwrite(generated):
         generate_sample_data(directory, n_samples=5, n_test=3, seed=4, workers=1)
 
 
+@pytest.mark.slow
 def test_compute_hht_on_the_saved_signals_reproduces_the_files(generated, tmp_path):
     directory, paths = generated
     result = run_script("compute_hht.py", "--input", directory / "signals", "--output_dir", tmp_path, "--workers", "1")

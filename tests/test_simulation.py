@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import sys
 
 import numpy as np
 import pytest
@@ -262,12 +262,32 @@ def test_line_interference_at_the_subject_mains():
     assert np.mean(np.array(at_mains) > 2.0) > 0.9
 
 
-def test_simulation_is_fast():
-    rng = np.random.default_rng(71)
-    subjects = [draw_subject(g, rng) for g in GENDERS for _ in range(15)]
-    start = time.perf_counter()
-    for subject in subjects:
+def _python_calls(function, *args, **kwargs) -> int:
+    """How many Python and C functions ``function(*args, **kwargs)`` calls, counted by a profile hook."""
+    count = [0]
+
+    def profile(frame, event, arg):
+        count[0] += event in ("call", "c_call")
+
+    sys.setprofile(profile)
+    try:
+        function(*args, **kwargs)
+    finally:
+        sys.setprofile(None)
+    return count[0]
+
+
+def test_simulation_is_vectorised():
+    """The simulation is fast because its per-sample work is NumPy's: the calls it makes in Python do not
+    grow with the recording's length (a loop over samples would add tens of thousands for 20 s)."""
+    subjects = [draw_subject(g, np.random.default_rng((71, i))) for i, g in enumerate(GENDERS * 2)]
+    for number, subject in enumerate(subjects):
         for movement in MOVEMENTS:
-            for _ in range(2):
-                simulate_recording(subject, movement, rng)
-    assert time.perf_counter() - start < 180 * 0.010
+            calls = {
+                duration: _python_calls(
+                    simulate_recording, subject, movement, np.random.default_rng((72, number)), duration_s=duration
+                )
+                for duration in (2.0, 20.0)
+            }
+            assert calls[2.0] == calls[20.0], (movement, calls)
+            assert calls[2.0] < 1000, (movement, calls)

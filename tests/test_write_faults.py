@@ -181,6 +181,7 @@ TRAIN = ("--epochs", "0", "--cpu", "--seed", "7")
 
 
 @pytest.mark.parametrize("error", ["ENOSPC", "EROFS"])
+@pytest.mark.slow
 def test_train_py_that_cannot_save_says_why_and_changes_nothing(sample_dir, trained_copy, error):
     before = folder_state(trained_copy)
     result = run_failing(
@@ -191,6 +192,7 @@ def test_train_py_that_cannot_save_says_why_and_changes_nothing(sample_dir, trai
     assert folder_state(trained_copy) == before
 
 
+@pytest.mark.slow
 def test_train_py_into_a_read_only_folder_stops_before_training(sample_dir, trained_copy):
     before = folder_state(trained_copy)
     result = run_failing(
@@ -209,6 +211,7 @@ def test_train_py_into_a_read_only_folder_stops_before_training(sample_dir, trai
     assert folder_state(trained_copy) == before
 
 
+@pytest.mark.slow
 def test_train_py_under_a_file_size_limit_leaves_no_partial_file(sample_dir, trained_copy):
     before = folder_state(trained_copy)
     result = run_limited(
@@ -218,6 +221,7 @@ def test_train_py_under_a_file_size_limit_leaves_no_partial_file(sample_dir, tra
     assert folder_state(trained_copy) == before
 
 
+@pytest.mark.slow
 def test_train_py_keeps_test_predictions_it_cannot_write(sample_dir, tmp_path):
     folder = tmp_path / "checkpoints"
     result = run_failing(
@@ -230,6 +234,7 @@ def test_train_py_keeps_test_predictions_it_cannot_write(sample_dir, tmp_path):
     assert not list(folder.rglob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_inference_output_onto_a_full_disk_prints_the_predictions(trained, sample_dir, tmp_path):
     output = tmp_path / "predictions.json"
     args = ("--checkpoint", trained[0], "--input", sample_dir, "--output", output, "--cpu")
@@ -240,6 +245,7 @@ def test_inference_output_onto_a_full_disk_prints_the_predictions(trained, sampl
     assert not output.exists() and not list(tmp_path.glob(".*"))
 
 
+@pytest.mark.slow
 def test_inference_output_into_a_read_only_folder_is_refused_before_predicting(trained, sample_dir, tmp_path):
     args = ("--checkpoint", trained[0], "--input", sample_dir, "--output", tmp_path / "p.json", "--cpu")
     result = run_failing("EROFS", ".write-test", "inference.py", *args)
@@ -247,6 +253,7 @@ def test_inference_output_into_a_read_only_folder_is_refused_before_predicting(t
     assert "Loading model" not in result.stdout
 
 
+@pytest.mark.slow
 def test_sample_data_onto_a_full_disk_gives_one_message_and_no_partial_file(tmp_path):
     out = tmp_path / "data"
     result = run_limited(100_000, "generate_sample_data.py", "--output_dir", out, "--n_samples", "4", "--workers", "2")
@@ -254,6 +261,7 @@ def test_sample_data_onto_a_full_disk_gives_one_message_and_no_partial_file(tmp_
     assert not (out / "labels.csv").exists() and not list(out.glob(".*"))
 
 
+@pytest.mark.slow
 def test_compute_hht_onto_a_full_disk_names_each_file(tmp_path):
     for name in ("a", "b"):
         np.save(tmp_path / f"{name}.npy", np.random.default_rng(0).normal(size=2000))
@@ -319,6 +327,7 @@ def assert_one_run_wrote(folder: Path, seed: int) -> None:
     assert not (folder / ".previous").exists() and not (folder / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_a_second_train_py_into_a_folder_in_use_is_refused(sample_dir, tmp_path):
     folder = tmp_path / "checkpoints"
     first = _start_train(sample_dir, folder, seed=1)
@@ -335,6 +344,7 @@ def test_a_second_train_py_into_a_folder_in_use_is_refused(sample_dir, tmp_path)
     assert_one_run_wrote(folder, seed=1)
 
 
+@pytest.mark.slow
 def test_two_train_py_started_together_one_trains_the_other_refuses(sample_dir, tmp_path):
     folder = tmp_path / "checkpoints"
     runs = {seed: _start_train(sample_dir, folder, seed) for seed in (1, 2)}
@@ -348,6 +358,7 @@ def test_two_train_py_started_together_one_trains_the_other_refuses(sample_dir, 
     assert_one_run_wrote(folder, seed=winners[0])
 
 
+@pytest.mark.slow
 def test_a_killed_lock_holder_does_not_block_the_next_run(sample_dir, tmp_path):
     folder = tmp_path / "checkpoints"
     killed = _start_train(sample_dir, folder, seed=1)
