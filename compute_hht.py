@@ -21,7 +21,7 @@ Each output holds 'hht' (float32, 256 frequency rows x 256 time columns), 'time'
 'frequency' (Hz per row), 'sampling_rate' (Hz), 'segment_index', 'segment_start_s',
 'duration_s' (the segment's length, s), 'channel' (its name), 'recording' (the input's stem),
 'unit', 'preprocessing' (JSON: what was done) and 'td_features', the preprocessed segment's
-Hudgins time-domain features (log_mav, log_wl, zc, ssc; see semg_hht/time_domain.py). A file
+Hudgins time-domain features (log_mav, log_wl, zc, ssc; see semg_hht/hht/time_domain.py). A file
 whose outputs exist already is skipped as failed unless --overwrite; of two inputs with the
 same stem (a.csv, a.npy) the second is skipped as failed. Inputs are never overwritten.
 
@@ -32,7 +32,7 @@ in use by another run); 4 the outputs of some files could not be written (full d
 read-only folder; each file is named). With --list: 0, or 1 when some files could not be read.
 """
 
-from semg_hht.cli_hht import main
+from semg_hht.cli.hht import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -6,7 +6,7 @@ Exit codes: 0 written; 2 bad flags, files that would be overwritten, or the fold
 use by another run; 4 a file could not be written (full disk, read-only folder).
 """
 
-from semg_hht.cli_simulate import main
+from semg_hht.cli.simulate import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -7,7 +7,7 @@ are predicted and written); 2 usage error (no such checkpoint, no input files);
 printed on stdout as JSON).
 """
 
-from semg_hht.cli_infer import main
+from semg_hht.cli.infer import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -8,7 +8,7 @@ of device memory; 4 results could not be written (full disk, read-only folder:
 the previous checkpoints are unchanged).
 """
 
-from semg_hht.cli_train import main
+from semg_hht.cli.train import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -30,7 +30,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 from bench_hht import pin_to_one_core  # noqa: E402  (this folder is on sys.path when run as a script)
 
-from semg_hht.descriptors import DESCRIPTOR_NAMES, hht_descriptors  # noqa: E402
+from semg_hht.model.descriptors import DESCRIPTOR_NAMES, hht_descriptors  # noqa: E402
 
 TARGET_PER_SECOND = 2000.0
 

@@ -36,16 +36,15 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from semg_hht.aggregation import recording_scores
 from semg_hht.classes import CLASS_NAMES
-from semg_hht.classifier import HHTClassifier
-from semg_hht.conversion import ConversionOptions, run_conversion
-from semg_hht.dataset import extract_file_features
-from semg_hht.evaluation import balanced_accuracy
-from semg_hht.feature_sets import block_slices
+from semg_hht.data.dataset import extract_file_features
+from semg_hht.evaluation.scores import balanced_accuracy, recording_scores
+from semg_hht.hht.conversion import ConversionOptions, run_conversion
+from semg_hht.io.matrices import list_npz_files, load_matrix_file
 from semg_hht.logs import configure_logging
-from semg_hht.matrices import list_npz_files, load_matrix_file
-from semg_hht.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.feature_sets import block_slices
+from semg_hht.model.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
 
 DEFAULT_CONTRACTION_DIR = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "contraction-intensity"
@@ -148,7 +147,7 @@ def main() -> int:
     args = parser.parse_args()
     configure_logging()
     # One-file groups do not occur: normalisation's warnings about them would be noise.
-    logging.getLogger("semg_hht.normalisation").setLevel(logging.ERROR)
+    logging.getLogger("semg_hht.model.normalisation").setLevel(logging.ERROR)
     if not Path(args.contraction_dir).is_dir():
         raise SystemExit(f"the real recordings are not present: {args.contraction_dir}")
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench_recordings_"))

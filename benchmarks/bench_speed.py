@@ -35,15 +35,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semg_hht.classifier import HHTClassifier
+from semg_hht.data.sample_data import generate_sample_data
+from semg_hht.data.simulation import draw_subject, simulate_recording
 from semg_hht.defaults import DEFAULT_FEATURES
-from semg_hht.encoder import build_encoder, encode_batches
-from semg_hht.hht import hilbert_spectrum
+from semg_hht.hht.spectrum import hilbert_spectrum
+from semg_hht.inference.prediction import InferenceOptions, run_inference
 from semg_hht.logs import PACKAGE, configure_logging, quieter
-from semg_hht.prediction import InferenceOptions, run_inference
-from semg_hht.sample_data import generate_sample_data
-from semg_hht.simulation import draw_subject, simulate_recording
-from semg_hht.training import TrainingOptions, run_training
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.encoder import build_encoder, encode_batches
+from semg_hht.training.pipeline import TrainingOptions, run_training
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository, whose scripts the end-to-end runs start."""

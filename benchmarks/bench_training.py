@@ -28,17 +28,17 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from semg_hht.classifier import HHTClassifier
-from semg_hht.dataset import extract_file_features, scan_data_folder
-from semg_hht.encoder import build_encoder, keep_freed_memory, resolve_device
-from semg_hht.encoder_training import (
+from semg_hht.data.dataset import extract_file_features, scan_data_folder
+from semg_hht.data.sample_data import generate_sample_data
+from semg_hht.logs import PACKAGE, configure_logging, quieter
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.encoder import build_encoder, keep_freed_memory, resolve_device
+from semg_hht.training.trainer import (
     EncoderTrainer,
     EncoderTrainingOptions,
     LabelledFiles,
     build_linear_head,
 )
-from semg_hht.logs import PACKAGE, configure_logging, quieter
-from semg_hht.sample_data import generate_sample_data
 
 # Multiply-adds of the three convolutions per sample, x2 for FLOP; a training step is about 3x.
 ENCODER_FLOP = 2 * (1 * 64 * 9 * 128 * 128 + 64 * 128 * 9 * 64 * 64 + 128 * 256 * 9 * 32 * 32)

@@ -46,16 +46,16 @@ from pathlib import Path
 import numpy as np
 
 from semg_hht.classes import CLASS_NAMES
-from semg_hht.classifier import HHTClassifier
-from semg_hht.conversion import ConversionOptions, run_conversion
-from semg_hht.dataset import extract_file_features
-from semg_hht.encoder import resolve_device
-from semg_hht.encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles
-from semg_hht.evaluation import balanced_accuracy
-from semg_hht.labels_file import read_labels_file
+from semg_hht.data.dataset import extract_file_features
+from semg_hht.data.sample_data import generate_sample_data
+from semg_hht.evaluation.scores import balanced_accuracy
+from semg_hht.evaluation.splits import grouped_split
+from semg_hht.hht.conversion import ConversionOptions, run_conversion
+from semg_hht.io.labels_file import read_labels_file
 from semg_hht.logs import PACKAGE, configure_logging, quieter
-from semg_hht.sample_data import generate_sample_data
-from semg_hht.splits import grouped_split
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.encoder import resolve_device
+from semg_hht.training.trainer import EncoderTrainer, EncoderTrainingOptions, LabelledFiles
 
 DEFAULT_CONTRACTION_DIR = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "contraction-intensity"

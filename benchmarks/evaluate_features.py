@@ -11,14 +11,14 @@ Every row is one method, with and without normalisation within subjects, fitted 
 the same files in the same run:
 
 * the baseline of myoelectric pattern recognition: Hudgins' four time-domain features of the
-  preprocessed signal (``semg_hht.time_domain.hudgins_features``) with StandardScaler + LDA; normalised,
+  preprocessed signal (``semg_hht.hht.time_domain.hudgins_features``) with StandardScaler + LDA; normalised,
   the four features are standardised within each group before the LDA (training and test
   subjects each with their own group statistics);
 * our SVM (``HHTClassifier``) on the time-domain block, the CNN block (random encoder, and the
   encoder trained on the training files for ``--epochs`` epochs with a subject-wise 20 %
   early-stopping split), the HHT descriptors and their combinations (block-weighted, as the
   library combines them, and a naive concatenation with all weights 1), the factorised model
-  (gender x quality), and the HHT models with C and gamma tuned by ``semg_hht.tuning.tune_svm``
+  (gender x quality), and the HHT models with C and gamma tuned by ``semg_hht.training.tuning.tune_svm``
   inside each training set only (nested).
 
 The ``td`` block of our models is the ``td_features`` stored in the matrix files (by compute_hht.py
@@ -78,21 +78,21 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from semg_hht.classes import CLASS_NAMES
-from semg_hht.classifier import HHTClassifier, fit_calibrated_svm
-from semg_hht.conversion import ConversionOptions, run_conversion
-from semg_hht.dataset import extract_file_features
-from semg_hht.encoder_training import EncoderTrainer, EncoderTrainingOptions, LabelledFiles
-from semg_hht.evaluation import balanced_accuracy, gender_of, quality_of
-from semg_hht.feature_sets import FEATURE_BLOCKS, block_slices
-from semg_hht.labels_file import read_labels_file
+from semg_hht.data.dataset import extract_file_features
+from semg_hht.data.sample_data import SIGNALS_FOLDER, generate_sample_data
+from semg_hht.evaluation.scores import balanced_accuracy, gender_of, quality_of
+from semg_hht.evaluation.splits import grouped_split
+from semg_hht.hht.conversion import ConversionOptions, run_conversion
+from semg_hht.hht.preprocessing import Preprocessing, preprocess
+from semg_hht.hht.time_domain import hudgins_features
+from semg_hht.io.labels_file import read_labels_file
+from semg_hht.io.recordings import read_recording
 from semg_hht.logs import PACKAGE, configure_logging, quieter
-from semg_hht.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups
-from semg_hht.preprocessing import Preprocessing, preprocess
-from semg_hht.recordings import read_recording
-from semg_hht.sample_data import SIGNALS_FOLDER, generate_sample_data
-from semg_hht.splits import grouped_split
-from semg_hht.time_domain import hudgins_features
-from semg_hht.tuning import tune_svm
+from semg_hht.model.classifier import HHTClassifier, fit_calibrated_svm
+from semg_hht.model.feature_sets import FEATURE_BLOCKS, block_slices
+from semg_hht.model.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups
+from semg_hht.training.trainer import EncoderTrainer, EncoderTrainingOptions, LabelledFiles
+from semg_hht.training.tuning import tune_svm
 
 DEFAULT_CONTRACTION_DIR = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "contraction-intensity"

@@ -1,5 +1,5 @@
 """``python -m semg_hht``: the ``semg-hht`` command."""
 
-from .cli_main import main
+from semg_hht.cli.main import main
 
 raise SystemExit(main())

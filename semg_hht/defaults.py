@@ -64,8 +64,8 @@ AGGREGATE_LEVELS = ("file", "recording")
 """``file``: one prediction per matrix file; ``recording``: also one per recording from its files."""
 DEFAULT_AGGREGATE = "file"
 
-# The Hilbert-Huang transform (compute_hht.py's flags and semg_hht.hht read these); Final, so that the
-# string defaults type as the literals of semg_hht.hht's parameters.
+# The Hilbert-Huang transform (compute_hht.py's flags and semg_hht.hht.spectrum read these); Final, so that the
+# string defaults type as the literals of semg_hht.hht.spectrum's parameters.
 HHT_METHODS = ("emd", "eemd", "ceemdan")
 DEFAULT_HHT_METHOD: Final = "emd"
 """Plain EMD: EEMD costs about 20-25 times as much and CEEMDAN 40-50 times at 30 ensembles, in
@@ -92,14 +92,14 @@ DEFAULT_CHANNEL = "0"
 # Preprocessing of each channel before the transform (compute_hht.py and Preprocessing).
 DEFAULT_BANDPASS = (DEFAULT_F_MIN, DEFAULT_F_MAX)
 """Zero-phase band-pass LOW, HIGH in Hz: the band of surface EMG and the one the spectrum shows (the
-measurement: :mod:`semg_hht.preprocessing`, TRAINING_GUIDE.md, "Preprocessing")."""
+measurement: :mod:`semg_hht.hht.preprocessing`, TRAINING_GUIDE.md, "Preprocessing")."""
 MAINS_FREQUENCIES = (50.0, 60.0)
 """The mains frequencies a notch (and its harmonics) can remove, Hz."""
 DEFAULT_NOTCH = None
 """No notch: band-pass alone unless the recording shows mains hum."""
 DEFAULT_REMOVE_MEAN = True
 
-# The sample data set (generate_sample_data.py's flags and semg_hht.sample_data read these).
+# The sample data set (generate_sample_data.py's flags and semg_hht.data.sample_data read these).
 DEFAULT_SAMPLES_PER_CLASS = 20
 """Labelled files per class of the sample data set."""
 DEFAULT_SAMPLE_TEST_FILES = 10

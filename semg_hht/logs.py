@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from tqdm import tqdm
 
-from .errors import as_flags
+from semg_hht.errors import as_flags
 
 PACKAGE = "semg_hht"
 TO_STDERR = {"to_stderr": True}

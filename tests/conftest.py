@@ -166,7 +166,7 @@ def read_json(path: Path) -> dict:
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     """30 labelled files (5 per class) and 3 test files."""
-    from semg_hht.sample_data import generate_sample_data
+    from semg_hht.data.sample_data import generate_sample_data
 
     directory = tmp_path_factory.mktemp("sample")
     generate_sample_data(directory, n_samples=5, n_test=3, seed=1)

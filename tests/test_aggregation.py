@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import read_json, run_script
-from semg_hht.aggregation import aggregate, recording_labels, recording_of
+from semg_hht.data.aggregation import aggregate, recording_labels, recording_of
 
 
 def test_mean_and_majority_rules_known_answers():

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from conftest import mutated, random_matrix, read_json, run_script
 from semg_hht.classes import parse_filename
-from semg_hht.dataset import scan_data_folder
-from semg_hht.matrices import MatrixFileError, load_matrix
+from semg_hht.data.dataset import scan_data_folder
+from semg_hht.io.matrices import MatrixFileError, load_matrix
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 

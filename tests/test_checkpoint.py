@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from test_classifier import easy_data
 
-from semg_hht.checkpoint import (
+from semg_hht.model.checkpoint import (
     CheckpointError,
     build_metadata,
     load_checkpoint,
@@ -14,7 +14,7 @@ from semg_hht.checkpoint import (
     resolve_checkpoint_prefix,
     save_checkpoint,
 )
-from semg_hht.classifier import HHTClassifier
+from semg_hht.model.classifier import HHTClassifier
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.svm import SVC
 
 from conftest import ROOT, run_script
-from semg_hht.checkpoint import (
+from semg_hht.classes import CLASS_NAMES
+from semg_hht.model.checkpoint import (
     CheckpointError,
     build_metadata,
     load_checkpoint,
@@ -29,9 +30,8 @@ from semg_hht.checkpoint import (
     save_checkpoint,
     verify_manifest,
 )
-from semg_hht.classes import CLASS_NAMES
-from semg_hht.classifier import HHTClassifier
-from semg_hht.encoder import build_encoder
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.encoder import build_encoder
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROBE = np.random.default_rng(99).normal(size=(8, 256))
@@ -151,7 +151,7 @@ def test_loading_and_predicting_needs_no_scikit_learn(tmp_path):
     save_checkpoint(tmp_path / "final", classifier, build_metadata(classifier))
     code = (
         "import sys, numpy as np\n"
-        "from semg_hht.checkpoint import load_checkpoint\n"
+        "from semg_hht.model.checkpoint import load_checkpoint\n"
         f"classifier, _ = load_checkpoint({str(tmp_path / 'final')!r})\n"
         "classifier.predict_proba_features(np.zeros((2, 256)))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'joblib', 'scipy')))\n"
@@ -251,7 +251,7 @@ import json, os, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 from test_checkpoint_safety import PROBE, small_classifier
-from semg_hht.checkpoint import build_metadata, save_checkpoint
+from semg_hht.model.checkpoint import build_metadata, save_checkpoint
 # Each rename waits a little, so that a kill often lands between the renames of one save (its files
 # half replaced); which files are renamed, and in what order, is the save code's own.
 real_replace = os.replace

@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from semg_hht.classifier import HHTClassifier, parse_gamma
+from semg_hht.model.classifier import HHTClassifier, parse_gamma
 
 
 def easy_data(per_class=6, classes=(0, 1, 3)):

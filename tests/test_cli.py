@@ -316,7 +316,7 @@ def test_example_workflow_runs_from_another_folder(tmp_path):
 def test_cuda_out_of_memory_becomes_advice(trained, sample_dir, monkeypatch, capsys):
     import torch
 
-    from semg_hht import prediction
+    from semg_hht.inference import prediction
 
     def out_of_memory(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -361,7 +361,7 @@ def test_existing_checkpoints_are_not_replaced_without_a_flag(trained, sample_di
 
 def test_split_that_leaves_a_class_out_of_validation_is_refused():
     from semg_hht.errors import UsageError
-    from semg_hht.splits import stratified_split
+    from semg_hht.evaluation.splits import stratified_split
 
     labels = np.array([0] * 100 + [1] * 2)  # scikit-learn puts both M_half files in training
     with pytest.raises(UsageError, match="validation set without M_half"):

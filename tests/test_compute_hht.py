@@ -16,13 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REALDATA, ROOT, mutated, run_script
-from semg_hht.cli import run_command
-from semg_hht.conversion import ConversionOptions, run_conversion
-from semg_hht.hht import frequency_axis
-from semg_hht.matrices import load_matrix, load_matrix_file
-from semg_hht.preprocessing import Preprocessing, preprocess
-from semg_hht.recordings import RecordingError, read_recording
-from semg_hht.time_domain import TIME_DOMAIN_NAMES, hudgins_features
+from semg_hht.cli.common import run_command
+from semg_hht.hht.conversion import ConversionOptions, run_conversion
+from semg_hht.hht.preprocessing import Preprocessing, preprocess
+from semg_hht.hht.spectrum import frequency_axis
+from semg_hht.hht.time_domain import TIME_DOMAIN_NAMES, hudgins_features
+from semg_hht.io.matrices import load_matrix, load_matrix_file
+from semg_hht.io.recordings import RecordingError, read_recording
 
 FS = 1000.0
 SCRIPT = "compute_hht.py"
@@ -555,7 +555,7 @@ def test_help_does_not_import_torch_or_numpy():
         f"    runpy.run_path({str(ROOT / SCRIPT)!r}, run_name='__main__')\n"
         "except SystemExit as exit:\n"
         "    assert exit.code == 0\n"
-        "print(sorted({'torch', 'numpy', 'semg_hht.conversion'} & set(sys.modules)))\n"
+        "print(sorted({'torch', 'numpy', 'semg_hht.hht.conversion'} & set(sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert "Exit codes" in result.stdout

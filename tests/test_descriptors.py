@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from semg_hht.descriptors import DESCRIPTOR_NAMES, N_BANDS, hht_descriptors
-from semg_hht.hht import frequency_axis
+from semg_hht.hht.spectrum import frequency_axis
+from semg_hht.model.descriptors import DESCRIPTOR_NAMES, N_BANDS, hht_descriptors
 
 FREQUENCY = frequency_axis()
 SPACING = FREQUENCY[1] - FREQUENCY[0]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from semg_hht.encoder import HHTEncoder, build_encoder, encode_batches
+from semg_hht.model.encoder import HHTEncoder, build_encoder, encode_batches
 
 
 def test_output_shape_and_spatial_reduction():

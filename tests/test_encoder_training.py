@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from conftest import ROOT, read_json, run_script
-from semg_hht.checkpoint import load_checkpoint, load_metadata, load_training_checkpoint
-from semg_hht.classifier import HHTClassifier
-from semg_hht.dataset import scan_data_folder
-from semg_hht.encoder import build_encoder
-from semg_hht.encoder_training import (
+from semg_hht.data.dataset import scan_data_folder
+from semg_hht.evaluation.splits import stratified_split
+from semg_hht.model.checkpoint import load_checkpoint, load_metadata, load_training_checkpoint
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.encoder import build_encoder
+from semg_hht.training.trainer import (
     HISTORY_KEYS,
     EncoderTrainer,
     EncoderTrainingOptions,
@@ -24,7 +25,6 @@ from semg_hht.encoder_training import (
     augment_batch,
     class_weights,
 )
-from semg_hht.splits import stratified_split
 
 EPOCHS = 3
 CNN_MODEL = ("--features", "cnn", "--model", "joint")  # the model these tests are about, not the default
@@ -235,7 +235,7 @@ def test_epochs_zero_keeps_the_seeded_random_encoder(sample_dir, tmp_path):
 KILLER = """
 import os, runpy, signal, sys
 import torch
-import semg_hht.checkpoint as checkpoint
+import semg_hht.model.checkpoint as checkpoint
 
 where, count = sys.argv[1], int(sys.argv[2])
 sys.argv = [sys.argv[3]] + sys.argv[4:]

@@ -19,11 +19,11 @@ from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import check_estimator
 from sklearn.utils.validation import check_is_fitted
 
-from semg_hht.classifier import HHTClassifier
-from semg_hht.encoder import build_encoder
-from semg_hht.feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
-from semg_hht.normalisation import FileGroups
-from semg_hht.svm_fitting import BlockWeightedScaler
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.encoder import build_encoder
+from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
+from semg_hht.model.normalisation import FileGroups
+from semg_hht.model.svm_fitting import BlockWeightedScaler
 
 RUN_CLASSIFIER_CHECKS = (
     "check_estimator_cloneable",

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from semg_hht.classes import CLASS_NAMES
-from semg_hht.dataset import compile_group_pattern, scan_data_folder
+from semg_hht.data.dataset import compile_group_pattern, scan_data_folder
 from semg_hht.errors import UsageError
-from semg_hht.evaluation import cv_folds, parse_cv, scores
-from semg_hht.labels_file import read_labels_file
-from semg_hht.splits import make_split
+from semg_hht.evaluation.scores import cv_folds, parse_cv, scores
+from semg_hht.evaluation.splits import make_split
+from semg_hht.io.labels_file import read_labels_file
 
 
 def test_scores_known_answer():

@@ -9,20 +9,20 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, read_json, run_failing, run_script
-from semg_hht.checkpoint import load_checkpoint
 from semg_hht.classes import CLASS_NAMES
-from semg_hht.classifier import HHTClassifier
-from semg_hht.descriptors import DESCRIPTOR_NAMES
 from semg_hht.errors import EXIT_WRITE_FAILED
-from semg_hht.explanation import (
+from semg_hht.evaluation.explanation import (
     OCCLUSION_BLOCK,
     descriptor_contributions,
     explain,
     occluded_copies,
     probabilities_in_context,
 )
-from semg_hht.importance import permutation_importances
-from semg_hht.normalisation import FileGroups
+from semg_hht.evaluation.importance import permutation_importances
+from semg_hht.model.checkpoint import load_checkpoint
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.descriptors import DESCRIPTOR_NAMES
+from semg_hht.model.normalisation import FileGroups
 
 BAND_BLOCK_ROW = 6  # rows 96-111 of the matrix
 

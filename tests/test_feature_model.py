@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from conftest import random_matrix, read_json, run_script
-from semg_hht.checkpoint import CheckpointError, build_metadata, load_checkpoint, save_checkpoint
-from semg_hht.classifier import HHTClassifier, pool_by_subject
-from semg_hht.descriptors import DESCRIPTOR_NAMES
-from semg_hht.feature_sets import block_slices, block_weights, feature_names, parse_feature_set
-from semg_hht.matrices import write_matrix_file
-from semg_hht.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups
-from semg_hht.tuning import C_GRID, GAMMA_FACTORS, reference_gamma, tune_svm
+from semg_hht.io.matrices import write_matrix_file
+from semg_hht.model.checkpoint import CheckpointError, build_metadata, load_checkpoint, save_checkpoint
+from semg_hht.model.classifier import HHTClassifier, pool_by_subject
+from semg_hht.model.descriptors import DESCRIPTOR_NAMES
+from semg_hht.model.feature_sets import block_slices, block_weights, feature_names, parse_feature_set
+from semg_hht.model.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups
+from semg_hht.training.tuning import C_GRID, GAMMA_FACTORS, reference_gamma, tune_svm
 
 
 def test_feature_sets_parse_in_canonical_order():
@@ -177,7 +177,7 @@ def test_tuning_scores_the_whole_grid_subject_wise():
 @pytest.fixture(scope="module")
 def subject_data(tmp_path_factory):
     """8 labelled files per class from 2 simulated subjects per gender, and 6 test files with labels."""
-    from semg_hht.sample_data import generate_sample_data
+    from semg_hht.data.sample_data import generate_sample_data
 
     directory = tmp_path_factory.mktemp("feature_subjects")
     generate_sample_data(directory, n_samples=8, n_test=6, seed=3)

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REALDATA, mutated, run_script
-from semg_hht.formats.plux import emg_millivolts
-from semg_hht.matrices import list_npz_files, load_matrix_file
-from semg_hht.preprocessing import Preprocessing, preprocess
-from semg_hht.recordings import ChannelSelection, RecordingError, read_recording, select_channels
+from semg_hht.hht.preprocessing import Preprocessing, preprocess
+from semg_hht.io.formats.plux import emg_millivolts
+from semg_hht.io.matrices import list_npz_files, load_matrix_file
+from semg_hht.io.recordings import ChannelSelection, RecordingError, read_recording, select_channels
 
 SCRIPT = "compute_hht.py"
 FORMATS = REALDATA / "formats"
@@ -294,7 +294,7 @@ def test_channel_all_with_windows_names_each_channel_and_stores_it(tmp_path):
     # The stored time-domain features are those of the preprocessed channel: a known answer.
     channel = read_recording(BTS).channels[41]
     conditioned = preprocess(channel.signal, 1000.0, Preprocessing())
-    from semg_hht.time_domain import hudgins_features
+    from semg_hht.hht.time_domain import hudgins_features
 
     np.testing.assert_allclose(record.time_domain, hudgins_features(conditioned[:2000]))
     assert "preprocessing: mean removed, band-pass 20-450 Hz" in result.stdout

@@ -7,8 +7,8 @@ import pytest
 from scipy.signal import butter, sosfiltfilt
 
 from conftest import REALDATA, UPSTREAM_MATRIX
-from semg_hht.decomposition import emd, ensemble_emd
-from semg_hht.hht import (
+from semg_hht.hht.decomposition import emd, ensemble_emd
+from semg_hht.hht.spectrum import (
     DEFAULT_F_MAX,
     DEFAULT_F_MIN,
     DEFAULT_N_FREQ,

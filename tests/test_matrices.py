@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import UPSTREAM_MATRIX, random_matrix
-from semg_hht.matrices import MatrixFileError, iter_matrix_batches, list_npz_files, load_matrix
+from semg_hht.io.matrices import MatrixFileError, iter_matrix_batches, list_npz_files, load_matrix
 
 
 @pytest.mark.skipif(not UPSTREAM_MATRIX.exists(), reason="shared/realdata/upstream-hht is not present")

@@ -26,7 +26,7 @@ def assert_png(path, width, height):
 @pytest.fixture(scope="module")
 def subjects_dir(tmp_path_factory):
     """8 labelled files per class from 2 simulated subjects per gender (4 each), and 3 test files."""
-    from semg_hht.sample_data import generate_sample_data
+    from semg_hht.data.sample_data import generate_sample_data
 
     directory = tmp_path_factory.mktemp("subjects")
     generate_sample_data(directory, n_samples=8, n_test=3, seed=2)

@@ -5,10 +5,10 @@ import pytest
 
 from conftest import run_script
 from semg_hht.classes import parse_filename
-from semg_hht.hht import frequency_axis, hilbert_spectrum
-from semg_hht.matrices import load_matrix
-from semg_hht.preprocessing import Preprocessing, preprocess
-from semg_hht.sample_data import generate_sample_data
+from semg_hht.data.sample_data import generate_sample_data
+from semg_hht.hht.preprocessing import Preprocessing, preprocess
+from semg_hht.hht.spectrum import frequency_axis, hilbert_spectrum
+from semg_hht.io.matrices import load_matrix
 
 
 @pytest.fixture(scope="module")

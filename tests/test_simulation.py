@@ -9,7 +9,7 @@ import pytest
 from scipy.signal import welch
 
 from semg_hht.classes import GENDERS, MOVEMENTS
-from semg_hht.simulation import (
+from semg_hht.data.simulation import (
     INVALID_KINDS,
     Subject,
     activation_envelope,

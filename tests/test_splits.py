@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from semg_hht.errors import UsageError
-from semg_hht.splits import grouped_split
+from semg_hht.evaluation.splits import grouped_split
 
 
 def test_grouped_split_keeps_each_group_on_one_side_and_every_class_in_validation():

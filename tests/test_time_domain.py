@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semg_hht.time_domain import DEFAULT_THRESHOLD_FRACTION, TIME_DOMAIN_NAMES, hudgins_features
+from semg_hht.hht.time_domain import DEFAULT_THRESHOLD_FRACTION, TIME_DOMAIN_NAMES, hudgins_features
 
 FS = 1000.0
 LOG_MAV, LOG_WL, ZC, SSC = range(4)

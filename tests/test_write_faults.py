@@ -26,9 +26,9 @@ import pytest
 from test_checkpoint_safety import PROBE, small_classifier
 
 from conftest import ROOT, read_json, run_failing, run_script
-from semg_hht.checkpoint import build_metadata, load_checkpoint, save_checkpoint
 from semg_hht.errors import EXIT_USAGE, EXIT_WRITE_FAILED, WriteError
-from semg_hht.folder_lock import LOCK_NAME, FolderInUseError, folder_lock
+from semg_hht.io.folder_lock import LOCK_NAME, FolderInUseError, folder_lock
+from semg_hht.model.checkpoint import build_metadata, load_checkpoint, save_checkpoint
 
 REASONS = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system"}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT

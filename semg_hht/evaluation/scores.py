@@ -1,0 +1,170 @@
+"""Scores of 6-class predictions, and cross-validation folds (subject-wise when subjects are known)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+
+from semg_hht.classes import CLASS_NAMES, N_CLASSES
+from semg_hht.data.aggregation import aggregate, recording_labels
+from semg_hht.defaults import DEFAULT_AGGREGATION_RULE
+from semg_hht.errors import UsageError
+
+MOVEMENT_CLASSES = 3  # class ID = 3 * gender (0 M, 1 F) + quality (0 full, 1 half, 2 invalid)
+
+
+def gender_of(class_ids: np.ndarray) -> np.ndarray:
+    """0 for M, 1 for F."""
+    return np.asarray(class_ids) // MOVEMENT_CLASSES
+
+
+def quality_of(class_ids: np.ndarray) -> np.ndarray:
+    """0 full, 1 half, 2 invalid."""
+    return np.asarray(class_ids) % MOVEMENT_CLASSES
+
+
+def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean recall over the classes present in ``truth`` (scikit-learn's ``balanced_accuracy_score``)."""
+    with warnings.catch_warnings():
+        # A predicted class that no file has is a wrong prediction, counted as such; nothing to warn about.
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(balanced_accuracy_score(truth, predicted))
+
+
+def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """Figures of 6-class predictions against the true class IDs (both shape (n,)).
+
+    Returns
+    -------
+    dict
+        ``n``; ``accuracy``; ``balanced_accuracy`` (mean recall over the classes
+        present); ``macro_f1`` (mean F1 over the classes present in ``truth`` or
+        ``predicted``); ``gender_accuracy`` and ``quality_accuracy``: the share of
+        files whose predicted class has the right gender, and the right movement
+        quality, whatever the other axis; ``per_class``: precision, recall, F1 and
+        support by class name; ``confusion_matrix``: 6 x 6, rows true, columns
+        predicted, in class ID order.
+    """
+    truth, predicted = np.asarray(truth, dtype=int), np.asarray(predicted, dtype=int)
+    present = sorted(set(truth.tolist()) | set(predicted.tolist()))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=list(range(N_CLASSES)), zero_division=0
+    )
+    return {
+        "n": int(len(truth)),
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "balanced_accuracy": balanced_accuracy(truth, predicted),
+        "macro_f1": float(f1_score(truth, predicted, labels=present, average="macro", zero_division=0)),
+        "gender_accuracy": float(accuracy_score(gender_of(truth), gender_of(predicted))),
+        "quality_accuracy": float(accuracy_score(quality_of(truth), quality_of(predicted))),
+        "per_class": {
+            name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(CLASS_NAMES, precision, recall, f1, support, strict=True)
+        },
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=list(range(N_CLASSES))).tolist(),
+    }
+
+
+@dataclass
+class Fold:
+    """One cross-validation fold: indices into the labelled files, and the subjects it holds out."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    held_out_subjects: list[str]
+
+
+def parse_cv(value: str) -> int | str:
+    """``cv``: a number of folds (at least 2) or ``loso``."""
+    if value.strip().lower() == "loso":
+        return "loso"
+    try:
+        folds = int(value)
+    except ValueError:
+        raise UsageError(f"`cv` must be a number of folds (2 or more) or 'loso', got {value!r}") from None
+    if folds < 2:
+        raise UsageError(f"`cv` needs at least 2 folds, got {folds}")
+    return folds
+
+
+def cv_folds(labels: np.ndarray, groups: np.ndarray | None, cv: int | str, seed: int) -> list[Fold]:
+    """The folds of ``cv``: leave-one-subject-out, or K folds stratified by class (grouped by subject if known).
+
+    Raises
+    ------
+    UsageError
+        ``loso`` without subjects, more folds than subjects, or more folds than
+        files of the rarest class (ungrouped).
+    """
+    labels = np.asarray(labels)
+    indices = np.arange(len(labels))
+    if cv == "loso":
+        if groups is None:
+            raise UsageError("`cv` loso needs subjects: a labels file with a subject column, or `group_pattern`")
+        if len(np.unique(groups)) < 2:
+            raise UsageError("`cv` loso needs at least 2 subjects")
+        splits = LeaveOneGroupOut().split(indices, labels, groups)
+    elif not isinstance(cv, int):
+        raise UsageError(f"`cv` must be a number of folds (2 or more) or 'loso', got {cv!r}")
+    elif groups is not None:
+        n_groups = len(np.unique(groups))
+        if cv > n_groups:
+            raise UsageError(f"`cv` {cv} asks for more folds than there are subjects ({n_groups})")
+        splits = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=seed).split(indices, labels, groups)
+    else:
+        counts = np.bincount(labels)
+        smallest = int(counts[counts > 0].min())
+        if cv > smallest:
+            raise UsageError(f"`cv` {cv} asks for more folds than the rarest class has files ({smallest})")
+        splits = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed).split(indices, labels)
+    folds = []
+    for number, (train, test) in enumerate(splits, start=1):
+        subjects = sorted({str(g) for g in groups[test]}) if groups is not None else []
+        name = subjects[0] if cv == "loso" else f"fold {number}"
+        folds.append(Fold(name, np.sort(train), np.sort(test), subjects))
+    return folds
+
+
+def summarise_folds(fold_scores: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation over folds of each headline figure."""
+    keys = ("accuracy", "balanced_accuracy", "macro_f1", "gender_accuracy", "quality_accuracy")
+    return {
+        key: {
+            "mean": float(np.mean([fold[key] for fold in fold_scores])),
+            "std": float(np.std([fold[key] for fold in fold_scores])),
+        }
+        for key in keys
+    }
+
+
+def recording_scores(
+    probabilities: np.ndarray, truth: np.ndarray, recordings: Sequence[str], rule: str = DEFAULT_AGGREGATION_RULE
+) -> dict[str, Any] | None:
+    """:func:`scores` of one prediction per recording; None when each recording
+    has one file.
+
+    Raises
+    ------
+    ValueError
+        The files of a recording have different labels in ``truth``.
+    """
+    combined = aggregate(probabilities, recordings, rule)
+    if len(combined) == len(recordings):
+        return None
+    recording_truth = recording_labels(combined, np.asarray(truth))
+    if recording_truth is None:
+        raise ValueError("the files of a recording have different labels")
+    return scores(recording_truth, np.array([c.probabilities.argmax() for c in combined]))

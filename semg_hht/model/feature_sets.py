@@ -1,0 +1,75 @@
+"""Which features the classifier sees: blocks of CNN, HHT-descriptor and time-domain features.
+
+A feature set is a ``+``-joined choice of blocks, always laid out in this order:
+
+* ``cnn``: the encoder's 256 features (:mod:`semg_hht.model.encoder`); blind to the matrix's scale;
+* ``hht``: the named descriptors of the matrix (:mod:`semg_hht.model.descriptors`): amplitude,
+  band energies, frequencies, time profile, trend;
+* ``td``: the preprocessed segment's time-domain features (:mod:`semg_hht.hht.time_domain`), stored in the
+  matrix file by compute_hht.py; files without them cannot be used with this block.
+
+Combining blocks: after standardisation every column of a block of width ``d`` is weighted
+by ``1 / sqrt(d)``, so that each block contributes the same expected squared distance to the
+RBF kernel whatever its width; without it the 256 CNN columns drown the few descriptors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from semg_hht.hht.time_domain import TIME_DOMAIN_NAMES
+from semg_hht.model.descriptors import DESCRIPTOR_NAMES
+from semg_hht.model.encoder import FEATURE_DIM
+
+FEATURE_BLOCKS = ("cnn", "hht", "td")
+BLOCK_NAMES = {
+    "cnn": tuple(f"cnn_{index:03d}" for index in range(FEATURE_DIM)),
+    "hht": tuple(DESCRIPTOR_NAMES),
+    "td": tuple(f"td_{name}" for name in TIME_DOMAIN_NAMES),
+}
+
+
+def parse_feature_set(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Blocks of a feature set such as ``"cnn+hht"``, in canonical order.
+
+    Raises
+    ------
+    ValueError
+        An unknown or repeated block, or none.
+    """
+    parts = [part.strip().lower() for part in (text.split("+") if isinstance(text, str) else text)]
+    unknown = [part for part in parts if part not in FEATURE_BLOCKS]
+    if unknown or not parts:
+        raise ValueError(f"feature set {text!r}: blocks must be {', '.join(FEATURE_BLOCKS)} joined by '+'")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"feature set {text!r} names a block twice")
+    return tuple(block for block in FEATURE_BLOCKS if block in parts)
+
+
+def feature_set_name(blocks: tuple[str, ...]) -> str:
+    return "+".join(blocks)
+
+
+def feature_names(blocks: tuple[str, ...]) -> list[str]:
+    """The name of every column of a feature set, in order."""
+    return [name for block in blocks for name in BLOCK_NAMES[block]]
+
+
+def block_slices(blocks: tuple[str, ...]) -> dict[str, slice]:
+    """The columns of each block."""
+    slices, start = {}, 0
+    for block in blocks:
+        slices[block] = slice(start, start + len(BLOCK_NAMES[block]))
+        start += len(BLOCK_NAMES[block])
+    return slices
+
+
+def block_weights(blocks: tuple[str, ...]) -> np.ndarray:
+    """Per-column weight after standardisation: ``1 / sqrt(width)`` of its block; all 1 for one block.
+
+    One block is left unweighted: a common factor only rescales ``gamma="scale"``, and a
+    single-block model stays exactly as it was before blocks existed.
+    """
+    if len(blocks) == 1:
+        return np.ones(len(BLOCK_NAMES[blocks[0]]))
+    return np.concatenate([np.full(len(BLOCK_NAMES[b]), 1.0 / np.sqrt(len(BLOCK_NAMES[b]))) for b in blocks])

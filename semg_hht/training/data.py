@@ -1,0 +1,219 @@
+"""The data steps of train.py: the device, the folder scan, the first pass of features, the validation split."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from semg_hht.classes import CLASS_NAMES, N_CLASSES, NAMING_RULE
+from semg_hht.data.dataset import (
+    DataFolder,
+    FileFeatures,
+    SubjectSource,
+    compile_group_pattern,
+    extract_file_features,
+    scan_data_folder,
+)
+from semg_hht.errors import UsageError
+from semg_hht.evaluation.splits import make_split
+from semg_hht.io.labels_file import read_labels_file
+from semg_hht.io.matrices import list_npz_files, printable_path
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.encoder import resolve_device
+from semg_hht.model.normalisation import FileGroups, take_groups
+from semg_hht.training.options import TrainingOptions, file_fingerprints
+from semg_hht.training.resume import Resumed, resumed_split
+
+logger = logging.getLogger(__name__)
+
+
+def available_cpus() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def choose_device(options: TrainingOptions) -> torch.device:
+    """The device the encoder runs on (all the CPU cores this process may use), and the run's folders, logged."""
+    device = resolve_device(options.cpu)
+    if device.type == "cpu":
+        torch.set_num_threads(available_cpus())
+        logger.info(f"Using device: cpu ({torch.get_num_threads()} threads)")
+    else:
+        logger.info(f"Using device: {device} ({torch.cuda.get_device_name(device)})")
+    logger.info(f"Data directory: {options.data_dir}")
+    logger.info(f"Checkpoint directory: {options.checkpoint_dir}")
+    return device
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The data folder sorted into labelled, test and skipped files, and where subjects and muscles come from."""
+
+    folder: DataFolder
+    source: SubjectSource
+
+
+def scan(options: TrainingOptions) -> Scan:
+    """Sort ``options.data_dir`` into labelled and test files (warning about each file skipped).
+
+    Raises
+    ------
+    UsageError
+        No ``.npz`` files, none labelled, or no subjects where `normalise` needs them.
+    """
+    if not list_npz_files(options.data_dir):
+        raise UsageError(f"No .npz files found in {options.data_dir}")
+    labels_file = read_labels_file(options.labels) if options.labels else None
+    pattern = compile_group_pattern(options.group_pattern) if options.group_pattern else None
+    folder = scan_data_folder(options.data_dir, labels_file, pattern)
+    for problem in folder.problems:
+        logger.warning(problem)
+    if not folder.labelled:
+        how = f"none of them is labelled in {options.labels}" if options.labels else NAMING_RULE
+        raise UsageError(f"No valid training files found in {options.data_dir}: {how}")
+    for path, reason in folder.skipped:
+        logger.warning(f"skipping {printable_path(path)}: {reason}")
+    if options.normalise != "none" and not folder.has_subjects:
+        raise UsageError(
+            f"`normalise` {options.normalise} needs the subject of every labelled file: "
+            "a labels file with a subject column, or `group_pattern`"
+        )
+    return Scan(folder, SubjectSource(labels_file, pattern))
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    """The labelled files that loaded, in the folder's order, with what the later steps need of each.
+
+    ``features`` (n, n_features) are the first pass's (the untrained encoder's); ``labels`` (n,)
+    class IDs; ``subjects`` (n,) or None when a file has none; ``groups`` subjects and muscles for
+    the normalisation; ``recordings`` (n,) the recording of each file; ``pins`` the labels file's
+    split column; ``fingerprints`` each file's SHA-256 by name.
+    """
+
+    paths: list[Path]
+    features: np.ndarray
+    labels: np.ndarray
+    subjects: np.ndarray | None
+    groups: FileGroups | None
+    recordings: list[str]
+    pins: list[str | None]
+    fingerprints: dict[str, str]
+
+    @property
+    def names(self) -> list[str]:
+        return [path.name for path in self.paths]
+
+    def groups_of(self, index: np.ndarray) -> FileGroups | None:
+        return take_groups(self.groups, index)
+
+    def split_groups(self) -> np.ndarray | None:
+        """What a split keeps together: subjects where known, else recordings with several files (their windows
+        and channels would otherwise fall on both sides and flatter the figures), else nothing."""
+        if self.subjects is not None:
+            return self.subjects
+        recordings = np.array(self.recordings)
+        return recordings if len(np.unique(recordings)) < len(recordings) else None
+
+
+@dataclass(frozen=True)
+class FirstPass:
+    """What the first pass over the files gives: the labelled data, the test files' features where they were
+    encoded with it (the random encoder, `epochs` 0; else None), and the files skipped so far (path, reason)."""
+
+    data: LabelledData
+    tests: FileFeatures | None
+    skipped: list[tuple[Path, str]]
+
+
+def encode_files(options: TrainingOptions, classifier: HHTClassifier, scanned: Scan) -> FirstPass:
+    """Read every labelled file (and with `epochs` 0 every test file) once for its features; log the counts.
+
+    Raises
+    ------
+    UsageError
+        No labelled file could be loaded.
+    """
+    folder = scanned.folder
+    logger.info("\nLoading data...")
+    # A trained encoder changes the features, so test files are encoded after training.
+    first_pass = folder.labelled + (folder.test if options.epochs == 0 else [])
+    encoded = extract_file_features(classifier, first_pass, options.batch_size, "Loading and encoding")
+    index_of = {path: i for i, path in enumerate(folder.labelled)}
+    is_labelled = np.array([path in index_of for path in encoded.paths], dtype=bool)
+    for error in encoded.errors:
+        logger.warning(f"skipping {error}")
+    skipped = list(folder.skipped)
+    skipped.extend((Path(error.path), error.reason) for error in encoded.errors if Path(error.path) in index_of)
+    labelled = encoded.take(np.flatnonzero(is_labelled).tolist(), [])
+    logger.info(f"Loaded {len(labelled.paths)} training samples")
+    logger.info(f"Found {len(folder.test)} test files (will be used for inference after training)")
+    if not labelled.paths:
+        raise UsageError(f"No valid training files found in {options.data_dir}: every labelled file failed to load")
+    tests = None
+    if options.epochs == 0:
+        test_errors = [error for error in encoded.errors if Path(error.path) not in index_of]
+        tests = encoded.take(np.flatnonzero(~is_labelled).tolist(), test_errors)
+    return FirstPass(_labelled_data(labelled, scanned, index_of), tests, skipped)
+
+
+def _labelled_data(encoded: FileFeatures, scanned: Scan, index_of: dict[Path, int]) -> LabelledData:
+    """The labelled files' classes, subjects, muscles and recordings; the class counts and subjects logged."""
+    folder, source, paths = scanned.folder, scanned.source, encoded.paths
+    labels = np.array([folder.labels[index_of[path]] for path in paths], dtype=int)
+    logger.info("\nClass distribution:")
+    for name, count in zip(CLASS_NAMES, np.bincount(labels, minlength=N_CLASSES), strict=True):
+        logger.info(f"  {name}: {count} samples")
+    subjects = groups = None
+    if folder.has_subjects:
+        subjects = np.array([folder.subjects[index_of[path]] for path in paths])
+        names = sorted(set(subjects))
+        logger.info(f"Subjects: {len(names)} ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
+        # The subjects are the folder scan's (the same rule as SubjectSource's); only the muscles are new.
+        muscles = [source.muscle(path, channel) for path, channel in zip(paths, encoded.channels, strict=True)]
+        groups = FileGroups(subjects, np.array(muscles))
+    return LabelledData(
+        paths,
+        encoded.features,
+        labels,
+        subjects,
+        groups,
+        source.recordings(encoded),
+        [folder.pins[index_of[path]] for path in paths],
+        file_fingerprints(paths),
+    )
+
+
+@dataclass(frozen=True)
+class Split:
+    """Indices (into :class:`LabelledData`) of the training and the validation files."""
+
+    train: np.ndarray
+    val: np.ndarray
+
+    def held_out_subjects(self, data: LabelledData) -> list[str]:
+        return [] if data.subjects is None else sorted({str(s) for s in data.subjects[self.val]})
+
+
+def choose_split(options: TrainingOptions, data: LabelledData, resumed: Resumed | None) -> Split:
+    """The validation split: the resumed checkpoint's, else a new one; none with `cv` (the final model is
+    fitted on every labelled file)."""
+    if resumed is not None:
+        split = Split(*resumed_split(resumed.metadata, data.names, data.fingerprints))
+    elif options.cv is None:
+        split = Split(*make_split(data.labels, data.split_groups(), data.pins, options.test_size, options.seed))
+    else:
+        split = Split(np.arange(len(data.paths)), np.empty(0, dtype=int))
+    logger.info(f"\nTraining set: {len(split.train)} samples")
+    logger.info(f"Validation set: {len(split.val)} samples")
+    if data.subjects is not None and len(split.val):
+        logger.info(f"Validation subjects (held out): {', '.join(split.held_out_subjects(data))}")
+    return split

@@ -1,0 +1,236 @@
+"""The model steps of train.py: the classifier, tuning, cross-validation, fitting, and the one checkpoint save."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from semg_hht.errors import UsageError, WriteError
+from semg_hht.evaluation.report import retire_run_outputs
+from semg_hht.evaluation.scores import cv_folds, parse_cv
+from semg_hht.io.atomic import ensure_free_space
+from semg_hht.model.checkpoint import CheckpointSave, build_metadata, encoder_size, save_checkpoints
+from semg_hht.model.classifier import HHTClassifier, describe_model
+from semg_hht.model.normalisation import FileGroups
+from semg_hht.training.cross_validation import Recordings, cross_validate_features, cross_validate_training, cv_report
+from semg_hht.training.data import LabelledData, Split
+from semg_hht.training.options import TrainingOptions
+from semg_hht.training.resume import Resumed, in_save_order
+from semg_hht.training.tuning import tune_svm
+
+logger = logging.getLogger(__name__)
+
+RULE = "=" * 60
+FIGURE_NAMES = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "recording_balanced_accuracy": "Balanced accuracy per recording",
+    "macro_f1": "Macro F1",
+    "gender_accuracy": "Gender accuracy",
+    "quality_accuracy": "Movement-quality accuracy",
+}
+
+
+def heading(title: str) -> None:
+    """Log a step's title between two rules."""
+    logger.info(f"\n{RULE}\n{title}\n{RULE}")
+
+
+def new_classifier(
+    options: TrainingOptions, device: torch.device, svm_C: float | None = None, svm_gamma: str | float | None = None
+) -> HHTClassifier:
+    """An unfitted classifier with the run's features, model, SVM settings (or the given C and gamma), seed, batch."""
+    return HHTClassifier(
+        svm_C=options.svm_C if svm_C is None else svm_C,
+        svm_kernel=options.svm_kernel,
+        svm_gamma=options.svm_gamma if svm_gamma is None else svm_gamma,
+        seed=options.seed,
+        batch_size=options.batch_size,
+        device=device,
+        bf16=options.bf16,
+        features=options.features,
+        normalisation=options.normalise,
+        model=options.model,
+    )
+
+
+def prepare_classifier(options: TrainingOptions, device: torch.device, resumed: Resumed | None) -> HHTClassifier:
+    """The resumed checkpoint's classifier or a new one, once the folder is known to have room for the checkpoints.
+
+    Raises
+    ------
+    WriteError
+        The checkpoint folder has no room for the encoder's weights in each checkpoint the run writes.
+    """
+    classifier = resumed.classifier if resumed else new_classifier(options, device)
+    # The encoder's weights alone, in each checkpoint the run writes: certain to be needed.
+    needed = (2 if options.epochs == 0 else 3) * encoder_size(classifier)
+    ensure_free_space(Path(options.checkpoint_dir), needed, f"checkpoints in {options.checkpoint_dir}")
+    classifier.bf16 = options.bf16
+    logger.info(describe_model(classifier))
+    return classifier
+
+
+def tune(
+    options: TrainingOptions,
+    classifier: HHTClassifier,
+    data: LabelledData,
+    split: Split,
+    resumed: Resumed | None,
+    device: torch.device,
+) -> tuple[dict[str, Any] | None, dict[str, float]]:
+    """`tune`: choose C and gamma on the training files by an inner cross-validation, and set them on ``classifier``.
+
+    Returns the tuning result (the resumed checkpoint's if it has one; None without `tune`) and its timing.
+    """
+    if not options.tune:
+        return None, {}
+    heading("Tuning the SVM (inner cross-validation on the training files)")
+    tuning, timings = None if resumed is None else resumed.kept("tuning"), {}
+    if tuning is not None:
+        logger.info("(result kept from the resumed checkpoint)")
+    else:
+        started = time.perf_counter()
+        make = partial(new_classifier, options, device)
+        train = split.train
+        try:
+            tuning = tune_svm(make, data.features[train], data.labels[train], data.groups_of(train), options.seed)
+        except ValueError as error:
+            raise UsageError(f"Cannot tune: {error}") from None
+        timings = {"tuning_s": time.perf_counter() - started}
+    logger.info(
+        f"Best of {len(tuning['grid'])} settings ({tuning['folds']} {tuning['scheme']} folds): "
+        f"C {tuning['C']:g}, gamma {tuning['gamma']:.4g}, inner balanced accuracy {tuning['score']:.4f}"
+    )
+    classifier.svm_C, classifier.svm_gamma = float(tuning["C"]), float(tuning["gamma"])
+    return tuning, timings
+
+
+def _fold_classifier(
+    options: TrainingOptions, device: torch.device, features: np.ndarray, labels: np.ndarray, groups: FileGroups | None
+) -> HHTClassifier:
+    """A cross-validation fold's classifier; with `tune`, its SVM is tuned on the fold's training files alone."""
+    if not options.tune:
+        return new_classifier(options, device)
+    tuned = tune_svm(partial(new_classifier, options, device), features, labels, groups, options.seed)
+    return new_classifier(options, device, tuned["C"], tuned["gamma"])
+
+
+def cross_validate(
+    options: TrainingOptions, data: LabelledData, resumed: Resumed | None, device: torch.device
+) -> tuple[dict[str, Any] | None, dict[str, float]]:
+    """`cv` (unless a resumed checkpoint holds its result), logged per fold and as mean +- std.
+
+    Returns the cross-validation record for the report (None without `cv`) and its timing.
+    """
+    if options.cv is None:
+        return None, {}
+    cv = parse_cv(options.cv)
+    groups = data.split_groups()
+    by = "" if groups is None else " by subject" if data.subjects is not None else " by recording"
+    scheme = "leave-one-subject-out" if cv == "loso" else f"{cv}-fold{by}"
+    heading(f"Cross-validation: {scheme}")
+    record, timings = None if resumed is None else resumed.kept("cv"), {}
+    if record is not None:
+        logger.info("(result kept from the resumed checkpoint)")
+    else:
+        started = time.perf_counter()
+        folds = cv_folds(data.labels, data.subjects if cv == "loso" else groups, cv, options.seed)
+        try:
+            results = _cross_validate_folds(options, data, folds, device)
+        except ValueError as error:
+            raise UsageError(f"Too few files in a cross-validation fold: {error}") from None
+        record = cv_report(results, data.names, scheme)
+        timings = {"cross_validation_s": time.perf_counter() - started}
+    logger.info(f"Mean +- std over {len(record['folds'])} folds:")
+    for key, value in record["summary"].items():
+        logger.info(f"  {FIGURE_NAMES[key]}: {value['mean']:.4f} +- {value['std']:.4f}")
+    logger.info("(the final model below is fitted on all labelled files)")
+    return record, timings
+
+
+def _cross_validate_folds(options: TrainingOptions, data: LabelledData, folds: list, device: torch.device) -> list:
+    recordings = Recordings(data.recordings, options.vote)
+    if options.epochs == 0:
+        make = partial(_fold_classifier, options, device)
+        return cross_validate_features(make, data.features, data.labels, folds, data.groups, recordings)
+    return cross_validate_training(
+        partial(new_classifier, options, device),
+        options.encoder_training(),
+        data.paths,
+        data.labels,
+        data.groups,
+        folds,
+        options.test_size,
+        recordings,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run once its data, split, tuning and cross-validation are settled: what its checkpoints record."""
+
+    options: TrainingOptions
+    data: LabelledData
+    split: Split
+    resumed: Resumed | None
+    tuning: dict[str, Any] | None
+    cv: dict[str, Any] | None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.options.checkpoint_dir)
+
+    def metadata(self, classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
+        """A checkpoint's metadata for ``classifier`` with ``fields`` (epoch, history, best epoch)."""
+        settings, names = self.options.settings(), self.data.names
+        return build_metadata(
+            classifier,
+            test_size=self.options.test_size,
+            training=settings["training"],
+            split=settings["split"],
+            svm_request=settings["svm"],
+            model_settings=settings["model_settings"],
+            tuning=self.tuning,
+            n_train=len(self.split.train),
+            n_val=len(self.split.val),
+            train_files=[names[i] for i in self.split.train],
+            val_files=[names[i] for i in self.split.val],
+            data_fingerprints=self.data.fingerprints,
+            cv=self.cv,
+            resumed=self.resumed is not None,
+            **fields,
+        )
+
+
+Checkpoint = tuple[HHTClassifier, dict[str, Any], dict[str, Any] | None]
+"""What one checkpoint holds: the fitted classifier, its metadata, the trainer state (or None)."""
+
+
+def save_run_checkpoints(checkpoint_dir: Path, checkpoints: Mapping[str, Checkpoint], advice: str = "") -> None:
+    """Save a run's checkpoints (by name: ``best``, ``latest``, ``final``) together, in :func:`in_save_order`.
+
+    All of them or none are written; then an earlier run's report and test predictions are moved
+    into ``.previous/`` (:func:`~semg_hht.evaluation.report.retire_run_outputs`).
+
+    Raises
+    ------
+    WriteError
+        Nothing could be saved; ``advice`` (what became of the run's results) is added to its message.
+    """
+    saves = [CheckpointSave(checkpoint_dir / name, *checkpoints[name]) for name in in_save_order(checkpoints)]
+    try:
+        save_checkpoints(saves)
+    except WriteError as error:
+        if not advice:
+            raise
+        raise error.with_advice(advice) from None
+    retire_run_outputs(checkpoint_dir)
