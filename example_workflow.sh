@@ -36,7 +36,8 @@ cat <<DONE
 
 Done. Everything is in $out:
   data/                       the generated training set (labelled and test files)
-  checkpoints/final_*         the trained model (best_* holds the same, latest_* the last epoch)
+  checkpoints/final_*         the trained model (latest_* the same; with --epochs N in TRAIN_FLAGS,
+                              best_* the best epoch and latest_* the last one)
   checkpoints/test_predictions.json  predictions for the data set's test files
   checkpoints/report.json     the run's report; confusion_matrix.png, training_curves.png,
                               class_examples.png and class_differences.png beside it

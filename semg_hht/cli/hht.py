@@ -111,7 +111,8 @@ def _add_transform_arguments(parser: argparse.ArgumentParser) -> None:
         "--method",
         default=DEFAULT_HHT_METHOD,
         choices=HHT_METHODS,
-        help="decomposition; the ensemble ones cost --ensembles times more (default: %(default)s)",
+        help="decomposition; eemd costs about 20-25 times as much as emd and ceemdan 40-50 times at 30 ensembles, "
+        "in proportion to --ensembles (default: %(default)s)",
     )
     parser.add_argument(
         "--ensembles",
