@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
-"""Write a sample data set: simulated raw sEMG recordings of the six classes, each turned into
-its 256x256 Hilbert spectrum, named by the labelling convention, with labels.csv beside them.
+"""Write a sample data set of simulated sEMG recordings and their HHT matrices.
 
-Exit codes: 0 written; 2 bad flags, files that would be overwritten, or the folder in
-use by another run; 4 a file could not be written (full disk, read-only folder).
+A front-end of ``semg_hht/cli/simulate.py`` (also ``semg-hht simulate``): its
+docstring, shown by ``--help``, gives the flags, the outputs and the exit codes.
 """
 
 from semg_hht.cli.simulate import main

@@ -1,10 +1,8 @@
 #!/usr/bin/env python3
 """Predict HHT matrix files with a trained sEMG-HHT checkpoint.
 
-Exit codes: 0 every input predicted; 1 some inputs could not be read (the rest
-are predicted and written); 2 usage error (no such checkpoint, no input files);
-3 out of device memory; 4 --output could not be written (the predictions are then
-printed on stdout as JSON).
+A front-end of ``semg_hht/cli/infer.py`` (also ``semg-hht infer``): its
+docstring, shown by ``--help``, gives the flags, the outputs and the exit codes.
 """
 
 from semg_hht.cli.infer import main
