@@ -43,7 +43,8 @@ from semg_hht.inference.prediction import InferenceOptions, run_inference
 from semg_hht.logs import PACKAGE, configure_logging, quieter
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.encoder import build_encoder, encode_batches
-from semg_hht.training.pipeline import TrainingOptions, run_training
+from semg_hht.training.options import TrainingOptions
+from semg_hht.training.pipeline import run_training
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository, whose scripts the end-to-end runs start."""

@@ -177,7 +177,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
 
     def train() -> int:
-        from semg_hht.training.pipeline import TrainingOptions, run_training
+        from semg_hht.training.options import TrainingOptions
+        from semg_hht.training.pipeline import run_training
 
         return run_training(TrainingOptions(**vars(args)))
 

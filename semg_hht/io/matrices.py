@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semg_hht.defaults import DEFAULT_N_FREQ, DEFAULT_N_TIME
 from semg_hht.io.atomic import atomic_open
 from semg_hht.io.npyfile import (
     ZIP_MAGICS,
@@ -29,7 +30,7 @@ from semg_hht.io.npyfile import (
     read_text_member,
 )
 
-MATRIX_SHAPE = (256, 256)
+MATRIX_SHAPE = (DEFAULT_N_FREQ, DEFAULT_N_TIME)
 MATRIX_KEYS = ("hht", "spectrum")
 TIME_DOMAIN_KEY = "td_features"
 DURATION_KEY = "duration_s"

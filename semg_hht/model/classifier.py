@@ -45,7 +45,7 @@ from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredTime
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics
 from semg_hht.model.svm_head import SVMHead
 
-__all__ = ["MODELS", "ConstantHead", "HHTClassifier", "describe_model", "fit_calibrated_svm", "parse_gamma"]
+__all__ = ["ConstantHead", "HHTClassifier", "describe_model", "fit_calibrated_svm", "parse_gamma"]
 
 N_GENDERS, N_QUALITIES = 2, 3
 PLURALS = {"class": "classes", "gender": "genders", "movement quality": "movement qualities"}

@@ -35,8 +35,6 @@ from semg_hht.training.results import (
 from semg_hht.training.resume import load_resume_checkpoint
 from semg_hht.training.trainer import TrainingDataError
 
-__all__ = ["TrainingOptions", "run_training"]
-
 logger = logging.getLogger(__name__)
 
 

@@ -19,6 +19,7 @@ import torch
 
 from semg_hht.errors import UsageError
 from semg_hht.model.checkpoint import (
+    LEGACY_SETTINGS,
     CheckpointError,
     checkpoint_files,
     load_checkpoint,
@@ -35,7 +36,11 @@ SAVE_ORDER = ("best", "latest", "final")
 """The order in which checkpoints saved together are written (see :func:`in_save_order`)."""
 
 # What checkpoints written before a key existed stand for.
-_OLD_MODEL_SETTINGS = {"features": "cnn", "normalisation": "none", "model": "joint"}  # before feature sets
+_OLD_MODEL_SETTINGS = {  # before feature sets
+    "features": LEGACY_SETTINGS["features"],
+    "normalisation": "none",
+    "model": LEGACY_SETTINGS["model"],
+}
 _OLD_TRAINING = {"epochs": 0}  # release 0.1: a random encoder
 _OLD_SPLIT = {"labels_file": None, "group_pattern": None, "cv": None}  # release 0.1: labels from file names
 
