@@ -47,12 +47,14 @@ def script_logging():
 
 
 # Scripts run in forks of one waiting Python process that has imported the heavy third-party modules
-# (torch, scikit-learn, SciPy, matplotlib: about 4 s of CPU per start) and nothing of the package.
-# Each run is a fresh fork, so no state passes from one run to the next; it runs the script as
-# ``python script.py`` would (``__main__``, argv, the script's folder first on sys.path, exit status).
+# (torch, scikit-learn, SciPy, matplotlib: about 4.7 s of CPU per start, and torch._dynamo, which
+# the first optimizer imports: 1.9 s more) and nothing of the package. Each run is a fresh fork, so
+# no state passes from one run to the next; it runs ``python script.py ...`` or ``python -c CODE ...``
+# as the interpreter would (``__main__``, argv, the script's folder or '' first on sys.path, exit
+# status, a signal's death as -N).
 WARM_START = """
 import json, os, runpy, sys
-import matplotlib.backends.backend_agg, matplotlib.figure, scipy.signal, sklearn.svm, torch
+import matplotlib.backends.backend_agg, matplotlib.figure, scipy.signal, sklearn.svm, torch, torch._dynamo
 for line in sys.stdin:
     request = json.loads(line)
     pid = os.fork()
@@ -69,9 +71,13 @@ for descriptor, name in ((0, os.devnull), (1, request["stdout"]), (2, request["s
 os.chdir(request["cwd"])
 os.environ.clear()
 os.environ.update(request["env"])
-sys.argv = request["argv"]
-sys.path[0] = os.path.dirname(sys.argv[0])
-runpy.run_path(sys.argv[0], run_name="__main__")
+arguments = request["argv"]
+if arguments[0] == "-c":
+    sys.argv, sys.path[0] = ["-c", *arguments[2:]], ""
+    exec(compile(arguments[1], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+else:
+    sys.argv, sys.path[0] = arguments, os.path.dirname(arguments[0])
+    runpy.run_path(arguments[0], run_name="__main__")
 """
 _warm_starter: list[subprocess.Popen] = []
 
@@ -100,7 +106,12 @@ def _as_text(path: Path) -> str:
 
 def run_script(script: str, *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run one of the top-level scripts in a new process and capture its output."""
-    argv = [str(ROOT / script), *map(str, args)]
+    return run_python(ROOT / script, *args, cwd=cwd)
+
+
+def run_python(*arguments: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``subprocess.run([sys.executable, *arguments], capture_output=True, text=True)``, started warm."""
+    argv = list(map(str, arguments))
     starter = _starter()
     with tempfile.TemporaryDirectory() as folder:
         stdout, stderr = Path(folder) / "stdout", Path(folder) / "stderr"
@@ -163,8 +174,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 def run_failing(error: str, name_prefix: str, script: str, *args) -> subprocess.CompletedProcess:
     """Run a script as :func:`run_script` does, with writes to files named ``name_prefix...`` failing with ``error``."""
-    command = [sys.executable, "-c", FAILING_SCRIPT, error, name_prefix, str(ROOT / script), *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    return run_python("-c", FAILING_SCRIPT, error, name_prefix, ROOT / script, *args)
 
 
 def read_json(path: Path) -> dict:

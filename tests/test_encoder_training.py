@@ -3,15 +3,13 @@
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, read_json, run_script
+from conftest import ROOT, read_json, run_python, run_script
 from semg_hht.data.dataset import scan_data_folder
 from semg_hht.evaluation.splits import stratified_split
 from semg_hht.model.checkpoint import load_checkpoint, load_metadata, load_training_checkpoint
@@ -286,13 +284,7 @@ def test_kill_and_resume_ends_exactly_like_an_uninterrupted_run(trained_encoder,
         str(EPOCHS),
         *CNN_MODEL,
     ]
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLER, where, str(count), str(ROOT / "train.py"), *flags],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    killed = run_python("-c", KILLER, where, str(count), ROOT / "train.py", *flags)
     assert killed.returncode == -9, killed.stderr
     assert not (tmp_path / "final_encoder.pt").exists()
     _, _, state = load_training_checkpoint(tmp_path / "latest")
@@ -403,11 +395,9 @@ def test_the_evaluation_script_reproduces_its_table(tmp_path):
     output = tmp_path / "results.json"
     # The script uses the simulated set it finds in --work_dir under the name it would give it.
     texture_folder(tmp_path / "simulated_seed0_8_12")
-    command = [sys.executable, str(ROOT / "benchmarks" / "evaluate_encoder.py"), "--datasets", "simulated"]
+    command = ["benchmarks/evaluate_encoder.py", "--datasets", "simulated"]
     command += ["--seeds", "0", "--epochs", "1", "--sim_samples", "8", "--sim_test", "12", "--cpu"]
-    result = subprocess.run(
-        [*command, "--work_dir", str(tmp_path), "--output", str(output)], capture_output=True, text=True, timeout=300
-    )
+    result = run_script(*command, "--work_dir", tmp_path, "--output", output)
     assert result.returncode == 0, result.stderr
     document = json.loads(output.read_text())
     (run,) = document["results"]["simulated"]["0"]
@@ -415,11 +405,7 @@ def test_the_evaluation_script_reproduces_its_table(tmp_path):
         assert 0 <= run[method] <= 1 and f"| simulated | {method} | " in result.stdout
         assert run[method] == pytest.approx(0.5), (method, run[method])
         assert f"| simulated | {method} | 0.500 ± 0.000 | 0.500 | " in result.stdout
-    merged = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "evaluate_encoder.py"), "--summarise", str(output)],
-        capture_output=True,
-        text=True,
-    )
+    merged = run_script("benchmarks/evaluate_encoder.py", "--summarise", output)
     assert merged.stdout.strip() == document["table"]
 
 
