@@ -45,11 +45,12 @@ seeds. Normalised means within subject (test subjects with their own files).
 Cost
 ----
 The contraction folds and simulated seeds run as jobs in ``--jobs`` processes (default: one per
-CPU), each with its share of the threads. On 2 CPU cores the defaults take about 10 minutes:
-about 1 minute to convert the recordings and compute the features, then six contraction folds
-of about 2.5 minutes each, two at a time (most of it the encoder training on about 400 files),
-and two simulated seeds of about 1.5 minutes. Converted and generated data are cached in
-``--work_dir``; ``--output`` is rewritten after every job, so an interrupted run keeps what it did.
+CPU), each with its share of the threads; a single job runs in the script's own process. On 2 CPU
+cores the defaults take about 10 minutes: about 1 minute to convert the recordings and compute
+the features, then six contraction folds of about 2.5 minutes each, two at a time (most of it the
+encoder training on about 400 files), and two simulated seeds of about 1.5 minutes. Converted and
+generated data are cached in ``--work_dir``; ``--output`` is rewritten after every job, so an
+interrupted run keeps what it did.
 """
 
 from __future__ import annotations
@@ -579,22 +580,32 @@ def run_jobs(jobs: list[Job], args: argparse.Namespace, document: dict, save: Ca
     """Run the jobs in ``args.jobs`` processes; record each one's scores as it ends, and save."""
     processes = max(1, min(args.jobs, len(jobs)))
     threads = max(1, (os.cpu_count() or 1) // processes)
+    if processes == 1:
+        # One job at a time: a worker process would only add its start (about 5 s of imports).
+        init_worker(threads)
+        for job in jobs:
+            record_job(job, run_job(job, args), document, save)
+        return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context, initializer=init_worker, initargs=(threads,)) as pool:
         futures = {pool.submit(run_job, job, args): job for job in jobs}
         for future in as_completed(futures):
-            job = futures[future]
-            scores, info = future.result()
-            for key, fold_scores in scores.items():
-                document["results"].setdefault(job.dataset, {}).setdefault(key, {})[job.fold] = fold_scores
-            document["encoder"].setdefault(job.dataset, {})[job.fold] = info
-            document["seconds"][job.dataset]["jobs"] += info["job_seconds"]
-            save()
-            baseline = scores[row_key(METHODS[0], False)]["balanced"]
-            log(
-                f"{job.dataset} {job.fold}: {info['job_seconds']:.0f} s (encoder: best epoch {info['best_epoch']} "
-                f"of {info['epochs_run']}, {info['seconds']:.0f} s); baseline balanced accuracy {baseline:.3f}"
-            )
+            record_job(futures[future], future.result(), document, save)
+
+
+def record_job(job: Job, outcome: tuple[dict, dict], document: dict, save: Callable[[], None]) -> None:
+    """Put one finished job's scores and encoder information into ``document``, save it, and log."""
+    scores, info = outcome
+    for key, fold_scores in scores.items():
+        document["results"].setdefault(job.dataset, {}).setdefault(key, {})[job.fold] = fold_scores
+    document["encoder"].setdefault(job.dataset, {})[job.fold] = info
+    document["seconds"][job.dataset]["jobs"] += info["job_seconds"]
+    save()
+    baseline = scores[row_key(METHODS[0], False)]["balanced"]
+    log(
+        f"{job.dataset} {job.fold}: {info['job_seconds']:.0f} s (encoder: best epoch {info['best_epoch']} "
+        f"of {info['epochs_run']}, {info['seconds']:.0f} s); baseline balanced accuracy {baseline:.3f}"
+    )
 
 
 def main() -> int:
