@@ -14,7 +14,9 @@ for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import atexit
 import json
 import locale
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,23 +53,43 @@ def script_logging():
 # the first optimizer imports: 1.9 s more) and nothing of the package. Each run is a fresh fork, so
 # no state passes from one run to the next; it runs ``python script.py ...`` or ``python -c CODE ...``
 # as the interpreter would (``__main__``, argv, the script's folder or '' first on sys.path, exit
-# status, a signal's death as -N).
+# status, a signal's death as -N), on the standard streams the request passes (a Unix socket carries
+# them). The waiting process ends when the test process does.
 WARM_START = """
-import json, os, runpy, sys
+import json, os, runpy, socket, sys
 import matplotlib.backends.backend_agg, matplotlib.figure, scipy.signal, sklearn.svm, torch, torch._dynamo
-for line in sys.stdin:
-    request = json.loads(line)
+parent = os.getppid()
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+listener.bind(sys.argv[1])
+listener.listen()
+listener.settimeout(2)
+print("ready", flush=True)
+while os.getppid() == parent:
+    try:
+        connection, _ = listener.accept()
+    except TimeoutError:
+        continue
+    message, streams, _, _ = socket.recv_fds(connection, 1 << 17, 3)
     pid = os.fork()
     if pid == 0:
         break
-    print(pid, flush=True)
-    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+    for stream in streams:
+        os.close(stream)
+    connection.send(b"%d" % pid)
+    connection.send(b"%d" % os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    connection.close()
 else:
     raise SystemExit(0)
-for descriptor, name in ((0, os.devnull), (1, request["stdout"]), (2, request["stderr"])):
-    opened = os.open(name, os.O_RDONLY if descriptor == 0 else os.O_WRONLY | os.O_TRUNC)
-    os.dup2(opened, descriptor)
-    os.close(opened)
+listener.close()
+connection.close()
+for descriptor, stream in enumerate(streams):
+    os.dup2(stream, descriptor)
+    os.close(stream)
+# New stream objects, as a starting interpreter makes them: the inherited ones know the old files.
+sys.stdin = sys.__stdin__ = os.fdopen(0, "r", closefd=False)
+sys.stdout = sys.__stdout__ = os.fdopen(1, "w", closefd=False)
+sys.stderr = sys.__stderr__ = os.fdopen(2, "w", closefd=False, errors="backslashreplace", buffering=1)
+request = json.loads(message)
 os.chdir(request["cwd"])
 os.environ.clear()
 os.environ.update(request["env"])
@@ -79,24 +101,45 @@ else:
     sys.argv, sys.path[0] = arguments, os.path.dirname(arguments[0])
     runpy.run_path(arguments[0], run_name="__main__")
 """
-_warm_starter: list[subprocess.Popen] = []
+
+# A stand-in for the interpreter's path where a tool starts Python itself (example_workflow.sh's
+# $PYTHON): it hands its arguments, folder, environment and standard streams to the waiting process
+# and ends as the run did.
+WARM_PYTHON = """#!{python} -S
+import json, os, signal, socket, sys
+connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+connection.connect({address!r})
+request = {{"argv": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}}
+socket.send_fds(connection, [json.dumps(request).encode()], [0, 1, 2])
+connection.recv(32)
+status = int(connection.recv(32))
+if status < 0:
+    signal.signal(-status, signal.SIG_DFL)
+    os.kill(os.getpid(), -status)
+sys.exit(status)
+"""
+_warm_starter: list[tuple[subprocess.Popen, str]] = []
 
 
-def _starter() -> subprocess.Popen:
-    """This test process's waiting Python process, started on first use and ended at exit."""
-    if not _warm_starter or _warm_starter[0].poll() is not None:
-        _warm_starter[:] = [
-            subprocess.Popen(
-                [sys.executable, "-c", WARM_START], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
-            )
-        ]
-        atexit.register(_stop, _warm_starter[0])
-    return _warm_starter[0]
+def _starter_address() -> str:
+    """The socket of this test process's waiting Python process, started on first use."""
+    if not _warm_starter or _warm_starter[0][0].poll() is not None:
+        folder = tempfile.mkdtemp(prefix="warm-")
+        address = os.path.join(folder, "socket")
+        starter = subprocess.Popen([sys.executable, "-c", WARM_START, address], stdout=subprocess.PIPE, cwd=ROOT)
+        assert starter.stdout.readline() == b"ready\n", "the waiting Python process did not start"
+        atexit.register(shutil.rmtree, folder, True)
+        atexit.register(starter.kill)
+        _warm_starter[:] = [(starter, address)]
+    return _warm_starter[0][1]
 
 
-def _stop(starter: subprocess.Popen) -> None:
-    starter.stdin.close()
-    starter.wait()
+def warm_python(folder: Path) -> Path:
+    """An executable in ``folder`` that runs ``python ARGS`` as the waiting process (see WARM_PYTHON)."""
+    path = folder / "warm-python"
+    path.write_text(WARM_PYTHON.format(python=sys.executable, address=_starter_address()), encoding="utf-8")
+    path.chmod(0o755)
+    return path
 
 
 def _as_text(path: Path) -> str:
@@ -112,20 +155,18 @@ def run_script(script: str, *args: str | Path, cwd: Path | None = None) -> subpr
 def run_python(*arguments: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``subprocess.run([sys.executable, *arguments], capture_output=True, text=True)``, started warm."""
     argv = list(map(str, arguments))
-    starter = _starter()
-    with tempfile.TemporaryDirectory() as folder:
+    request = {"argv": argv, "cwd": str(cwd or ROOT), "env": dict(os.environ)}
+    with tempfile.TemporaryDirectory() as folder, socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
         stdout, stderr = Path(folder) / "stdout", Path(folder) / "stderr"
-        stdout.touch()
-        stderr.touch()
-        request = {"argv": argv, "cwd": str(cwd or ROOT), "env": dict(os.environ)}
-        starter.stdin.write(json.dumps({**request, "stdout": str(stdout), "stderr": str(stderr)}) + "\n")
-        starter.stdin.flush()
-        pid = int(starter.stdout.readline())
+        with open(os.devnull, "rb") as nothing, open(stdout, "wb") as out, open(stderr, "wb") as err:
+            connection.connect(_starter_address())
+            socket.send_fds(connection, [json.dumps(request).encode()], [nothing.fileno(), out.fileno(), err.fileno()])
+        pid = int(connection.recv(32))
         timed_out = threading.Event()
         timer = threading.Timer(300, lambda: (timed_out.set(), os.kill(pid, signal.SIGKILL)))
         timer.start()
         try:
-            returncode = int(starter.stdout.readline())
+            returncode = int(connection.recv(32))
         finally:
             timer.cancel()
         if timed_out.is_set():
