@@ -288,7 +288,7 @@ def test_help_does_not_import_torch(script):
 
 @pytest.mark.slow
 def test_example_workflow_runs_from_another_folder(tmp_path):
-    # Each step's Python starts warm, as run_script's do (about 25 s of imports less).
+    # Each step's Python starts warm, as run_script's do (six starts, about 4.7 s of imports each).
     env = dict(os.environ, PYTHON=str(warm_python(tmp_path)), TRAIN_FLAGS="--features cnn+hht --epochs 1")
     result = subprocess.run(
         ["bash", str(ROOT / "example_workflow.sh"), str(tmp_path / "out")],
