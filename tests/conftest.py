@@ -12,6 +12,8 @@ for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "1")
 
 import atexit
+import contextlib
+import io
 import json
 import locale
 import shutil
@@ -172,6 +174,62 @@ def run_python(*arguments: str | Path, cwd: Path | None = None) -> subprocess.Co
         if timed_out.is_set():
             raise subprocess.TimeoutExpired(argv, 300)
         return subprocess.CompletedProcess([sys.executable, *argv], returncode, _as_text(stdout), _as_text(stderr))
+
+
+class WarmProcess:
+    """A run of the waiting process started without waiting for it, as ``subprocess.Popen(..., text=True)``
+    with one stream piped: ``pid``, ``stdout`` or ``stderr``, ``send_signal``, ``wait`` and ``returncode``.
+
+    Kill tests use it: the run is a process of its own, so a signal sent to ``pid`` lands there.
+    The waiting process runs one request at a time, so a test cannot start a second run before
+    this one has ended (tests of runs side by side start fresh interpreters); leaving the ``with``
+    block kills a run still going, so that a failed test does not hold up the next ones.
+    """
+
+    def __init__(self, connection: socket.socket, pipe: str, stream: io.TextIOWrapper) -> None:
+        self.pid = int(connection.recv(32))
+        self.returncode: int | None = None
+        self._connection = connection
+        setattr(self, pipe, stream)
+
+    def __enter__(self) -> WarmProcess:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # it may have ended already
+                self.send_signal(signal.SIGKILL)
+            self.wait()
+
+    def send_signal(self, number: int) -> None:
+        os.kill(self.pid, number)
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._connection.settimeout(timeout)
+            try:
+                self.returncode = int(self._connection.recv(32))
+            except TimeoutError:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0) from None
+            self._connection.close()
+        return self.returncode
+
+
+def start_python(
+    *arguments: str | Path, pipe: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> WarmProcess:
+    """``subprocess.Popen([sys.executable, *arguments], text=True)`` with ``pipe`` ("stdout" or "stderr")
+    piped and the other streams on the null device, started warm (see WARM_START)."""
+    request = {"argv": list(map(str, arguments)), "cwd": str(cwd or ROOT), "env": env or dict(os.environ)}
+    read_end, write_end = os.pipe()
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with open(os.devnull, "rb+") as nothing:
+        streams = [nothing.fileno(), write_end if pipe == "stdout" else nothing.fileno()]
+        streams.append(write_end if pipe == "stderr" else nothing.fileno())
+        connection.connect(_starter_address())
+        socket.send_fds(connection, [json.dumps(request).encode()], streams)
+    os.close(write_end)  # the run holds the only writing end: its end is the reader's end of file
+    return WarmProcess(connection, pipe, open(read_end, encoding=locale.getpreferredencoding(False)))
 
 
 # Runs a script with os.open, os.write and os.fsync failing (errno argv[1]) for files whose name starts

@@ -20,7 +20,7 @@ import torch
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.svm import SVC
 
-from conftest import ROOT, run_script
+from conftest import ROOT, run_script, start_python
 from semg_hht.classes import CLASS_NAMES
 from semg_hht.model.checkpoint import (
     CheckpointError,
@@ -283,12 +283,12 @@ def test_sigkill_while_saving_never_loses_the_checkpoint(tmp_path, capsys):
     kills, fell_back = 0, 0
     # At least 4 kills at random moments, and on until 2 of them have landed mid-save (at most 20).
     while kills < 4 or (fell_back < 2 and kills < 20):
-        child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env, text=True)
-        assert child.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.0, 0.3))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
+        with start_python(script, pipe="stdout", env=env) as child:
+            assert child.stdout.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.0, 0.3))
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            child.stdout.close()
         kills += 1
         # Told apart from the loader: a kill between a save's renames leaves files its manifest does not match.
         try:
@@ -327,16 +327,16 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 def _kill_train_py_after(renamed: str, sample_dir: Path, folder: Path, pause: float) -> None:
     """Run train.py (seed 7) into ``folder`` and SIGKILL it as soon as it has renamed ``renamed`` into place."""
-    command = [sys.executable, "-c", ANNOUNCED_RENAMES, str(folder), str(pause), str(ROOT / "train.py")]
+    command = ["-c", ANNOUNCED_RENAMES, str(folder), str(pause), str(ROOT / "train.py")]
     command += ["--epochs", "0", "--data_dir", str(sample_dir), "--checkpoint_dir", str(folder)]
     command += ["--overwrite", "--cpu", "--seed", "7"]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    for line in child.stderr:
-        if line.strip() == f"renamed {renamed}":
-            child.send_signal(signal.SIGKILL)
-            break
-    child.wait(timeout=300)
-    child.stderr.close()
+    with start_python(*command, pipe="stderr") as child:
+        for line in child.stderr:
+            if line.strip() == f"renamed {renamed}":
+                child.send_signal(signal.SIGKILL)
+                break
+        child.wait(timeout=300)
+        child.stderr.close()
     assert child.returncode == -signal.SIGKILL, f"train.py ended ({child.returncode}) before it renamed {renamed}"
 
 
