@@ -56,9 +56,11 @@ def script_logging():
 # no state passes from one run to the next; it runs ``python script.py ...`` or ``python -c CODE ...``
 # as the interpreter would (``__main__``, argv, the script's folder or '' first on sys.path, exit
 # status, a signal's death as -N), on the standard streams the request passes (a Unix socket carries
-# them). The waiting process ends when the test process does.
+# them). A fork of the waiting process serves each request: it starts the run as its own child, sends
+# its pid, waits and sends its exit status, so runs can go side by side. The waiting process ends when
+# the test process does.
 WARM_START = """
-import json, os, runpy, socket, sys
+import contextlib, json, os, runpy, socket, sys
 import matplotlib.backends.backend_agg, matplotlib.figure, scipy.signal, sklearn.svm, torch, torch._dynamo
 parent = os.getppid()
 listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -67,22 +69,29 @@ listener.listen()
 listener.settimeout(2)
 print("ready", flush=True)
 while os.getppid() == parent:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
     try:
         connection, _ = listener.accept()
     except TimeoutError:
         continue
     message, streams, _, _ = socket.recv_fds(connection, 1 << 17, 3)
-    pid = os.fork()
-    if pid == 0:
-        break
+    if os.fork() == 0:
+        listener.close()
+        pid = os.fork()
+        if pid == 0:
+            break
+        for stream in streams:
+            os.close(stream)
+        connection.send(b"%d" % pid)
+        connection.send(b"%d" % os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        os._exit(0)
     for stream in streams:
         os.close(stream)
-    connection.send(b"%d" % pid)
-    connection.send(b"%d" % os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     connection.close()
 else:
     raise SystemExit(0)
-listener.close()
 connection.close()
 for descriptor, stream in enumerate(streams):
     os.dup2(stream, descriptor)
@@ -154,23 +163,34 @@ def run_script(script: str, *args: str | Path, cwd: Path | None = None) -> subpr
     return run_python(ROOT / script, *args, cwd=cwd)
 
 
+def _request_run(
+    arguments: tuple[str | Path, ...], cwd: Path | None, env: dict[str, str] | None, streams: list[int]
+) -> socket.socket:
+    """Hand ``python ARGUMENTS`` with standard streams ``streams`` to the waiting process; the connection
+    then receives the run's pid and, when it ends, its exit status."""
+    request = {"argv": list(map(str, arguments)), "cwd": str(cwd or ROOT), "env": env or dict(os.environ)}
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    connection.connect(_starter_address())
+    socket.send_fds(connection, [json.dumps(request).encode()], streams)
+    return connection
+
+
 def run_python(*arguments: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``subprocess.run([sys.executable, *arguments], capture_output=True, text=True)``, started warm."""
     argv = list(map(str, arguments))
-    request = {"argv": argv, "cwd": str(cwd or ROOT), "env": dict(os.environ)}
-    with tempfile.TemporaryDirectory() as folder, socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
+    with tempfile.TemporaryDirectory() as folder:
         stdout, stderr = Path(folder) / "stdout", Path(folder) / "stderr"
         with open(os.devnull, "rb") as nothing, open(stdout, "wb") as out, open(stderr, "wb") as err:
-            connection.connect(_starter_address())
-            socket.send_fds(connection, [json.dumps(request).encode()], [nothing.fileno(), out.fileno(), err.fileno()])
-        pid = int(connection.recv(32))
-        timed_out = threading.Event()
-        timer = threading.Timer(300, lambda: (timed_out.set(), os.kill(pid, signal.SIGKILL)))
-        timer.start()
-        try:
-            returncode = int(connection.recv(32))
-        finally:
-            timer.cancel()
+            connection = _request_run(arguments, cwd, None, [nothing.fileno(), out.fileno(), err.fileno()])
+        with connection:
+            pid = int(connection.recv(32))
+            timed_out = threading.Event()
+            timer = threading.Timer(300, lambda: (timed_out.set(), os.kill(pid, signal.SIGKILL)))
+            timer.start()
+            try:
+                returncode = int(connection.recv(32))
+            finally:
+                timer.cancel()
         if timed_out.is_set():
             raise subprocess.TimeoutExpired(argv, 300)
         return subprocess.CompletedProcess([sys.executable, *argv], returncode, _as_text(stdout), _as_text(stderr))
@@ -178,18 +198,19 @@ def run_python(*arguments: str | Path, cwd: Path | None = None) -> subprocess.Co
 
 class WarmProcess:
     """A run of the waiting process started without waiting for it, as ``subprocess.Popen(..., text=True)``
-    with one stream piped: ``pid``, ``stdout`` or ``stderr``, ``send_signal``, ``wait`` and ``returncode``.
+    with one stream piped: ``pid``, ``stdout`` or ``stderr``, ``send_signal``, ``poll``, ``wait``,
+    ``communicate`` and ``returncode``.
 
     Kill tests use it: the run is a process of its own, so a signal sent to ``pid`` lands there.
-    The waiting process runs one request at a time, so a test cannot start a second run before
-    this one has ended (tests of runs side by side start fresh interpreters); leaving the ``with``
-    block kills a run still going, so that a failed test does not hold up the next ones.
+    Leaving the ``with`` block kills a run still going, so that a failed test does not hold up the
+    next ones.
     """
 
     def __init__(self, connection: socket.socket, pipe: str, stream: io.TextIOWrapper) -> None:
         self.pid = int(connection.recv(32))
         self.returncode: int | None = None
         self._connection = connection
+        self._pipe = pipe
         setattr(self, pipe, stream)
 
     def __enter__(self) -> WarmProcess:
@@ -204,6 +225,11 @@ class WarmProcess:
     def send_signal(self, number: int) -> None:
         os.kill(self.pid, number)
 
+    def poll(self) -> int | None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.wait(timeout=0.001)
+        return self.returncode
+
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
             self._connection.settimeout(timeout)
@@ -214,20 +240,32 @@ class WarmProcess:
             self._connection.close()
         return self.returncode
 
+    def communicate(self, timeout: float | None = None) -> tuple[str | None, str | None]:
+        """Read the piped stream to its end and wait: ``(stdout, stderr)``, ``None`` for the one not piped.
+        A run still going after ``timeout`` seconds is killed and ``subprocess.TimeoutExpired`` raised."""
+        timed_out = threading.Event()
+        timer = threading.Timer(timeout or 0, lambda: (timed_out.set(), self.send_signal(signal.SIGKILL)))
+        if timeout is not None:
+            timer.start()
+        with getattr(self, self._pipe) as stream:
+            output = stream.read()
+        self.wait()
+        timer.cancel()
+        if timed_out.is_set():
+            raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+        return (output, None) if self._pipe == "stdout" else (None, output)
+
 
 def start_python(
     *arguments: str | Path, pipe: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> WarmProcess:
     """``subprocess.Popen([sys.executable, *arguments], text=True)`` with ``pipe`` ("stdout" or "stderr")
     piped and the other streams on the null device, started warm (see WARM_START)."""
-    request = {"argv": list(map(str, arguments)), "cwd": str(cwd or ROOT), "env": env or dict(os.environ)}
     read_end, write_end = os.pipe()
-    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     with open(os.devnull, "rb+") as nothing:
         streams = [nothing.fileno(), write_end if pipe == "stdout" else nothing.fileno()]
         streams.append(write_end if pipe == "stderr" else nothing.fileno())
-        connection.connect(_starter_address())
-        socket.send_fds(connection, [json.dumps(request).encode()], streams)
+        connection = _request_run(arguments, cwd, env, streams)
     os.close(write_end)  # the run holds the only writing end: its end is the reader's end of file
     return WarmProcess(connection, pipe, open(read_end, encoding=locale.getpreferredencoding(False)))
 
