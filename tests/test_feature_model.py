@@ -171,6 +171,20 @@ def test_tuning_scores_the_whole_grid_subject_wise():
     assert all(len(entry["folds"]) == result["folds"] == 5 for entry in result["grid"])
 
 
+def test_tuning_refuses_features_that_are_not_finite():
+    features, labels, groups = _subject_features(np.random.default_rng(0))
+    features[3, 1] = np.nan
+    built = []
+
+    def make(C, gamma):
+        built.append((C, gamma))
+        return HHTClassifier(svm_C=C, svm_gamma=gamma, features="td")
+
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        tune_svm(make, features, labels, groups, seed=0)
+    assert built == []  # refused before any candidate is fitted
+
+
 # End to end: train.py and inference.py with the new flags.
 
 
