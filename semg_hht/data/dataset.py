@@ -257,6 +257,8 @@ def extract_file_features(
             keep = [i for i, stored in enumerate(batch.time_domain) if stored is not None or not needs_time_domain]
             for i in sorted(set(range(len(batch.paths))) - set(keep)):
                 encoded.errors.append(MatrixFileError(batch.paths[i], NO_TIME_DOMAIN))
+            if not keep:  # a batch of refused files: nothing to encode
+                continue
             # Indexing copies: only when a file has to be left out.
             matrices = batch.matrices if len(keep) == len(batch.paths) else batch.matrices[keep]
             rows = classifier.features_of(matrices, [batch.time_domain[i] for i in keep])

@@ -55,7 +55,7 @@ def printable_path(path: str | os.PathLike) -> str:
 
 def display_name(path: str | os.PathLike) -> str:
     """A file's name (no folder) as printable text, see :func:`printable_path`."""
-    return printable_path(Path(path).name)
+    return printable_path(os.path.basename(path))
 
 
 def _check_shape_and_dtype(shape: tuple[int, ...], dtype: np.dtype) -> None:
