@@ -51,9 +51,10 @@ def script_logging():
 
 
 # Scripts run in forks of one waiting Python process that has imported the heavy third-party modules
-# (torch, scikit-learn, SciPy, matplotlib: about 4.7 s of CPU per start, and torch._dynamo, which
-# the first optimizer imports: 1.9 s more) and nothing of the package. Each run is a fresh fork, so
-# no state passes from one run to the next; it runs ``python script.py ...`` or ``python -c CODE ...``
+# (torch, scikit-learn, SciPy, matplotlib: about 4.7 s of CPU per start; torch._dynamo, which the
+# first optimizer imports: 1.9 s more; sklearn.inspection, which every report's permutation importance
+# imports: 0.1 s) and nothing of the package. Each run is a fresh fork, so no state passes from one
+# run to the next; it runs ``python script.py ...`` or ``python -c CODE ...``
 # as the interpreter would (``__main__``, argv, the script's folder or '' first on sys.path, exit
 # status, a signal's death as -N), on the standard streams the request passes (a Unix socket carries
 # them). A fork of the waiting process serves each request: it starts the run as its own child, sends
@@ -61,7 +62,8 @@ def script_logging():
 # the test process does.
 WARM_START = """
 import contextlib, json, os, runpy, socket, sys
-import matplotlib.backends.backend_agg, matplotlib.figure, scipy.signal, sklearn.svm, torch, torch._dynamo
+import matplotlib.backends.backend_agg, matplotlib.figure, scipy.signal, sklearn.inspection, sklearn.svm
+import torch, torch._dynamo
 parent = os.getppid()
 listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 listener.bind(sys.argv[1])
