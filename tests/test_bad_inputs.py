@@ -160,7 +160,7 @@ def escaped(raw_name: bytes) -> str:
     return raw_name.decode("utf-8", errors="backslashreplace")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def inference_run(sample_dir, tmp_path_factory):
     # The CNN block is there so the encoder's overflow is one of the cases; hht covers the descriptors.
     checkpoints = tmp_path_factory.mktemp("catalogue_checkpoints")

@@ -17,7 +17,7 @@ from semg_hht.model.checkpoint import (
 from semg_hht.model.classifier import HHTClassifier
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def saved(tmp_path_factory):
     X, y = easy_data(per_class=4)
     classifier = HHTClassifier(svm_C=3.0, svm_gamma="0.01", seed=5).fit(X, y)

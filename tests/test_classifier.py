@@ -20,7 +20,7 @@ def easy_data(per_class=6, classes=(0, 1, 3)):
     return np.array(X), np.array(y)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fitted():
     X, y = easy_data()
     with warnings.catch_warnings():

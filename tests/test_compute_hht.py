@@ -371,7 +371,7 @@ NON_UTF8_BAD = b"flat_\xff.npy"
 IGNORED = ("notes.md", "data.mat", "info.json")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def catalogue_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("catalogue")
     for name, (make, _) in {**CASES, **GOOD}.items():

@@ -148,7 +148,7 @@ def _train(sample_dir, checkpoint_dir, *flags):
     return result
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_encoder(sample_dir, tmp_path_factory):
     """An uninterrupted train.py run with encoder training: the reference for the resume tests."""
     checkpoint_dir = tmp_path_factory.mktemp("trained_encoder")

@@ -15,7 +15,7 @@ from conftest import ROOT, read_json, run_script
 SCRIPT = "benchmarks/evaluate_features.py"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bench():
     spec = importlib.util.spec_from_file_location("evaluate_features", ROOT / SCRIPT)
     module = importlib.util.module_from_spec(spec)

@@ -188,7 +188,7 @@ def test_tuning_refuses_features_that_are_not_finite():
 # End to end: train.py and inference.py with the new flags.
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def subject_data(tmp_path_factory):
     """8 labelled files per class from 2 simulated subjects per gender, and 6 test files with labels."""
     from semg_hht.data.sample_data import generate_sample_data

@@ -23,7 +23,7 @@ def assert_png(path, width, height):
     assert imread(path).shape[:2] == (height, width)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def subjects_dir(tmp_path_factory):
     """8 labelled files per class from 2 simulated subjects per gender (4 each), and 3 test files."""
     from semg_hht.data.sample_data import generate_sample_data

@@ -11,7 +11,7 @@ from semg_hht.hht.spectrum import frequency_axis, hilbert_spectrum
 from semg_hht.io.matrices import load_matrix
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def generated(tmp_path_factory):
     directory = tmp_path_factory.mktemp("generated")
     paths = generate_sample_data(directory, n_samples=5, n_test=3, seed=4, save_signals=True, workers=1)

@@ -43,7 +43,7 @@ def burst_count(envelope: np.ndarray) -> int:
     return int(above[0]) + int(np.sum(above[1:] & ~above[:-1]))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def recordings() -> dict[tuple[str, str], list[tuple[Subject, np.ndarray]]]:
     """PER_GROUP recordings per class, each by its own simulated subject."""
     groups = {}
