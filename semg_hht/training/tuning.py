@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import sklearn
 
 from semg_hht.evaluation.scores import balanced_accuracy, cv_folds
 from semg_hht.model.classifier import HHTClassifier
@@ -58,8 +59,6 @@ def tune_svm(
         No candidate could be fitted in any fold (too few files per class), or ``features`` holds
         NaN or infinite values.
     """
-    import sklearn
-
     if not np.isfinite(features).all():
         raise ValueError("the features to tune on hold NaN or infinite values")
     subjects = None if groups is None else groups.subjects
