@@ -234,45 +234,78 @@ def save_class_differences(path: str | os.PathLike, means: dict[int, np.ndarray]
     weights each class equally. 200 pixels a column, 440 high.
     """
     classes = sorted(means)
-    overall = np.mean([means[class_id] for class_id in classes], axis=0)
+    spectra = [means[class_id] for class_id in classes]
+    overall = np.mean(spectra, axis=0)
+    differences = [spectrum - overall for spectrum in spectra]
     extent, time_label, frequency_label = _extent(axes_info, overall.shape)
     size = (DIFFERENCE_TILE * len(classes) + 120, 2 * DIFFERENCE_TILE + 40)
-    # Fixed margins instead of the constrained layout, which took two thirds of the drawing time
-    # (twelve axes); train.py draws this picture on every run.
+    # Each row one image of its tiles, and fixed margins: one axes per tile and the constrained
+    # layout took most of the drawing time, and train.py draws this picture on every run.
     figure = _figure(size, layout=None)
-    grid = np.asarray(
-        figure.subplots(2, len(classes), sharex=True, sharey=True, gridspec_kw=_difference_margins(size))
-    ).reshape(2, len(classes))
-    norm = _norm(np.stack([means[class_id] for class_id in classes]))
+    top, bottom = figure.subplots(2, 1, gridspec_kw=_difference_margins(size))
     # Saturating like the spectra (a few bins hold most of the energy, and of its differences).
-    limit = _symmetric(np.stack([means[class_id] - overall for class_id in classes]), 99.5)
-    for column, class_id in enumerate(classes):
-        top, bottom = grid[0, column], grid[1, column]
-        spectrum = top.imshow(means[class_id], origin="lower", aspect="auto", extent=extent, cmap="magma", norm=norm)
-        difference = bottom.imshow(
-            means[class_id] - overall,
-            origin="lower",
-            aspect="auto",
-            extent=extent,
-            cmap="RdBu_r",
-            vmin=-limit,
-            vmax=limit,
+    limit = _symmetric(np.stack(differences), 99.5)
+    for axes, tiles, colours, label in (
+        (top, spectra, {"cmap": "magma", "norm": _norm(np.stack(spectra))}, "mean amplitude"),
+        (bottom, differences, _diverging(limit), "class mean - overall mean"),
+    ):
+        image = _draw_tiles(axes, tiles, extent, colours)
+        axes.set_ylabel(frequency_label)
+        figure.colorbar(image, cax=_colour_bar_axes(figure, axes, size), label=label)
+    starts = _tile_starts(extent, overall.shape[1], len(classes))
+    for start, class_id in zip(starts, classes, strict=True):
+        middle = start + (extent[1] - extent[0]) / 2
+        top.annotate(
+            CLASS_NAMES[class_id],
+            (middle, extent[3]),
+            xytext=(0, 5),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize="large",
         )
-        top.set_title(CLASS_NAMES[class_id])
-    # Once for the row: a long label under each column would run into its neighbours.
+    top.set_xticks([])
+    bottom.set_xticks(*_time_ticks(extent, starts))
+    # Once for the row: a long label under each tile would run into its neighbours.
     figure.supxlabel(time_label, y=0.01, va="bottom", fontsize="medium")
-    grid[0, 0].set_ylabel(frequency_label)
-    grid[1, 0].set_ylabel(frequency_label)
-    grid[1, 0].xaxis.set_major_locator(_ticks(2))  # shared by every column; more would touch between columns
-    for row, image, label in ((0, spectrum, "mean amplitude"), (1, difference, "class mean - overall mean")):
-        figure.colorbar(image, cax=_colour_bar_axes(figure, grid[row, -1], size), label=label)
     _save(figure, path)
 
 
-def _ticks(most: int) -> Any:
+def _tile_starts(extent: tuple[float, float, float, float], width: int, count: int) -> np.ndarray:
+    """Where each of ``count`` tiles ``width`` columns wide starts along a row (:func:`_draw_tiles`), in
+    the extent's time units: one tile spans the extent, a gap of an eighth of a tile follows it."""
+    start, end = extent[:2]
+    return start + np.arange(count) * (end - start) * (width + width // 8) / width
+
+
+def _draw_tiles(axes: Any, tiles: list[np.ndarray], extent: tuple[float, float, float, float], colours: dict) -> Any:
+    """``tiles`` (each (rows, width)) side by side as one image on ``axes``, white gaps between them."""
+    rows, width = tiles[0].shape
+    step = width + width // 8
+    mosaic = np.full((rows, len(tiles) * step - width // 8), np.nan)
+    for column, tile in enumerate(tiles):
+        mosaic[:, column * step : column * step + width] = tile
+    colour_map = _colour_map(colours["cmap"])
+    colour_map.set_bad("white")
+    start, end, low, high = extent
+    right = _tile_starts(extent, width, len(tiles))[-1] + end - start
+    image = axes.imshow(
+        mosaic, origin="lower", aspect="auto", extent=(start, right, low, high), **{**colours, "cmap": colour_map}
+    )
+    for side in axes.spines.values():
+        side.set_visible(False)
+    return image
+
+
+def _time_ticks(extent: tuple[float, float, float, float], starts: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Positions and labels of at most 3 round times in each tile (more would touch between tiles)."""
     from matplotlib.ticker import MaxNLocator
 
-    return MaxNLocator(nbins=most, steps=[1, 2, 2.5, 5, 10])
+    start, end = extent[:2]
+    values = np.asarray(MaxNLocator(nbins=2, steps=[1, 2, 2.5, 5, 10]).tick_values(start, end))
+    values = values[(values >= start - 1e-9) & (values <= end + 1e-9)]
+    positions = np.concatenate([tile + values - start for tile in starts])
+    return positions, [f"{value:g}" for value in values] * len(starts)
 
 
 def _difference_margins(size: tuple[int, int]) -> dict[str, float]:
@@ -284,7 +317,6 @@ def _difference_margins(size: tuple[int, int]) -> dict[str, float]:
         "right": 1 - 110 / width,
         "top": 1 - 30 / height,
         "bottom": 45 / height,
-        "wspace": 0.25,
         "hspace": 0.15,
     }
 
