@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,20 @@ def _request_run(
     return connection
 
 
+@contextlib.contextmanager
+def _killed_after(timeout: float | None, pid: int) -> Iterator[threading.Event]:
+    """Within the block, SIGKILL process ``pid`` once ``timeout`` seconds have passed (never if None);
+    the event yielded says whether it was killed."""
+    timed_out = threading.Event()
+    timer = threading.Timer(timeout or 0, lambda: (timed_out.set(), os.kill(pid, signal.SIGKILL)))
+    if timeout is not None:
+        timer.start()
+    try:
+        yield timed_out
+    finally:
+        timer.cancel()
+
+
 def run_python(*arguments: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``subprocess.run([sys.executable, *arguments], capture_output=True, text=True)``, started warm."""
     argv = list(map(str, arguments))
@@ -189,13 +204,8 @@ def run_python(*arguments: str | Path, cwd: Path | None = None) -> subprocess.Co
             connection = _request_run(arguments, cwd, None, [nothing.fileno(), out.fileno(), err.fileno()])
         with connection:
             pid = int(connection.recv(32))
-            timed_out = threading.Event()
-            timer = threading.Timer(300, lambda: (timed_out.set(), os.kill(pid, signal.SIGKILL)))
-            timer.start()
-            try:
+            with _killed_after(300, pid) as timed_out:
                 returncode = int(connection.recv(32))
-            finally:
-                timer.cancel()
         if timed_out.is_set():
             raise subprocess.TimeoutExpired(argv, 300)
         return subprocess.CompletedProcess([sys.executable, *argv], returncode, _as_text(stdout), _as_text(stderr))
@@ -248,14 +258,9 @@ class WarmProcess:
     def communicate(self, timeout: float | None = None) -> tuple[str | None, str | None]:
         """Read the piped stream to its end and wait: ``(stdout, stderr)``, ``None`` for the one not piped.
         A run still going after ``timeout`` seconds is killed and ``subprocess.TimeoutExpired`` raised."""
-        timed_out = threading.Event()
-        timer = threading.Timer(timeout or 0, lambda: (timed_out.set(), self.send_signal(signal.SIGKILL)))
-        if timeout is not None:
-            timer.start()
-        with getattr(self, self._pipe) as stream:
+        with _killed_after(timeout, self.pid) as timed_out, getattr(self, self._pipe) as stream:
             output = stream.read()
-        self.wait()
-        timer.cancel()
+            self.wait()
         if timed_out.is_set():
             raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
         return (output, None) if self._pipe == "stdout" else (None, output)

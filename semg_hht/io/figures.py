@@ -275,14 +275,19 @@ def _tile_starts(extent: tuple[float, float, float, float], width: int, count: i
     """Where each of ``count`` tiles ``width`` columns wide starts along a row (:func:`_draw_tiles`), in
     the extent's time units: one tile spans the extent, a gap of an eighth of a tile follows it."""
     start, end = extent[:2]
-    return start + np.arange(count) * (end - start) * (width + width // 8) / width
+    return start + np.arange(count) * (end - start) * _tile_step(width) / width
+
+
+def _tile_step(width: int) -> int:
+    """Columns from one tile's start to the next: the tile and a gap of an eighth of it."""
+    return width + width // 8
 
 
 def _draw_tiles(axes: Any, tiles: list[np.ndarray], extent: tuple[float, float, float, float], colours: dict) -> Any:
     """``tiles`` (each (rows, width)) side by side as one image on ``axes``, white gaps between them."""
     rows, width = tiles[0].shape
-    step = width + width // 8
-    mosaic = np.full((rows, len(tiles) * step - width // 8), np.nan)
+    step = _tile_step(width)
+    mosaic = np.full((rows, (len(tiles) - 1) * step + width), np.nan)
     for column, tile in enumerate(tiles):
         mosaic[:, column * step : column * step + width] = tile
     colour_map = _colour_map(colours["cmap"])
