@@ -44,6 +44,8 @@ def test_train_output_files_and_metadata(trained, sample_dir):
     ]
     positions = [result.stdout.index(line) for line in expected_order]
     assert positions == sorted(positions)
+    # conftest gives each process of the suite one thread; train.py must not take every core over it.
+    assert f"Using device: cpu ({os.environ['OMP_NUM_THREADS']} threads)" in result.stdout
     for name in CLASS_NAMES:
         assert f"  {name}: 5 samples" in result.stdout
 

@@ -15,6 +15,7 @@ from semg_hht.evaluation.splits import stratified_split
 from semg_hht.model.checkpoint import load_checkpoint, load_metadata, load_training_checkpoint
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.encoder import build_encoder
+from semg_hht.training.data import available_cpus, cpu_threads
 from semg_hht.training.trainer import (
     HISTORY_KEYS,
     EncoderTrainer,
@@ -60,6 +61,16 @@ def test_options_are_validated():
     ):
         with pytest.raises(ValueError):
             bad.validate()
+
+
+def test_cpu_threads_follow_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert cpu_threads() == 3
+    for not_a_count in ("", "0", "two", "4,2"):
+        monkeypatch.setenv("OMP_NUM_THREADS", not_a_count)
+        assert cpu_threads() == available_cpus()
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert cpu_threads() == available_cpus()
 
 
 def _trainer(sample_dir, epochs=EPOCHS, patience=5, seed=42, batch_size=8):
