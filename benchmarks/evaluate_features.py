@@ -45,12 +45,12 @@ seeds. Normalised means within subject (test subjects with their own files).
 Cost
 ----
 The contraction folds and simulated seeds run as jobs in ``--jobs`` processes (default: one per
-CPU), each with its share of the threads; a single job runs in the script's own process. On 2 CPU
-cores the defaults take about 10 minutes: about 1 minute to convert the recordings and compute
-the features, then six contraction folds of about 2.5 minutes each, two at a time (most of it the
-encoder training on about 400 files), and two simulated seeds of about 1.5 minutes. Converted and
-generated data are cached in ``--work_dir``; ``--output`` is rewritten after every job, so an
-interrupted run keeps what it did.
+CPU), each with its share of the threads (of ``OMP_NUM_THREADS`` where that is set); a single job
+runs in the script's own process. On 2 CPU cores the defaults take about 10 minutes: about 1
+minute to convert the recordings and compute the features, then six contraction folds of about 2.5
+minutes each, two at a time (most of it the encoder training on about 400 files), and two
+simulated seeds of about 1.5 minutes. Converted and generated data are cached in ``--work_dir``;
+``--output`` is rewritten after every job, so an interrupted run keeps what it did.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ from semg_hht.logs import PACKAGE, configure_logging, quieter
 from semg_hht.model.classifier import HHTClassifier, fit_calibrated_svm
 from semg_hht.model.feature_sets import FEATURE_BLOCKS, block_slices
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups
+from semg_hht.training.data import cpu_threads
 from semg_hht.training.trainer import EncoderTrainer, EncoderTrainingOptions, LabelledFiles
 from semg_hht.training.tuning import tune_svm
 
@@ -579,7 +580,7 @@ def prepare_jobs(work: Path, args: argparse.Namespace, skipped: dict, seconds: d
 def run_jobs(jobs: list[Job], args: argparse.Namespace, document: dict, save: Callable[[], None]) -> None:
     """Run the jobs in ``args.jobs`` processes; record each one's scores as it ends, and save."""
     processes = max(1, min(args.jobs, len(jobs)))
-    threads = max(1, (os.cpu_count() or 1) // processes)
+    threads = max(1, cpu_threads() // processes)
     if processes == 1:
         # One job at a time: a worker process would only add its start (about 5 s of imports).
         init_worker(threads)
