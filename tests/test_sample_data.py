@@ -1,11 +1,13 @@
 import csv
+import os
 
 import numpy as np
 import pytest
 
 from conftest import run_script
 from semg_hht.classes import parse_filename
-from semg_hht.data.sample_data import generate_sample_data
+from semg_hht.data import sample_data
+from semg_hht.data.sample_data import default_workers, generate_sample_data
 from semg_hht.hht.preprocessing import Preprocessing, preprocess
 from semg_hht.hht.spectrum import frequency_axis, hilbert_spectrum
 from semg_hht.io.matrices import load_matrix
@@ -60,6 +62,19 @@ def test_worker_count_does_not_change_the_data(generated, tmp_path):
     again = generate_sample_data(tmp_path, n_samples=5, n_test=3, seed=4, workers=2)
     for first, second in zip(paths, again, strict=True):
         np.testing.assert_array_equal(load_matrix(first), load_matrix(second))
+
+
+def test_default_workers_start_a_process_only_for_enough_files(monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert [default_workers(n) for n in (0, 1, 100, 101, 250, 10_000)] == [1, 1, 1, 2, 3, 4]
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker process was started")
+
+    monkeypatch.setattr(sample_data, "ProcessPoolExecutor", no_pool)
+    assert len(generate_sample_data(tmp_path / "few", n_samples=1, n_test=1, seed=4)) == 7
+    with pytest.raises(AssertionError, match="worker process"):
+        generate_sample_data(tmp_path / "asked", n_samples=1, n_test=1, seed=4, workers=2)
 
 
 def test_refuses_to_overwrite(generated):

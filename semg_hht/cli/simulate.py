@@ -41,7 +41,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="also write each raw recording (mV) to OUTPUT_DIR/signals/ for compute_hht.py",
     )
-    parser.add_argument("--workers", type=int, default=None, help="processes to use (default: all CPU cores)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes to use (default: one per 100 files, at most all CPU cores)"
+    )
     return parser
 
 
