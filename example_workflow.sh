@@ -3,16 +3,18 @@
 # matrices, predict a folder, and predict and explain one file.
 # Usage: ./example_workflow.sh [OUTPUT_FOLDER]   (default: example_output/ beside this script)
 # Uses $PYTHON if set, else python3 (activate the project's virtual environment first).
-# TRAIN_FLAGS adds flags to train.py, e.g. TRAIN_FLAGS="--features cnn+hht --epochs 5".
+# TRAIN_FLAGS adds flags to train.py, e.g. TRAIN_FLAGS="--features cnn+hht --epochs 5";
+# N_SAMPLES sets the labelled files per class of the sample set (default 30).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:-$here/example_output}"
 python="${PYTHON:-python3}"
 read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
+n_samples="${N_SAMPLES:-30}"
 
 echo "== 1. Generating a sample data set in $out/data"
-"$python" "$here/generate_sample_data.py" --output_dir "$out/data" --n_samples 30 --n_test 10 --overwrite
+"$python" "$here/generate_sample_data.py" --output_dir "$out/data" --n_samples "$n_samples" --n_test 10 --overwrite
 
 echo "== 2. Training the classifier (checkpoints in $out/checkpoints)"
 # labels.csv names each file's simulated subject, so validation holds out whole subjects.

@@ -291,7 +291,9 @@ def test_help_does_not_import_torch(script):
 @pytest.mark.slow
 def test_example_workflow_runs_from_another_folder(tmp_path):
     # Each step's Python starts warm, as run_script's do (six starts, about 4.7 s of imports each).
-    env = dict(os.environ, PYTHON=str(warm_python(tmp_path)), TRAIN_FLAGS="--features cnn+hht --epochs 1")
+    # 12 files per class (6 subjects) rather than 30: the same steps on a smaller set.
+    flags = "--features cnn+hht --epochs 1"
+    env = dict(os.environ, PYTHON=str(warm_python(tmp_path)), TRAIN_FLAGS=flags, N_SAMPLES="12")
     result = subprocess.run(
         ["bash", str(ROOT / "example_workflow.sh"), str(tmp_path / "out")],
         cwd=tmp_path,
@@ -303,6 +305,7 @@ def test_example_workflow_runs_from_another_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "checkpoints" / "final_svm.pkl").exists()
     report = read_json(tmp_path / "out" / "checkpoints" / "report.json")
+    assert report["data"]["n_labelled"] == 6 * 12
     assert report["split"]["held_out_subjects"] and report["training"]["history"]["epoch"] == [0, 1]
     assert report["model"]["features"] == "cnn+hht" and report["model"]["model"] == "factorised"
     for picture in report["pictures"].values():
