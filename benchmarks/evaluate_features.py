@@ -79,6 +79,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from semg_hht.classes import CLASS_NAMES
+from semg_hht.cpus import cpu_threads
 from semg_hht.data.dataset import extract_file_features
 from semg_hht.data.sample_data import SIGNALS_FOLDER, generate_sample_data
 from semg_hht.evaluation.scores import balanced_accuracy, gender_of, quality_of
@@ -92,7 +93,6 @@ from semg_hht.logs import PACKAGE, configure_logging, quieter
 from semg_hht.model.classifier import HHTClassifier, fit_calibrated_svm
 from semg_hht.model.feature_sets import FEATURE_BLOCKS, block_slices
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups
-from semg_hht.training.data import cpu_threads
 from semg_hht.training.trainer import EncoderTrainer, EncoderTrainingOptions, LabelledFiles
 from semg_hht.training.tuning import tune_svm
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from conftest import ROOT, read_json, run_python, run_script
+from semg_hht.cpus import available_cpus, cpu_threads
 from semg_hht.data.dataset import scan_data_folder
 from semg_hht.evaluation.splits import stratified_split
 from semg_hht.model.checkpoint import load_checkpoint, load_metadata, load_training_checkpoint
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.encoder import build_encoder
-from semg_hht.training.data import available_cpus, cpu_threads
 from semg_hht.training.trainer import (
     HISTORY_KEYS,
     EncoderTrainer,

@@ -1,5 +1,4 @@
 import csv
-import os
 
 import numpy as np
 import pytest
@@ -65,7 +64,7 @@ def test_worker_count_does_not_change_the_data(generated, tmp_path):
 
 
 def test_default_workers_start_a_process_only_for_enough_files(monkeypatch, tmp_path):
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(sample_data, "available_cpus", lambda: 4)
     assert [default_workers(n) for n in (0, 1, 100, 101, 250, 10_000)] == [1, 1, 1, 2, 3, 4]
 
     def no_pool(*args, **kwargs):

@@ -35,6 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from semg_hht.classes import GENDERS, MOVEMENTS
+from semg_hht.cpus import available_cpus
 from semg_hht.data.simulation import Subject, draw_subject, simulate_recording
 from semg_hht.defaults import (
     DEFAULT_SAMPLE_TEST_FILES,
@@ -213,7 +214,7 @@ def generate_sample_data(
 
 def default_workers(n_files: int) -> int:
     """Processes to make ``n_files`` files in: one per :data:`FILES_PER_WORKER` files, at most one per CPU core."""
-    return max(1, min(os.cpu_count() or 1, math.ceil(n_files / FILES_PER_WORKER)))
+    return max(1, min(available_cpus(), math.ceil(n_files / FILES_PER_WORKER)))
 
 
 def _write_data_set(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from semg_hht.classes import CLASS_NAMES, N_CLASSES, NAMING_RULE
+from semg_hht.cpus import cpu_threads
 from semg_hht.data.dataset import (
     DataFolder,
     FileFeatures,
@@ -30,26 +30,6 @@ from semg_hht.training.options import TrainingOptions, file_fingerprints
 from semg_hht.training.resume import Resumed, resumed_split
 
 logger = logging.getLogger(__name__)
-
-
-def available_cpus() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def cpu_threads() -> int:
-    """Threads for torch on the CPU: OMP_NUM_THREADS where it is set to a positive whole number, else every core.
-
-    Honouring OMP_NUM_THREADS lets a user (or a test suite) that runs several processes side by side give
-    each one core: two 2-thread runs on two cores each took 46 s against 36.5 s with one thread each.
-    """
-    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if requested.isdigit() and int(requested) > 0:
-        return int(requested)
-    return available_cpus()
 
 
 def choose_device(options: TrainingOptions) -> torch.device:
