@@ -16,6 +16,13 @@ EXIT_OUT_OF_MEMORY = 3
 """The device ran out of memory; retry with a smaller ``--batch_size`` or ``--cpu``."""
 EXIT_WRITE_FAILED = 4
 """Results could not be written (disk full, read-only folder, no permission); the message names the path."""
+EXIT_SCHEDULER = 5
+"""The Dask scheduler given by ``--scheduler`` could not be reached, had no workers, or went away mid-run
+(what was written stays; running again skips the finished files)."""
+
+
+class SchedulerError(Exception):
+    """The Dask scheduler could not be reached, has no workers, or went away (exit code 5)."""
 
 
 class UsageError(Exception):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script
+from semg_hht import engine
 from semg_hht.classes import parse_filename
 from semg_hht.data import sample_data
 from semg_hht.data.sample_data import default_workers, generate_sample_data
@@ -67,13 +68,15 @@ def test_default_workers_start_a_process_only_for_enough_files(monkeypatch, tmp_
     monkeypatch.setattr(sample_data, "available_cpus", lambda: 4)
     assert [default_workers(n) for n in (0, 1, 100, 101, 250, 10_000)] == [1, 1, 1, 2, 3, 4]
 
-    def no_pool(*args, **kwargs):
-        raise AssertionError("a worker process was started")
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a local Dask cluster was started")
 
-    monkeypatch.setattr(sample_data, "ProcessPoolExecutor", no_pool)
-    assert len(generate_sample_data(tmp_path / "few", n_samples=1, n_test=1, seed=4)) == 7
-    with pytest.raises(AssertionError, match="worker process"):
-        generate_sample_data(tmp_path / "asked", n_samples=1, n_test=1, seed=4, workers=2)
+    monkeypatch.setattr(engine, "_local_client", no_cluster)
+    assert len(generate_sample_data(tmp_path / "few", n_samples=2, n_test=1, seed=4)) == 13
+    # Asked for, two workers start for two tasks' worth of files (one task makes FILES_PER_TASK files).
+    assert 13 > sample_data.FILES_PER_TASK
+    with pytest.raises(AssertionError, match="Dask cluster"):
+        generate_sample_data(tmp_path / "asked", n_samples=2, n_test=1, seed=4, workers=2)
 
 
 def test_refuses_to_overwrite(generated):

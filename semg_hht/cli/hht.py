@@ -21,14 +21,23 @@ Each output holds 'hht' (float32, 256 frequency rows x 256 time columns), 'time'
 'duration_s' (the segment's length, s), 'channel' (its name), 'recording' (the input's stem),
 'unit', 'preprocessing' (JSON: what was done) and 'td_features', the preprocessed segment's
 Hudgins time-domain features (log_mav, log_wl, zc, ssc; see semg_hht/hht/time_domain.py). A file
-whose outputs exist already is skipped as failed unless --overwrite; of two inputs with the
-same stem (a.csv, a.npy) the second is skipped as failed. Inputs are never overwritten.
+whose outputs all exist already is skipped as converted before, one with only some of them as
+failed, unless --overwrite; of two inputs with the same stem (a.csv, a.npy) the second is
+skipped as failed. Inputs are never overwritten.
+
+The work runs on Dask: a local cluster of --workers processes (one per usable core, at most one
+per file; 1 or a single input file runs in this process), or the running cluster at
+--scheduler, whose workers must see the same paths. The unit of work is one input file; the
+outputs do not depend on the cluster. Ctrl-C stops the run and its local workers.
 
 Exit codes: 0 every file and segment converted; 1 some files or segments failed (each is
 reported, the rest are written); 2 usage error (bad flag values, no input or no supported
 files, --output_dir the input folder, --fs missing where every input needs it, --output_dir
 in use by another run); 4 the outputs of some files could not be written (full disk,
-read-only folder; each file is named). With --list: 0, or 1 when some files could not be read.
+read-only folder; each file is named); 5 the Dask scheduler given by --scheduler could not be
+reached, had no workers or went away, or a worker cannot read the input or write the output
+folder (what was written stays; running again skips the files converted). With --list: 0, or 1
+when some files could not be read.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from semg_hht.cli.common import run_command
+from semg_hht.cli.common import add_cluster_arguments, run_command
 from semg_hht.defaults import (
     DEFAULT_BANDPASS,
     DEFAULT_CHANNEL,
@@ -143,13 +152,7 @@ def _add_transform_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Processes and outputs."""
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="processes to use; each takes about a second to start, so 1 is faster for a few seconds' work "
-        "(default: all CPU cores)",
-    )
+    add_cluster_arguments(parser, "all usable CPU cores, at most one per input file")
     parser.add_argument(
         "--png",
         action="store_true",

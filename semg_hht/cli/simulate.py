@@ -2,7 +2,8 @@
 its 256x256 Hilbert spectrum, named by the labelling convention, with labels.csv beside them.
 
 Exit codes: 0 written; 2 bad flags, files that would be overwritten, or the folder in
-use by another run; 4 a file could not be written (full disk, read-only folder).
+use by another run; 4 a file could not be written (full disk, read-only folder); 5 the Dask
+scheduler given by --scheduler could not be reached, had no workers, or went away.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from semg_hht.classes import CLASS_NAMES
-from semg_hht.cli.common import run_command
+from semg_hht.cli.common import add_cluster_arguments, run_command
 from semg_hht.defaults import DEFAULT_SAMPLE_DIR, DEFAULT_SAMPLE_TEST_FILES, DEFAULT_SAMPLES_PER_CLASS, DEFAULT_SEED
 from semg_hht.errors import UsageError
 
@@ -41,9 +42,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="also write each raw recording (mV) to OUTPUT_DIR/signals/ for compute_hht.py",
     )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="processes to use (default: one per 100 files, at most all CPU cores)"
-    )
+    add_cluster_arguments(parser, "one per 100 files, at most all usable CPU cores")
     return parser
 
 
@@ -66,6 +65,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             overwrite=args.overwrite,
             save_signals=args.save_signals,
             workers=args.workers,
+            scheduler=args.scheduler,
         )
         n_labelled = len(CLASS_NAMES) * args.n_samples
         logger.info(f"Wrote {len(paths)} files ({n_labelled} labelled, {args.n_test} test) to {args.output_dir}")

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import csv
 import math
-import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +42,7 @@ from semg_hht.defaults import (
     DEFAULT_SIMULATED_DURATION_S,
     DEFAULT_SIMULATED_FS,
 )
+from semg_hht.engine import open_engine
 from semg_hht.errors import WriteError
 from semg_hht.hht.preprocessing import Preprocessing, describe_json, preprocess
 from semg_hht.hht.spectrum import frequency_axis, hilbert_spectrum
@@ -63,6 +62,8 @@ FILES_PER_WORKER = 100
 """Files each worker process must have by default: a worker's start (importing NumPy and SciPy,
 about 1.5 s) is paid back only after about 150 files of 0.026 s each on one core (measured: 33
 files take 2.2 s in one process and 4.3 s with two; 190 files 6.7 s and 5.5 s)."""
+FILES_PER_TASK = 8
+"""Files one Dask task makes in a row: a task costs a few milliseconds of scheduling, a file about 26 ms."""
 SIGNAL_CHANNEL = "ch0"
 """The channel name compute_hht.py gives the one channel of a saved signal."""
 
@@ -77,6 +78,23 @@ class _Recording:
     movement: str
     seed: np.random.SeedSequence
     split: str
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Files one worker makes in a row, with the settings they share."""
+
+    recordings: tuple[_Recording, ...]
+    fs: float
+    duration_s: float
+    signals_dir: Path | None
+
+
+def _make_batch(batch: _Batch) -> int:
+    """Make the batch's files (this runs on a worker); how many."""
+    for recording in batch.recordings:
+        _make(recording, batch.fs, batch.duration_s, batch.signals_dir)
+    return len(batch.recordings)
 
 
 def _make(recording: _Recording, fs: float, duration_s: float, signals_dir: Path | None) -> None:
@@ -141,23 +159,33 @@ def _write_labels(path: Path, plan: Sequence[_Recording]) -> None:
             writer.writerow([recording.path.name, gender, recording.movement, recording.subject_id, recording.split])
 
 
-def _make_all(plan: Sequence[_Recording], fs: float, duration_s: float, signals_dir: Path | None, workers: int) -> None:
+def _make_all(
+    plan: Sequence[_Recording],
+    fs: float,
+    duration_s: float,
+    signals_dir: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+) -> None:
     """Make every planned file; the first write that fails stops the rest (they would fail alike)."""
-    with tqdm(total=len(plan), desc="Simulating", unit="file", leave=False, disable=None, file=sys.stderr) as progress:
-        if workers == 1:
-            for recording in plan:
-                _make(recording, fs, duration_s, signals_dir)
-                progress.update()
-            return
-        n = len(plan)
-        # spawn: safe even when the caller has torch's thread pools running.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            try:
-                for _ in pool.map(_make, plan, [fs] * n, [duration_s] * n, [signals_dir] * n, chunksize=8):
-                    progress.update()
-            except BaseException:
-                pool.shutdown(cancel_futures=True)
-                raise
+    batches = [
+        _Batch(tuple(plan[start : start + FILES_PER_TASK]), fs, duration_s, signals_dir)
+        for start in range(0, len(plan), FILES_PER_TASK)
+    ]
+    workers = workers or default_workers(len(plan))
+    with (
+        open_engine(workers, scheduler, len(batches)) as engine,
+        tqdm(total=len(plan), desc="Simulating", unit="file", leave=False, disable=None, file=sys.stderr) as progress,
+    ):
+        if batches:
+            folder = plan[0].path.parent
+            engine.check_access(str(folder), str(signals_dir or folder))
+        for outcome in engine.run(_make_batch, batches, "generate_sample_data"):
+            if outcome.exception is not None:
+                raise outcome.exception
+            if outcome.error is not None:
+                raise RuntimeError(f"simulating sample files failed: {outcome.error}")
+            progress.update(outcome.value)
 
 
 def generate_sample_data(
@@ -168,6 +196,7 @@ def generate_sample_data(
     overwrite: bool = False,
     save_signals: bool = False,
     workers: int | None = None,
+    scheduler: str | None = None,
     fs: float = DEFAULT_SIMULATED_FS,
     duration_s: float = DEFAULT_SIMULATED_DURATION_S,
 ) -> list[Path]:
@@ -181,8 +210,12 @@ def generate_sample_data(
         Also write each raw recording, in mV, as ``signals/<name>.npz``
         (arrays ``signal``, ``fs`` and ``unit``).
     workers : int, optional
-        Processes to simulate and transform in; default: :func:`default_workers` (one per
-        100 files, at most all CPU cores). The files do not depend on it.
+        Worker processes of the local Dask cluster to simulate and transform in (1: this
+        process, no cluster); default: :func:`default_workers` (one per 100 files, at most all
+        CPU cores). The files do not depend on it.
+    scheduler : str, optional
+        Address of a running Dask scheduler whose workers do the work instead (they share
+        this file system); ``workers`` is then unused.
     fs, duration_s : float
         Sampling rate (Hz) and length (s) of each simulated recording.
 
@@ -203,12 +236,13 @@ def generate_sample_data(
     """
     if n_samples < 0 or n_test < 0:
         raise ValueError("n_samples and n_test must not be negative")
-    directory = Path(output_dir)
+    # Absolute: workers may run in another folder, or on another machine that mounts the same file system.
+    directory = Path(os.path.abspath(output_dir))
     plan = _plan(directory, n_samples, n_test, seed)
     signals_dir = directory / SIGNALS_FOLDER if save_signals else None
     with folder_lock(directory, "generate_sample_data.py"):
         _refuse_existing(directory, plan, signals_dir, overwrite)
-        _write_data_set(directory, plan, fs, duration_s, signals_dir, workers or default_workers(len(plan)))
+        _write_data_set(directory, plan, fs, duration_s, signals_dir, workers, scheduler)
     return [recording.path for recording in plan]
 
 
@@ -218,7 +252,13 @@ def default_workers(n_files: int) -> int:
 
 
 def _write_data_set(
-    directory: Path, plan: Sequence[_Recording], fs: float, duration_s: float, signals_dir: Path | None, workers: int
+    directory: Path,
+    plan: Sequence[_Recording],
+    fs: float,
+    duration_s: float,
+    signals_dir: Path | None,
+    workers: int | None,
+    scheduler: str | None,
 ) -> None:
     """Make the planned files (and signals), then ``labels.csv``; see :func:`generate_sample_data`."""
     if signals_dir is not None:
@@ -226,7 +266,7 @@ def _write_data_set(
     # Written last, so a labels file is there only when every file it names is.
     (directory / LABELS_FILE).unlink(missing_ok=True)
     try:
-        _make_all(plan, fs, duration_s, signals_dir, workers)
+        _make_all(plan, fs, duration_s, signals_dir, workers, scheduler)
     except WriteError as error:
         raise error.with_advice(
             f"the data set in {directory} is incomplete and has no {LABELS_FILE}: run again with `overwrite`"

@@ -30,24 +30,29 @@ channels chosen (``all`` or a list), ``<input stem>_<channel tag>[_seg<NNN>].npz
 in the input's name carries over. Files are written atomically and an existing one is never
 replaced without ``overwrite``.
 
-Files are read and transformed by a pool of processes; a long recording's segments, and a
-recording's channels, are shared out among the processes too. Each segment's noise (for the
-ensemble methods) is seeded from the seed, the output's name and the segment's index, so the
-matrices do not depend on the number of processes.
+Files are read and transformed on a Dask cluster (:mod:`semg_hht.engine`): a local one of
+``workers`` processes, a running one at ``scheduler``, or this process alone for one worker or
+one input file. The unit of work is one input file: its worker reads it and writes its outputs,
+and sends back only counts and reasons. Each segment's noise (for the ensemble methods) is
+seeded from the seed, the output's name and the segment's index, so the matrices do not depend
+on the cluster, the number of workers or the order in which files finish.
+
+Without ``overwrite``, a file whose outputs all exist already is skipped (a rerun after an
+interrupted run converts only what is missing); one with only some of them is refused and
+named. Outputs that this run wrote itself, before a worker died and its file was run again, are
+replaced by the identical new ones.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
-import multiprocessing
 import os
-import signal
 import sys
 import time
 import zlib
-from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -68,6 +73,7 @@ from semg_hht.defaults import (
     HHT_METHODS,
     SPECTRUM_QUANTITIES,
 )
+from semg_hht.engine import IN_PROCESS, Engine, open_engine
 from semg_hht.errors import EXIT_OK, EXIT_PARTIAL, EXIT_WRITE_FAILED, UsageError, WriteError
 from semg_hht.hht.preprocessing import Preprocessing, describe_json, preprocess
 from semg_hht.hht.spectrum import (
@@ -100,15 +106,20 @@ from semg_hht.logs import TO_STDERR
 
 logger = logging.getLogger(__name__)
 
-FILES_IN_FLIGHT_PER_WORKER = 2
-"""Files read ahead per worker: enough to keep every worker busy, few enough to bound memory."""
+MAX_FILES_PER_TASK = 16
+"""Files one task converts in a row, at most: a Dask task costs a few milliseconds of the
+scheduler's and the client's time, about what EMD needs for a two-second recording, so short
+files go in batches; a batch is small enough that a run ends with its workers evenly busy."""
+TASKS_PER_WORKER = 4
+"""Tasks per worker at least, where there are enough files: batches shrink for small runs."""
 
 
 @dataclass(frozen=True)
 class ConversionOptions:
     """The settings of one conversion run, named as ``compute_hht.py``'s flags.
 
-    Times are in seconds, frequencies and ``fs`` in Hz; ``workers=None`` means one per CPU.
+    Times are in seconds, frequencies and ``fs`` in Hz; ``workers=None`` means one per usable
+    CPU core; ``scheduler`` is the address of a running Dask scheduler (``workers`` is then unused).
     """
 
     input: str
@@ -125,6 +136,7 @@ class ConversionOptions:
     log: bool = False
     seed: int = DEFAULT_SEED
     workers: int | None = None
+    scheduler: str | None = None
     overwrite: bool = False
     png: bool = False
     remove_mean: bool = DEFAULT_REMOVE_MEAN
@@ -150,15 +162,14 @@ class _Source:
 
 @dataclass(frozen=True)
 class _Segments:
-    """Consecutive segments of one channel of a recording, each ``length`` samples long.
+    """The segments of one channel of a recording, each ``length`` samples long.
 
-    ``signal`` holds the preprocessed channel from sample ``offset`` on; segment
-    ``first_index + k`` starts at sample ``starts[k]`` of the recording. Its outputs are named
-    ``stem`` (``<input stem>`` or ``<input stem>_<channel tag>``) and ``_segNNN`` when windowing.
-    ``position`` orders the file's channels in messages; ``label`` names the channel in them
-    (empty for a file converted from one channel). ``dead`` gives the segments that were flat
-    before filtering (a detached electrode), by index, with the reason: filtering would leave
-    only its ringing there, which is not a recording.
+    ``signal`` holds the preprocessed channel; segment ``k`` starts at sample ``starts[k]``. Its
+    outputs are named ``stem`` (``<input stem>`` or ``<input stem>_<channel tag>``) and
+    ``_segNNN`` when windowing. ``position`` orders the file's channels in messages; ``label``
+    names the channel in them (empty for a file converted from one channel). ``dead`` gives the
+    segments that were flat before filtering (a detached electrode), by index, with the reason:
+    filtering would leave only its ringing there, which is not a recording.
     """
 
     signal: np.ndarray
@@ -171,61 +182,57 @@ class _Segments:
     position: int = 0
     label: str = ""
     dead: dict[int, str] = field(default_factory=dict)
-    offset: int = 0
-    first_index: int = 0
-
-    def split(self, n_chunks: int) -> list[_Segments]:
-        """Cut into up to ``n_chunks`` runs of segments, each holding only the samples it needs."""
-        chunks = []
-        for positions in np.array_split(np.arange(self.starts.size), min(n_chunks, self.starts.size)):
-            starts = self.starts[positions]
-            first, end = int(starts[0]), int(starts[-1]) + self.length
-            chunk_signal = self.signal[first - self.offset : end - self.offset]
-            chunks.append(
-                replace(self, signal=chunk_signal, starts=starts, offset=first, first_index=int(positions[0]))
-            )
-        return chunks
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Loaded:
-    """A read recording: the segments of each usable chosen channel, the chosen channels that are not, and notes."""
+    """A read recording: the segments of each usable chosen channel, the chosen channels that are not,
+    notes, and how many chosen channels were converted before (all their outputs exist)."""
 
     channels: list[_Segments]
     channel_errors: list[str]
     notes: list[str]
+    already_converted: int = 0
+
+
+class _AlreadyConverted:
+    """A channel whose outputs all exist already: skipped, not converted again."""
+
+
+@dataclass(frozen=True)
+class _Task:
+    """Files one worker converts in a row, each with the (case-folded) names of files in the output
+    folder that its outputs could take and that existed before the run; paths are absolute, as a
+    worker on another machine or in another folder needs them."""
+
+    options: ConversionOptions
+    files: tuple[tuple[_Source, frozenset[str]], ...]
 
 
 @dataclass
-class _ChunkResult:
-    """What transforming some segments of a file did."""
+class _FileResult:
+    """What converting one file did; small, so that it travels back from a worker cheaply."""
 
     written: int = 0
-    segment_errors: list[tuple[tuple[int, int], str, str]] = field(default_factory=list)  # where, label, reason
-    write_error: tuple[tuple[int, int], str, bool] | None = None  # where, message, whether the storage is at fault
-    """The segment whose file could not be written, and why; the chunk's later segments were not tried."""
-
-
-@dataclass
-class _FileState:
-    """Progress of one file through the pool."""
-
-    source: _Source
-    chunks_left: int = 0
-    written: int = 0
-    segment_errors: list[tuple[tuple[int, int], str, str]] = field(default_factory=list)
-    write_errors: list[tuple[tuple[int, int], str, bool]] = field(default_factory=list)
+    already_converted: bool = False
+    notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    segment_errors: list[tuple[tuple[int, int], str, str]] = field(default_factory=list)  # where, label, reason
+    write_errors: list[tuple[tuple[int, int], str, bool]] = field(default_factory=list)
+    """Each channel's segment whose file could not be written, why, and whether the storage is at fault;
+    the channel's later segments were not tried."""
 
 
 @dataclass
 class _Summary:
     files: int = 0
     converted: int = 0
+    already_converted: int = 0
     matrices: int = 0
     failed_files: int = 0
     failed_segments: int = 0
     unwritten_files: int = 0
+    files_per_worker: Counter[str] = field(default_factory=Counter)
 
 
 # --- checks before any data is read ---------------------------------------------------------
@@ -388,8 +395,28 @@ def _segment_seed(seed: int, name: str, index: int) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
 
 
-def _load_segments(source: _Source, options: ConversionOptions) -> _Loaded | str:
-    """Read a recording, preprocess its chosen channels and plan their segments; the reason as text if it fails."""
+def _convert_task(task: _Task) -> list[_FileResult]:
+    """Convert the files of one task (this runs on a worker); one result per file, in order."""
+    return [_convert_file(source, task.options, existing) for source, existing in task.files]
+
+
+def _convert_file(source: _Source, options: ConversionOptions, existing: frozenset[str]) -> _FileResult:
+    """Read one recording and write a matrix file for each segment of each chosen channel."""
+    loaded = _load_segments(source, options, existing)
+    if isinstance(loaded, str):
+        return _FileResult(errors=[loaded])
+    result = _FileResult(notes=loaded.notes, errors=list(loaded.channel_errors))
+    result.already_converted = bool(loaded.already_converted) and not loaded.channels and not result.errors
+    for segments in loaded.channels:
+        _convert_segments(source, options, segments, result)
+    return result
+
+
+def _load_segments(source: _Source, options: ConversionOptions, existing: frozenset[str]) -> _Loaded | str:
+    """Read a recording, preprocess its chosen channels and plan their segments; the reason as text if it fails.
+
+    ``existing`` holds the case-folded names of output files that existed before the run.
+    """
     try:
         recording = read_recording(source.path)
         indices, notes = select_channels(recording, options.channels)
@@ -404,24 +431,26 @@ def _load_segments(source: _Source, options: ConversionOptions) -> _Loaded | str
         channel = recording.channels[index]
         stem = f"{source.stem}_{tag}" if named else source.stem
         label = f"channel {channel.name!r}: " if named else ""
-        planned = _plan_channel(channel, options, stem, recording.format)
-        if isinstance(planned, str):
+        planned = _plan_channel(channel, options, stem, recording.format, existing)
+        if isinstance(planned, _AlreadyConverted):
+            loaded.already_converted += 1
+        elif isinstance(planned, str):
             loaded.channel_errors.append(label + planned)
-            continue
-        signal, fs, length, starts, dead = planned
-        loaded.channels.append(
-            _Segments(signal, fs, length, starts, stem, channel.name, channel.unit, position, label, dead)
-        )
+        else:
+            signal, fs, length, starts, dead = planned
+            loaded.channels.append(
+                _Segments(signal, fs, length, starts, stem, channel.name, channel.unit, position, label, dead)
+            )
     if not loaded.channels and loaded.channel_errors and not named:
         return loaded.channel_errors[0]
     return loaded
 
 
 def _plan_channel(
-    channel: RecordedChannel, options: ConversionOptions, stem: str, file_format: str
-) -> tuple[np.ndarray, float, int, np.ndarray, dict[int, str]] | str:
-    """(preprocessed signal, rate, segment length, segment starts, dead segments) of one channel, or why it cannot
-    be converted."""
+    channel: RecordedChannel, options: ConversionOptions, stem: str, file_format: str, existing: frozenset[str]
+) -> tuple[np.ndarray, float, int, np.ndarray, dict[int, str]] | str | _AlreadyConverted:
+    """(preprocessed signal, rate, segment length, segment starts, dead segments) of one channel, why it cannot
+    be converted, or that it was converted before."""
     try:
         emg = finite_signal(channel)
     except ValueError as error:
@@ -447,9 +476,9 @@ def _plan_channel(
         return f"channel {channel.name!r} is {what}: there is nothing to decompose"
     starts = np.arange(0, n - length + 1, hop)
     if not options.overwrite:
-        existing = _existing_outputs(stem, starts.size, options)
-        if existing:
-            return existing
+        found = _existing_outputs(stem, starts.size, options, existing)
+        if found is not None:
+            return found
     flat = {index: _flat_reason(emg[start : start + length]) for index, start in enumerate(starts.tolist())}
     dead = {index: reason for index, reason in flat.items() if reason}
     return preprocess(emg, fs, options.preprocessing), fs, length, starts, dead
@@ -461,20 +490,21 @@ def _flat_reason(segment: np.ndarray) -> str | None:
     return "the signal is all zero" if segment[0] == 0 else f"the signal is constant ({segment[0]:g})"
 
 
-def _existing_outputs(stem: str, count: int, options: ConversionOptions) -> str | None:
+def _existing_outputs(
+    stem: str, count: int, options: ConversionOptions, existing: frozenset[str]
+) -> str | _AlreadyConverted | None:
+    """None if none of a channel's ``count`` outputs existed before the run; :class:`_AlreadyConverted` if all
+    did; else why the channel is refused (some did: they are never replaced without `overwrite`)."""
     windowed = options.window is not None
     names = [_output_name(stem, index, windowed) for index in range(count)]
     if options.png:
         names += [str(Path(name).with_suffix(".png")) for name in names]
-    existing = [printable_path(name) for name in names if os.path.lexists(Path(options.output_dir) / name)]
-    if len(names) == 1 and existing:
-        return f"its output {existing[0]} exists already; use `overwrite` to replace it"
-    if existing:
-        return (
-            f"{len(existing)} of its {len(names)} outputs exist already ({existing[0]}, ...); "
-            "use `overwrite` to replace them"
-        )
-    return None
+    found = [printable_path(name) for name in names if name.casefold() in existing]
+    if not found:
+        return None
+    if len(found) == len(names):
+        return _AlreadyConverted()
+    return f"{len(found)} of its {len(names)} outputs exist already ({found[0]}, ...); use `overwrite` to replace them"
 
 
 def _spectrum(segment: np.ndarray, fs: float, options: ConversionOptions, seed: int) -> np.ndarray:
@@ -497,17 +527,15 @@ def _spectrum(segment: np.ndarray, fs: float, options: ConversionOptions, seed: 
     return matrix
 
 
-def _convert_segments(source: _Source, options: ConversionOptions, segments: _Segments) -> _ChunkResult:
-    """Transform the segments of one channel of a recording and write a matrix file for each."""
-    result = _ChunkResult()
+def _convert_segments(source: _Source, options: ConversionOptions, segments: _Segments, result: _FileResult) -> None:
+    """Transform the segments of one channel of a recording, write a matrix file for each, count into ``result``."""
     windowed = options.window is not None
     frequency = frequency_axis(DEFAULT_N_FREQ, options.f_min, options.f_max)
     # One channel keeps the seeds of earlier releases (the input's name); several are told apart by their stems.
     seed_name = source.path.name if segments.stem == source.stem else segments.stem
     preprocessing = describe_json(options.preprocessing)
-    for index, start in enumerate(segments.starts.tolist(), start=segments.first_index):
-        begin = start - segments.offset
-        segment = segments.signal[begin : begin + segments.length]
+    for index, start in enumerate(segments.starts.tolist()):
+        segment = segments.signal[start : start + segments.length]
         where = (segments.position, index)
         if index in segments.dead:
             result.segment_errors.append((where, segments.label, segments.dead[index]))
@@ -540,27 +568,10 @@ def _convert_segments(source: _Source, options: ConversionOptions, segments: _Se
                 )
         except WriteError as error:
             # The next writes would fail the same way (disk full, read-only, name too long): stop here.
-            result.write_error = (where, f"cannot write {display_name(path)}: {error.reason}", error.is_storage_fault)
-            break
+            fault = (where, f"cannot write {display_name(path)}: {error.reason}", error.is_storage_fault)
+            result.write_errors.append(fault)
+            return
         result.written += 1
-    return result
-
-
-def _ignore_interrupts() -> None:
-    # Ctrl-C reaches the whole process group; the main process alone handles it (and ends the workers).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class _InProcessExecutor(Executor):
-    """Runs each task when it is submitted, in this process: ``workers=1``."""
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as error:
-            future.set_exception(error)
-        return future
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -598,24 +609,51 @@ def run_conversion(options: ConversionOptions) -> int:
 
 def _convert_in_locked_folder(options: ConversionOptions, inputs: list[Path], ignored: Counter[str]) -> int:
     sources, refused = _plan(options, inputs)
-    workers = options.workers or os.cpu_count() or 1
-    if options.window is None or not sources:
-        # Each file is one task: more workers than files would only cost their start-up time.
-        workers = max(1, min(workers, len(sources)))
-    _announce(options, inputs, ignored, workers)
     summary = _Summary(files=len(inputs), failed_files=len(refused))
     for path, reason in refused:
         logger.error(f"{printable_path(path)}: {reason}")
+    existing = [] if options.overwrite else _casefolded_names(Path(options.output_dir))
     started = time.perf_counter()
-    if workers == 1:
-        _convert_all(sources, options, _InProcessExecutor(), 1, summary)
-    else:
-        _convert_in_pool(sources, options, workers, summary)
+    # Each file is one unit of work: more workers than files would only cost their start-up time.
+    with open_engine(options.workers, options.scheduler, len(sources)) as engine:
+        _announce(options, inputs, ignored, engine.description)
+        if sources:
+            engine.check_access(options.input, options.output_dir)
+            started = time.perf_counter()
+            _convert_all(engine, _tasks(sources, options, existing, engine.workers), sources, options, summary)
     return _report(summary, time.perf_counter() - started)
 
 
-def _announce(options: ConversionOptions, inputs: list[Path], ignored: Counter[str], workers: int) -> None:
-    """Log what the run reads, where it writes, and how it transforms."""
+def _casefolded_names(folder: Path) -> list[str]:
+    """The names in ``folder``, case-folded (macOS and Windows file systems ignore case) and sorted."""
+    with os.scandir(folder) as entries:
+        return sorted(entry.name.casefold() for entry in entries)
+
+
+def _names_starting_with(names: list[str], prefix: str) -> frozenset[str]:
+    """Those of the sorted ``names`` that start with ``prefix``."""
+    first = bisect.bisect_left(names, prefix)
+    last = bisect.bisect_left(names, prefix + "\U0010ffff", lo=first)
+    return frozenset(names[first:last])
+
+
+def _tasks(sources: list[_Source], options: ConversionOptions, existing: list[str], workers: int) -> list[_Task]:
+    """The sources in batches of consecutive files, each with the output names it could take that exist already."""
+    per_task = max(1, min(MAX_FILES_PER_TASK, len(sources) // (TASKS_PER_WORKER * workers)))
+    # Workers may run in another folder, or on another machine that mounts the same file system.
+    absolute = replace(options, input=os.path.abspath(options.input), output_dir=os.path.abspath(options.output_dir))
+    files = [
+        (
+            _Source(Path(os.path.abspath(source.path)), source.stem),
+            _names_starting_with(existing, source.stem.casefold()),
+        )
+        for source in sources
+    ]
+    return [_Task(absolute, tuple(files[start : start + per_task])) for start in range(0, len(files), per_task)]
+
+
+def _announce(options: ConversionOptions, inputs: list[Path], ignored: Counter[str], engine: str) -> None:
+    """Log what the run reads, where it writes, how it transforms, and on what."""
     logger.info(f"Input: {printable_path(options.input)} ({len(inputs)} recording{'s' if len(inputs) != 1 else ''})")
     if ignored:
         logger.info(_ignored_text(ignored).capitalize())
@@ -624,38 +662,49 @@ def _announce(options: ConversionOptions, inputs: list[Path], ignored: Counter[s
     segmenting = "whole recordings" if options.window is None else f"`window` {options.window:g} s, `hop` {hop:g} s"
     logger.info(
         f"Transform: {options.method}, {options.f_min:g}-{options.f_max:g} Hz, {options.quantity}"
-        f"{', log' if options.log else ''}; {segmenting}; {workers} worker{'s' if workers != 1 else ''}"
+        f"{', log' if options.log else ''}; {segmenting}; workers: {engine}"
     )
     channels = "all EMG channels" if options.channels.every_emg else options.channel
     logger.info(f"Channels: {channels}; preprocessing: {options.preprocessing.summary()}")
 
 
-def _convert_in_pool(sources: list[_Source], options: ConversionOptions, workers: int, summary: _Summary) -> None:
-    """:func:`_convert_all` with a pool of ``workers`` processes; Ctrl-C stops them at once."""
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
-    # The pool starts a worker per task submitted while none is idle, and a worker takes about a
-    # second to import numpy and scipy: start them all now, together, rather than one by one
-    # as a long recording's segments arrive.
-    for _ in range(workers):
-        pool.submit(int)
-    try:
-        _convert_all(sources, options, pool, workers, summary)
-    except KeyboardInterrupt:
-        # Workers ignore Ctrl-C; without this the pool would finish its running files first.
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in multiprocessing.active_children():
-            process.terminate()
-        raise
-    pool.shutdown()
+def _convert_all(
+    engine: Engine, tasks: list[_Task], sources: list[_Source], options: ConversionOptions, summary: _Summary
+) -> None:
+    """Run the tasks on ``engine``; report and count each file as its task finishes."""
+    owners = []  # each task's files as the client names them, for messages in the user's words
+    first = 0
+    for task in tasks:
+        owners.append(sources[first : first + len(task.files)])
+        first += len(task.files)
+    with tqdm(
+        total=len(sources), desc="Converting", unit="file", leave=False, file=sys.stderr, disable=None
+    ) as progress:
+        for outcome in engine.run(_convert_task, tasks, "compute_hht"):
+            files = owners[outcome.index]
+            # A task that could not run (its workers died each time) fails each of its files with the reason.
+            results = outcome.value if outcome.error is None else [_FileResult(errors=[outcome.error]) for _ in files]
+            for source, result in zip(files, results, strict=True):
+                _finish(source, result, options, summary)
+            summary.files_per_worker[outcome.worker] += len(files)
+            progress.update(len(files))
 
 
 def _report(summary: _Summary, elapsed: float) -> int:
-    """Log the run's counts; the exit code they make."""
+    """Log the run's counts and speed; the exit code they make."""
+    rate = f" ({summary.files / elapsed:.1f} files/s)" if elapsed > 0 and summary.files_per_worker else ""
     logger.info(
         f"\nConverted {summary.converted} of {summary.files} file{'s' if summary.files != 1 else ''}: "
-        f"{summary.matrices} matri{'ces' if summary.matrices != 1 else 'x'} written in {elapsed:.1f} s"
+        f"{summary.matrices} matri{'ces' if summary.matrices != 1 else 'x'} written in {elapsed:.1f} s{rate}"
     )
+    if summary.already_converted:
+        logger.info(
+            f"Skipped {summary.already_converted} file(s) converted before: all their outputs exist "
+            "(`overwrite` replaces them)"
+        )
+    if set(summary.files_per_worker) - {IN_PROCESS}:
+        counts = ", ".join(f"{worker} {files}" for worker, files in sorted(summary.files_per_worker.items()))
+        logger.info(f"Files per worker: {counts}")
     if summary.failed_files or summary.failed_segments:
         logger.info(
             f"Failed: {summary.failed_files} file(s), {summary.failed_segments} segment(s) (each reported on stderr)"
@@ -666,73 +715,31 @@ def _report(summary: _Summary, elapsed: float) -> int:
     return EXIT_PARTIAL if summary.failed_files or summary.failed_segments else EXIT_OK
 
 
-def _convert_all(
-    sources: list[_Source], options: ConversionOptions, pool: Executor, workers: int, summary: _Summary
-) -> None:
-    """Read each file, then transform its segments in chunks, keeping every worker busy."""
-    waiting = deque(sources)
-    # A future's file, and whether the future reads it (else it converts a chunk of it).
-    running: dict[Future, tuple[_FileState, bool]] = {}
-    open_files = 0
-    with tqdm(
-        total=len(sources), desc="Converting", unit="file", leave=False, file=sys.stderr, disable=None
-    ) as progress:
-        while waiting or running:
-            while waiting and open_files < FILES_IN_FLIGHT_PER_WORKER * workers:
-                state = _FileState(waiting.popleft())
-                running[pool.submit(_load_segments, state.source, options)] = (state, True)
-                open_files += 1
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                state, is_read = running.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as error:  # a worker that died (out of memory) or a bug
-                    outcome = f"the conversion failed ({type(error).__name__}: {error})"
-                if isinstance(outcome, str):
-                    state.errors.append(outcome)
-                elif is_read:
-                    state.errors += outcome.channel_errors
-                    for note in outcome.notes:
-                        logger.info(f"Note: {printable_path(state.source.path)}: {note}", extra=TO_STDERR)
-                    # A file's channels share the workers as a long recording's segments do.
-                    n_chunks = max(1, -(-workers // max(1, len(outcome.channels))))
-                    for segments in outcome.channels:
-                        for chunk in segments.split(n_chunks):
-                            running[pool.submit(_convert_segments, state.source, options, chunk)] = (state, False)
-                            state.chunks_left += 1
-                else:
-                    state.written += outcome.written
-                    state.segment_errors += outcome.segment_errors
-                    state.write_errors += [outcome.write_error] if outcome.write_error else []
-                if not is_read:
-                    state.chunks_left -= 1
-                if state.chunks_left == 0:
-                    _finish(state, options, summary)
-                    open_files -= 1
-                    progress.update(1)
-
-
-def _finish(state: _FileState, options: ConversionOptions, summary: _Summary) -> None:
-    """Report a file's errors and count it."""
-    name = printable_path(state.source.path)
-    summary.matrices += state.written
-    if state.write_errors:
-        # Every chunk of the file may have failed the same way (disk full, read-only): report the first.
-        _, reason, is_storage_fault = min(state.write_errors)
-        state.errors.append(reason)
+def _finish(source: _Source, result: _FileResult, options: ConversionOptions, summary: _Summary) -> None:
+    """Report a file's notes and errors and count it."""
+    name = printable_path(source.path)
+    for note in result.notes:
+        logger.info(f"Note: {name}: {note}", extra=TO_STDERR)
+    summary.matrices += result.written
+    errors = list(result.errors)
+    if result.write_errors:
+        # Every channel of the file may have failed the same way (disk full, read-only): report the first.
+        _, reason, is_storage_fault = min(result.write_errors)
+        errors.append(reason)
         summary.unwritten_files += is_storage_fault
-    segment_errors = sorted(state.segment_errors)
+    segment_errors = sorted(result.segment_errors)
     if options.window is None:
         # The whole recording is the one segment: its failure is the file's.
-        state.errors += [label + reason for _, label, reason in segment_errors]
+        errors += [label + reason for _, label, reason in segment_errors]
         segment_errors = []
     for (_, index), label, reason in segment_errors:
         logger.error(f"{name}: {label}segment {index}: {reason}")
-    for reason in state.errors:
+    for reason in errors:
         logger.error(f"{name}: {reason}")
     summary.failed_segments += len(segment_errors)
-    if state.errors:
+    if errors:
         summary.failed_files += 1
-    elif state.written:
+    elif result.already_converted:
+        summary.already_converted += 1
+    elif result.written:
         summary.converted += 1
