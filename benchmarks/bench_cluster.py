@@ -1,0 +1,177 @@
+"""Benchmark compute_hht.py on its Dask engine: files/s in-process, with 2 local workers, and with 2 workers
+behind a running scheduler, in one run on the same files, beside the machine's own limit.
+
+Usage::
+
+    python benchmarks/bench_cluster.py [--files 2000] [--seconds 2] [--fs 2000] [--method emd] [--json]
+
+The recordings are band-limited noise under a burst envelope (sEMG-like), ``--seconds`` long at
+``--fs`` Hz, one ``.npy`` file each, made in a temporary folder. Each configuration is one whole
+``compute_hht.py`` command, timed from start to exit (interpreter, cluster start and worker imports
+included); the conversion phase alone is the time the run itself reports. The machine's limit is
+two in-process runs side by side, each on half of the files: what two cores give with no engine at
+all. The engine's overhead per file is the core time it adds: ``(2 x wall_2 - wall_1) / files``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
+from scipy.signal import butter, sosfiltfilt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "compute_hht.py"
+PHASE = re.compile(r"written in ([0-9.]+) s")
+
+
+def make_recordings(folder: Path, count: int, seconds: float, fs: float) -> None:
+    """``count`` sEMG-like recordings: 20-450 Hz noise under a Gaussian burst, fixed seeds."""
+    folder.mkdir(parents=True)
+    n = round(seconds * fs)
+    sos = butter(4, [20.0, min(450.0, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+    t = np.arange(n) / n
+    for index in range(count):
+        rng = np.random.default_rng(index)
+        envelope = 0.1 + np.exp(-0.5 * ((t - rng.uniform(0.3, 0.7)) / 0.15) ** 2)
+        np.save(folder / f"REC_full_M_{index:05d}.npy", sosfiltfilt(sos, rng.standard_normal(n)) * envelope)
+
+
+def convert(inputs: Path, output: Path, args: argparse.Namespace, *flags: str) -> tuple[float, float]:
+    """Run compute_hht.py; (wall seconds, conversion-phase seconds)."""
+    command = [sys.executable, str(SCRIPT), "--input", str(inputs), "--output_dir", str(output)]
+    command += ["--fs", f"{args.fs:g}", "--method", args.method, *flags]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr}")
+    match = PHASE.search(result.stdout)
+    return wall, float(match.group(1)) if match else wall
+
+
+def machine_limit(inputs: Path, work: Path, args: argparse.Namespace) -> float:
+    """Seconds for two in-process runs side by side, each on half of the files (symbolic links)."""
+    halves = [work / "half0", work / "half1"]
+    for half in halves:
+        half.mkdir()
+    for index, path in enumerate(sorted(inputs.iterdir())):
+        (halves[index % 2] / path.name).symlink_to(path)
+    command = [sys.executable, str(SCRIPT), "--fs", f"{args.fs:g}", "--method", args.method, "--workers", "1"]
+    started = time.perf_counter()
+    runs = [
+        subprocess.Popen(
+            [*command, "--input", str(half), "--output_dir", str(work / f"out-{half.name}")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for half in halves
+    ]
+    if any(run.wait() != 0 for run in runs):
+        raise SystemExit("an in-process run of the machine-limit pair failed")
+    return time.perf_counter() - started
+
+
+def start_cluster(folder: Path, n_workers: int) -> tuple[str, list[subprocess.Popen]]:
+    """A ``dask scheduler`` and ``n_workers`` single-threaded ``dask worker`` processes; (address, processes)."""
+    scheduler_file = folder / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+            + ["--scheduler-file", str(scheduler_file)],
+            **quiet,
+        )
+    ]
+    deadline = time.monotonic() + 60
+    while not (scheduler_file.exists() and "address" in (scheduler_file.read_text() or "{}")):
+        if time.monotonic() > deadline:
+            raise SystemExit("the Dask scheduler did not start")
+        time.sleep(0.1)
+    address = json.loads(scheduler_file.read_text())["address"]
+    processes += [
+        subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nthreads", "1"], **quiet)
+        for _ in range(n_workers)
+    ]
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        client.wait_for_workers(n_workers, timeout=60)
+    return address, processes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--fs", type=float, default=2000.0)
+    parser.add_argument("--method", default="emd", choices=("emd", "eemd", "ceemdan"))
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(temporary)
+        inputs = work / "in"
+        make_recordings(inputs, args.files, args.seconds, args.fs)
+        rows = {"in-process (1 worker)": convert(inputs, work / "one", args, "--workers", "1")}
+        rows["local cluster, 2 workers"] = convert(inputs, work / "local", args, "--workers", "2")
+        address, processes = start_cluster(work, 2)
+        try:
+            rows["running scheduler, 2 workers"] = convert(inputs, work / "remote", args, "--scheduler", address)
+        finally:
+            for process in processes:
+                process.kill()
+        limit = machine_limit(inputs, work, args)
+    report(rows, limit, args)
+
+
+def report(rows: dict[str, tuple[float, float]], limit: float, args: argparse.Namespace) -> None:
+    n = args.files
+    one_wall = rows["in-process (1 worker)"][0]
+    figures = {
+        name: {
+            "wall_s": round(wall, 2),
+            "files_per_s": round(n / wall, 1),
+            "conversion_files_per_s": round(n / phase, 1),
+            "ratio_to_1_worker": round(one_wall / wall, 2),
+            "share_of_machine_limit": round(limit / wall, 2),
+            "overhead_ms_per_file": round(1e3 * (2 * wall - one_wall) / n, 2) if "2 workers" in name else 0.0,
+        }
+        for name, (wall, phase) in rows.items()
+    }
+    summary = {
+        "files": n,
+        "seconds": args.seconds,
+        "fs": args.fs,
+        "method": args.method,
+        "cores": os.cpu_count(),
+        "machine_limit_files_per_s": round(n / limit, 1),
+        "runs": figures,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"{n} recordings of {args.seconds:g} s at {args.fs:g} Hz, {args.method}, {os.cpu_count()} cores")
+    print(f"machine limit (two in-process runs side by side): {n / limit:.1f} files/s")
+    print(
+        f"{'configuration':32} {'wall s':>7} {'files/s':>8} {'phase/s':>8} {'x 1 wkr':>8} {'of limit':>9} {'ms/file':>8}"
+    )
+    for name, row in figures.items():
+        print(
+            f"{name:32} {row['wall_s']:8.2f} {row['files_per_s']:8.1f} {row['conversion_files_per_s']:8.1f} "
+            f"{row['ratio_to_1_worker']:8.2f} {row['share_of_machine_limit']:8.2f} {row['overhead_ms_per_file']:8.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
