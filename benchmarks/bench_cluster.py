@@ -163,9 +163,8 @@ def report(rows: dict[str, tuple[float, float]], limit: float, args: argparse.Na
         return
     print(f"{n} recordings of {args.seconds:g} s at {args.fs:g} Hz, {args.method}, {os.cpu_count()} cores")
     print(f"machine limit (two in-process runs side by side): {n / limit:.1f} files/s")
-    print(
-        f"{'configuration':32} {'wall s':>7} {'files/s':>8} {'phase/s':>8} {'x 1 wkr':>8} {'of limit':>9} {'ms/file':>8}"
-    )
+    header = ("wall s", "files/s", "phase/s", "x 1 wkr", "of limit", "ms/file")
+    print(f"{'configuration':32} " + " ".join(f"{column:>8}" for column in header))
     for name, row in figures.items():
         print(
             f"{name:32} {row['wall_s']:8.2f} {row['files_per_s']:8.1f} {row['conversion_files_per_s']:8.1f} "
