@@ -233,6 +233,8 @@ class _Summary:
     failed_segments: int = 0
     unwritten_files: int = 0
     files_per_worker: Counter[str] = field(default_factory=Counter)
+    task_seconds: float = 0.0
+    """Time the tasks ran on their workers, added up: the conversion's own cost, without the engine's."""
 
 
 # --- checks before any data is read ---------------------------------------------------------
@@ -687,6 +689,7 @@ def _convert_all(
             for source, result in zip(files, results, strict=True):
                 _finish(source, result, options, summary)
             summary.files_per_worker[outcome.worker] += len(files)
+            summary.task_seconds += outcome.seconds
             progress.update(len(files))
 
 
@@ -705,6 +708,8 @@ def _report(summary: _Summary, elapsed: float) -> int:
     if set(summary.files_per_worker) - {IN_PROCESS}:
         counts = ", ".join(f"{worker} {files}" for worker, files in sorted(summary.files_per_worker.items()))
         logger.info(f"Files per worker: {counts}")
+        per_file = 1e3 * summary.task_seconds / max(1, summary.files_per_worker.total())
+        logger.info(f"Time in tasks on the workers: {summary.task_seconds:.1f} s ({per_file:.1f} ms a file)")
     if summary.failed_files or summary.failed_segments:
         logger.info(
             f"Failed: {summary.failed_files} file(s), {summary.failed_segments} segment(s) (each reported on stderr)"
