@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -321,13 +322,25 @@ def _remote_client(address: str) -> Iterator[DaskEngine]:
 
 
 @contextmanager
+def _children_ignore_interrupts() -> Iterator[None]:
+    """Processes started in the block ignore Ctrl-C: it reaches every process of a terminal's group, and
+    this process alone ends the workers (a signal ignored when a process starts stays ignored, on every
+    platform). Only the main thread may change signal handlers; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+
+
+@contextmanager
 def _local_client(count: int) -> Iterator[DaskEngine]:
     from distributed import Client, LocalCluster
 
-    # Ctrl-C in a terminal reaches every process of the group; the workers ignore it (a signal ignored
-    # when a process starts stays ignored, on every platform) and this process ends them when it stops.
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with _children_ignore_interrupts():
         cluster = LocalCluster(
             n_workers=count,
             threads_per_worker=1,
@@ -335,8 +348,6 @@ def _local_client(count: int) -> Iterator[DaskEngine]:
             dashboard_address=":0",  # any free port: runs side by side must not compete for 8787
             silence_logs=logging.CRITICAL,
         )
-    finally:
-        signal.signal(signal.SIGINT, handler)
     try:
         client = Client(cluster)
         try:

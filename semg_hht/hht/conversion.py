@@ -615,7 +615,7 @@ def _convert_in_locked_folder(options: ConversionOptions, inputs: list[Path], ig
     for path, reason in refused:
         logger.error(f"{printable_path(path)}: {reason}")
     existing = [] if options.overwrite else _casefolded_names(Path(options.output_dir))
-    started = time.perf_counter()
+    elapsed = 0.0  # the conversion's own time, without the cluster's start
     # Each file is one unit of work: more workers than files would only cost their start-up time.
     with open_engine(options.workers, options.scheduler, len(sources)) as engine:
         _announce(options, inputs, ignored, engine.description)
@@ -623,7 +623,8 @@ def _convert_in_locked_folder(options: ConversionOptions, inputs: list[Path], ig
             engine.check_access(options.input, options.output_dir)
             started = time.perf_counter()
             _convert_all(engine, _tasks(sources, options, existing, engine.workers), sources, options, summary)
-    return _report(summary, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+    return _report(summary, elapsed)
 
 
 def _casefolded_names(folder: Path) -> list[str]:
