@@ -53,6 +53,14 @@ SVM_KERNELS = ("rbf", "linear", "poly", "sigmoid")
 DEFAULT_SVM_C = 10.0
 DEFAULT_SVM_KERNEL = "rbf"
 DEFAULT_SVM_GAMMA = "scale"
+HEADS = ("auto", "svm", "scalable")
+DEFAULT_HEAD = "auto"
+"""``svm``: the calibrated RBF SVM; ``scalable``: Nystroem + logistic regression, whose fit grows
+about linearly with the samples; ``auto``: the SVM up to :data:`AUTO_SVM_MAX_SAMPLES` training
+samples, the scalable head above (docs/scaling.md has the figures)."""
+AUTO_SVM_MAX_SAMPLES = 12_000
+"""Where ``auto`` stops choosing the SVM: its fit (the default factorised model, C=10) takes about
+a minute on 2 cores at 12,000 samples and grows about as n^2.2 (benchmarks/bench_scale.py)."""
 MODELS = ("joint", "factorised")
 NORMALISATION_MODES = ("none", "subject", "subject_muscle")
 AGGREGATION_RULES = ("mean", "majority")

@@ -54,7 +54,7 @@ def test_prefix_resolution(saved):
     directory, _, _ = saved
     assert resolve_checkpoint_prefix(directory) == directory / "final"
     assert resolve_checkpoint_prefix(directory / "final_svm.pkl") == directory / "final"
-    with pytest.raises(CheckpointError, match="missing latest_encoder.pt"):
+    with pytest.raises(CheckpointError, match="missing latest_scaler.pkl"):
         resolve_checkpoint_prefix(directory / "latest")
 
 

@@ -133,7 +133,7 @@ def test_hostile_head_is_refused_without_running_code(tmp_path, monkeypatch):
     stream = io.BytesIO()
     np.savez(stream, **arrays)
     rewrite_with_manifest(prefix, "_head.npz", stream.getvalue())
-    with pytest.raises(CheckpointError, match="final_head.npz: not a valid SVM head.*object array"):
+    with pytest.raises(CheckpointError, match="final_head.npz: not a valid head.*object array"):
         load_checkpoint(prefix)
     assert not (tmp_path / "unpickled_marker").exists()
     arrays = classifier.head_.to_arrays()

@@ -1,4 +1,5 @@
-"""Train the sEMG-HHT CNN-SVM classifier on a folder of labelled HHT matrices.
+"""Train the sEMG-HHT classifier (HHT descriptors, optionally CNN features, and a calibrated head) on a folder of
+labelled HHT matrices.
 
 Exit codes: 0 trained on every file; 1 trained, but some files were skipped or
 labels-file rows were unusable (each listed); 2 nothing trained (bad flags, no
@@ -15,10 +16,12 @@ from collections.abc import Sequence
 from semg_hht.cli.common import add_encoder_arguments, run_command
 from semg_hht.defaults import (
     AGGREGATION_RULES,
+    AUTO_SVM_MAX_SAMPLES,
     DEFAULT_AGGREGATION_RULE,
     DEFAULT_CHECKPOINT_DIR,
     DEFAULT_EPOCHS,
     DEFAULT_FEATURES,
+    DEFAULT_HEAD,
     DEFAULT_LR,
     DEFAULT_MODEL,
     DEFAULT_NORMALISATION,
@@ -29,6 +32,7 @@ from semg_hht.defaults import (
     DEFAULT_SVM_KERNEL,
     DEFAULT_TEST_SIZE,
     DEFAULT_WEIGHT_DECAY,
+    HEADS,
     MODELS,
     NORMALISATION_MODES,
     SVM_KERNELS,
@@ -137,8 +141,16 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=DEFAULT_MODEL,
         choices=MODELS,
-        help="one six-class SVM, or a gender SVM (features as they are) times a movement-quality SVM "
+        help="one six-class head, or a gender head (features as they are) times a movement-quality head "
         "(default: %(default)s)",
+    )
+    model.add_argument(
+        "--head",
+        default=DEFAULT_HEAD,
+        choices=HEADS,
+        help="svm: the calibrated RBF SVM (its fit grows as n^2.2); scalable: a Nystroem approximation of the "
+        "same kernel + logistic regression (fit about linear in n, for 10^5-10^6 samples); auto: svm up to "
+        f"{AUTO_SVM_MAX_SAMPLES:,} training samples, scalable above (default: %(default)s)",
     )
     model.add_argument(
         "--vote",
@@ -155,9 +167,12 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_svm_arguments(parser: argparse.ArgumentParser) -> None:
-    """The SVM head's settings."""
+    """The head's settings (the scalable head approximates the SVM's kernel)."""
     parser.add_argument(
-        "--svm_C", type=float, default=DEFAULT_SVM_C, help="SVM regularisation C (default: %(default)s)"
+        "--svm_C",
+        type=float,
+        default=DEFAULT_SVM_C,
+        help="SVM regularisation C; the scalable head's inverse regularisation (default: %(default)s)",
     )
     parser.add_argument(
         "--svm_kernel",

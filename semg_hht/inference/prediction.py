@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import torch
 
 from semg_hht.classes import CLASS_NAMES
 from semg_hht.data.aggregation import RecordingPrediction, aggregate
@@ -48,7 +47,6 @@ from semg_hht.io.matrices import MatrixFileError, display_name, list_npz_files
 from semg_hht.logs import TO_STDERR
 from semg_hht.model.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_prefix
 from semg_hht.model.classifier import HHTClassifier, describe_model
-from semg_hht.model.encoder import resolve_device
 from semg_hht.model.normalisation import FileGroups
 
 logger = logging.getLogger(__name__)
@@ -211,7 +209,9 @@ def run_inference(options: InferenceOptions) -> int:
 
     try:
         encoded = extract_file_features(classifier, files, options.batch_size, "Predicting")
-    except torch.cuda.OutOfMemoryError:
+    except Exception as failure:
+        if not _is_out_of_device_memory(failure):
+            raise
         logger.info(out_of_memory_advice(options.batch_size), extra=TO_STDERR)
         return EXIT_OUT_OF_MEMORY
     encoded, groups = with_groups(encoded, source, needs_subjects)
@@ -255,15 +255,30 @@ def _check_inference_inputs(options: InferenceOptions) -> tuple[Path, list[Path]
     return prefix, files, options.subject_source()
 
 
+def _is_out_of_device_memory(error: BaseException) -> bool:
+    # torch is in sys.modules only where a model with the CNN block loaded it: no other error is torch's.
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(error, torch.cuda.OutOfMemoryError)
+
+
 def _load_classifier(options: InferenceOptions, prefix: Path) -> HHTClassifier:
-    """The checkpoint's classifier on the chosen device, with what was loaded logged."""
-    device = resolve_device(options.cpu)
-    logger.info(f"Using device: {device}")
+    """The checkpoint's classifier on the chosen device, with what was loaded logged.
+
+    Only a model with the CNN block imports torch and looks for a GPU; a model of descriptors
+    runs on the CPU with numpy alone.
+    """
     logger.info(f"Loading model from: {prefix}")
     try:
-        classifier, _ = load_checkpoint(prefix, device, safe=options.safe)
+        classifier, _ = load_checkpoint(prefix, "cpu", safe=options.safe)
     except CheckpointError as error:
         raise UsageError(str(error)) from None
+    if "cnn" in classifier.feature_blocks:
+        from semg_hht.model.encoder import resolve_device
+
+        classifier.device = resolve_device(options.cpu)
+        logger.info(f"Using device: {classifier.device}")
+    else:
+        logger.info("Using device: cpu (numpy; a model without the CNN block needs no GPU or torch)")
     classifier.bf16 = options.bf16
     logger.info(describe_model(classifier))
     return classifier

@@ -3,13 +3,14 @@
 A checkpoint with prefix ``P`` (e.g. ``checkpoints/final``) is these files:
 
 * ``P_encoder.pt``: the encoder's ``state_dict`` (``torch.save``; loaded with
-  ``weights_only=True``);
+  ``weights_only=True``, and only for a model with the CNN block: a model of descriptors loads and
+  predicts without importing torch, and loads without this file);
 * ``P_scaler.pkl`` and ``P_svm.pkl``: the fitted StandardScaler and calibrated
   SVM as joblib pickles, for releases that read only these; this release never
   unpickles them, it only copies their bytes when it re-saves a checkpoint;
-* ``P_head.npz``: the same scaler and SVM as plain arrays
-  (:class:`~semg_hht.model.svm_head.SVMHead`), read with ``allow_pickle=False``: what
-  this release predicts with;
+* ``P_head.npz``: the same scaler and head as plain arrays
+  (:class:`~semg_hht.model.svm_head.SVMHead`, or :class:`~semg_hht.model.scalable_head.ScalableHead`
+  marked by its ``head`` array), read with ``allow_pickle=False``: what this release predicts with;
 * ``P_metadata.pkl``: a plain-data dict (only builtin types, see
   :func:`plain_data`; read with an unpickler that refuses anything else);
 * ``P_trainer.pt`` (only ``latest`` of a run that trains the encoder): the
@@ -47,10 +48,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from semg_hht import __version__
 from semg_hht.classes import CLASS_NAMES
@@ -59,9 +59,15 @@ from semg_hht.errors import WriteError
 from semg_hht.io.atomic import TEMPORARY_SUFFIX, ensure_free_space, fsync_directory, make_folder, write_temporary
 from semg_hht.io.npyfile import npz_members, read_member
 from semg_hht.model.classifier import ConstantHead, HHTClassifier, parse_gamma
-from semg_hht.model.encoder import HHTEncoder
 from semg_hht.model.normalisation import PopulationStatistics
+from semg_hht.model.scalable_head import HEAD_KIND as SCALABLE_HEAD_KIND
+from semg_hht.model.scalable_head import ScalableHead
 from semg_hht.model.svm_head import SVMHead
+
+if TYPE_CHECKING:
+    import torch
+
+    from semg_hht.model.encoder import HHTEncoder
 
 FORMAT_VERSION = 2
 PART_SUFFIXES = ("_encoder.pt", "_scaler.pkl", "_svm.pkl", "_metadata.pkl")
@@ -70,7 +76,15 @@ TRAINER_SUFFIX = "_trainer.pt"
 MANIFEST_SUFFIX = "_manifest.json"
 PREVIOUS_DIR = ".previous"
 FACTOR_SEPARATOR = "__"
-LEGACY_SETTINGS = {"C": 10.0, "kernel": "rbf", "gamma": "scale", "seed": 42, "features": "cnn", "model": "joint"}
+LEGACY_SETTINGS = {
+    "C": 10.0,
+    "kernel": "rbf",
+    "gamma": "scale",
+    "seed": 42,
+    "features": "cnn",
+    "model": "joint",
+    "head": "svm",
+}
 """What checkpoints written before a setting was recorded used (not the defaults of today)."""
 logger = logging.getLogger(__name__)
 
@@ -80,7 +94,7 @@ class CheckpointError(Exception):
 
 
 def checkpoint_files(prefix: str | os.PathLike) -> dict[str, Path]:
-    """The four required file paths of checkpoint ``prefix``, keyed by part name."""
+    """The four file paths of checkpoint ``prefix`` that the contract names, keyed by part name."""
     prefix = str(prefix)
     return {suffix[1:].split(".")[0]: Path(prefix + suffix) for suffix in PART_SUFFIXES}
 
@@ -108,7 +122,8 @@ def resolve_checkpoint_prefix(path: str | os.PathLike) -> Path:
         if text.endswith(suffix):
             text = text[: -len(suffix)]
             break
-    missing = [p.name for p in checkpoint_files(text).values() if not p.is_file()]
+    # The encoder file is needed only by a model with the CNN block: checked once the metadata says which.
+    missing = [p.name for part, p in checkpoint_files(text).items() if part != "encoder" and not p.is_file()]
     if missing and not _path(previous_prefix(text), MANIFEST_SUFFIX).is_file():
         raise CheckpointError(f"No checkpoint at {text}: missing {', '.join(missing)}")
     return Path(text)
@@ -118,10 +133,18 @@ def package_versions() -> dict[str, str]:
     return {
         "semg_hht": __version__,
         "python": platform.python_version(),
-        "torch": str(torch.__version__),
+        # The installed version, read without importing torch (a model of descriptors never needs it).
+        "torch": _installed_version("torch"),
         "scikit-learn": importlib.metadata.version("scikit-learn"),
         "numpy": np.__version__,
     }
+
+
+def _installed_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def build_metadata(classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
@@ -144,6 +167,9 @@ def build_metadata(classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
         "feature_names": classifier.feature_names,
         "normalisation": classifier.normalisation,
         "model": classifier.model,
+        "head": classifier.head,
+        "head_kind": getattr(classifier, "head_kind_", None),
+        "head_reason": getattr(classifier, "head_reason_", None),
         "population": None if population is None else {"mean": population.mean, "std": population.std},
         "versions": package_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -285,7 +311,7 @@ def head_arrays(classifier: HHTClassifier) -> dict[str, np.ndarray]:
 
 def _arrays_of(head: object) -> dict[str, np.ndarray]:
     """The arrays of a fitted head; the stand-in of older checkpoints (and None) has none."""
-    if not isinstance(head, (SVMHead, ConstantHead)):
+    if not isinstance(head, (SVMHead, ScalableHead, ConstantHead)):
         raise TypeError(f"a {type(head).__name__} head has no arrays to save")
     return head.to_arrays()
 
@@ -299,6 +325,8 @@ def _serialise(
     classifier: HHTClassifier, metadata: dict[str, Any], trainer_state: dict[str, Any] | None
 ) -> dict[str, bytes]:
     """The content of each file of a checkpoint but the manifest, keyed by suffix."""
+    import torch  # the encoder file is written for every model (older releases need it), so saving needs torch
+
     state = {key: value.detach().cpu() for key, value in classifier.active_encoder().state_dict().items()}
     writers: dict[str, Callable[[IO], object]] = {"_encoder.pt": lambda stream: torch.save(state, stream)}
     pickled = classifier.pickled_sklearn_
@@ -310,7 +338,7 @@ def _serialise(
 
         writers["_scaler.pkl"] = lambda stream: joblib.dump(classifier.scaler_, stream)
         writers["_svm.pkl"] = lambda stream: joblib.dump(classifier.svm_, stream)
-    if isinstance(classifier.head_, SVMHead):
+    if isinstance(classifier.head_, (SVMHead, ScalableHead)):
         writers[HEAD_SUFFIX] = lambda stream: np.savez(
             stream,
             # mypy matches a str-keyed ** against savez's keyword-only `allow_pickle: bool` too;
@@ -505,13 +533,20 @@ class _SklearnHead:
             return self.svm.predict_proba(self.scaler.transform(features))
 
 
-def _factor_head(arrays: dict[str, np.ndarray]) -> SVMHead | ConstantHead:
-    if len(arrays) == 1 and "classes" in arrays and arrays["classes"].shape == (1,):
-        return ConstantHead(int(arrays["classes"][0]))
+def _head_of(arrays: dict[str, np.ndarray]) -> SVMHead | ScalableHead:
+    """The head stored in ``arrays``: the scalable head's carry ``head``; the SVM's (every older release's) do not."""
+    if "head" in arrays and str(arrays["head"]) == SCALABLE_HEAD_KIND:
+        return ScalableHead(arrays)
     return SVMHead(arrays)
 
 
-def _read_head(path: Path, model: str) -> tuple[SVMHead, SVMHead | ConstantHead | None]:
+def _factor_head(arrays: dict[str, np.ndarray]) -> SVMHead | ScalableHead | ConstantHead:
+    if len(arrays) == 1 and "classes" in arrays and arrays["classes"].shape == (1,):
+        return ConstantHead(int(arrays["classes"][0]))
+    return _head_of(arrays)
+
+
+def _read_head(path: Path, model: str) -> tuple[SVMHead | ScalableHead, SVMHead | ScalableHead | ConstantHead | None]:
     """The head (the quality head of a factorised model) and the gender head (None for a joint model)."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -519,14 +554,14 @@ def _read_head(path: Path, model: str) -> tuple[SVMHead, SVMHead | ConstantHead 
                 key: read_member(archive, member, f"array {key!r}") for key, member in npz_members(archive).items()
             }
         if model == "joint":
-            return SVMHead(arrays), None
+            return _head_of(arrays), None
         factors: dict[str, dict[str, np.ndarray]] = {"quality": {}, "gender": {}}
         for key, array in arrays.items():
             factor, _, name = key.partition(FACTOR_SEPARATOR)
             factors[factor][name] = array
-        return SVMHead(factors["quality"]), _factor_head(factors["gender"])
+        return _head_of(factors["quality"]), _factor_head(factors["gender"])
     except Exception as error:  # a damaged archive can fail in zipfile, numpy or the shape checks
-        raise CheckpointError(f"{path}: not a valid SVM head ({type(error).__name__}: {error})") from None
+        raise CheckpointError(f"{path}: not a valid head ({type(error).__name__}: {error})") from None
 
 
 def _attach_head(classifier: HHTClassifier, prefix: Path, manifest: dict[str, Any] | None, safe: bool) -> None:
@@ -565,7 +600,7 @@ def _attach_head(classifier: HHTClassifier, prefix: Path, manifest: dict[str, An
 
 def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[HHTClassifier, dict[str, Any]]:
     files = checkpoint_files(prefix)
-    missing = [p.name for p in files.values() if not p.is_file()]
+    missing = [p.name for part, p in files.items() if part != "encoder" and not p.is_file()]
     if missing:
         raise CheckpointError(f"No checkpoint at {prefix}: missing {', '.join(missing)}")
     manifest = None
@@ -578,29 +613,40 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
         logger.warning(f"{prefix}: written by an older release without a manifest; its integrity cannot be verified")
     metadata = load_metadata(files["metadata"])
     label_map = _label_map(metadata, files["metadata"])
-
-    encoder = HHTEncoder()
-    try:
-        encoder.load_state_dict(torch.load(files["encoder"], map_location="cpu", weights_only=True))
-    except Exception as error:  # torch raises many types for a bad file
-        raise CheckpointError(f"{files['encoder']}: not a valid encoder state_dict ({error})") from None
-    classifier = _unfitted_classifier(metadata, encoder, device, files["metadata"])
+    classifier = _unfitted_classifier(metadata, device, files["metadata"])
+    if "cnn" in classifier.feature_blocks:
+        classifier.encoder = classifier.encoder_ = _load_encoder(files["encoder"])
     _attach_head(classifier, prefix, manifest, safe)
+    classifier.head_kind_ = "scalable" if isinstance(classifier.head_, ScalableHead) else "svm"
+    classifier.head_reason_ = str(metadata.get("head_reason") or "svm (chosen before heads could be chosen)")
     classifier.label_map_ = label_map
     classifier.classes_ = np.arange(len(CLASS_NAMES))
     _check_widths(classifier, prefix)
     return classifier, metadata
 
 
-def _unfitted_classifier(
-    metadata: dict[str, Any], encoder: HHTEncoder, device: torch.device | str, path: Path
-) -> HHTClassifier:
-    """The classifier of the settings in ``metadata``, with ``encoder`` and the training population."""
+def _load_encoder(path: Path) -> HHTEncoder:
+    """The encoder whose ``state_dict`` is in ``path`` (read with ``weights_only=True``)."""
+    import torch  # here: only a model with the CNN block reads its encoder
+
+    from semg_hht.model.encoder import HHTEncoder
+
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {str(path)[: -len('_encoder.pt')]}: missing {path.name}")
+    encoder = HHTEncoder()
+    try:
+        encoder.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as error:  # torch raises many types for a bad file
+        raise CheckpointError(f"{path}: not a valid encoder state_dict ({error})") from None
+    return encoder
+
+
+def _unfitted_classifier(metadata: dict[str, Any], device: torch.device | str, path: Path) -> HHTClassifier:
+    """The classifier of the settings in ``metadata``, with the training population (and no encoder yet)."""
     svm_settings = metadata.get("svm", {})
     try:
         # Checkpoints before feature sets existed are CNN features, not normalised, one joint SVM.
         classifier = HHTClassifier(
-            encoder=encoder,
             svm_C=svm_settings.get("C", LEGACY_SETTINGS["C"]),
             svm_kernel=svm_settings.get("kernel", LEGACY_SETTINGS["kernel"]),
             svm_gamma=svm_settings.get("gamma", LEGACY_SETTINGS["gamma"]),
@@ -610,6 +656,7 @@ def _unfitted_classifier(
             features=metadata.get("features", LEGACY_SETTINGS["features"]),
             normalisation=metadata.get("normalisation", "none"),
             model=metadata.get("model", LEGACY_SETTINGS["model"]),
+            head=metadata.get("head", LEGACY_SETTINGS["head"]),
         )
         population = metadata.get("population")
         classifier.population_ = None
@@ -619,14 +666,14 @@ def _unfitted_classifier(
             raise ValueError("a normalised model without the training files' statistics ('population')")
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{path}: unusable model settings ({error})") from None
-    classifier.encoder_ = encoder
+    classifier.encoder_ = None
     return classifier
 
 
 def _check_widths(classifier: HHTClassifier, prefix: Path) -> None:
     width = len(classifier.feature_names)
     population = classifier.population_
-    heads = [head for head in (classifier.head_, classifier.gender_head_) if isinstance(head, SVMHead)]
+    heads = [head for head in (classifier.head_, classifier.gender_head_) if isinstance(head, (SVMHead, ScalableHead))]
     widths = {len(head.mean) for head in heads} | ({len(population.mean), len(population.std)} if population else set())
     if widths - {width}:
         raise CheckpointError(
@@ -687,6 +734,8 @@ def load_training_checkpoint(
         listed = manifest_path.is_file() and path.name in json.loads(manifest_path.read_text("utf-8"))["files"]
         if not listed:
             return classifier, metadata, None
+        import torch  # the trainer state is the encoder training's
+
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for a bad file

@@ -1,4 +1,8 @@
-"""The classifier: features of each matrix (CNN, HHT descriptors, time-domain) -> StandardScaler -> calibrated SVC.
+"""The classifier: features of each matrix (CNN, HHT descriptors, time-domain) -> StandardScaler -> a head.
+
+The head (``head``) is the calibrated RBF SVM, or, where the SVM's fit would take minutes, the
+scalable head (:mod:`semg_hht.model.scalable_head`): ``auto`` chooses by the number of training
+samples (:func:`choose_head`).
 
 Two models (``model``): ``joint``, one six-class SVM; ``factorised``, a gender SVM on the
 features as they are (gender is a property of the subject, which subject-wise normalisation
@@ -20,32 +24,39 @@ probable one, so a prediction and its confidence agree.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
 from semg_hht.classes import N_CLASSES
 from semg_hht.defaults import (
+    AUTO_SVM_MAX_SAMPLES,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_HEAD,
     DEFAULT_NORMALISATION,
     DEFAULT_SEED,
     DEFAULT_SVM_C,
     DEFAULT_SVM_GAMMA,
     DEFAULT_SVM_KERNEL,
+    HEADS,
     MODELS,
     NORMALISATION_MODES,
     SVM_KERNELS,
 )
 from semg_hht.io.matrices import MATRIX_SHAPE
-from semg_hht.model.encoder import HHTEncoder
 from semg_hht.model.estimator_base import Estimator, classifier_tags
 from semg_hht.model.feature_sets import block_slices, block_weights, feature_names, feature_set_name, parse_feature_set
 from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics
+from semg_hht.model.scalable_head import ScalableHead
 from semg_hht.model.svm_head import SVMHead
 
-__all__ = ["ConstantHead", "HHTClassifier", "describe_model", "fit_calibrated_svm", "parse_gamma"]
+if TYPE_CHECKING:
+    import torch
+
+    from semg_hht.model.encoder import HHTEncoder
+
+__all__ = ["ConstantHead", "HHTClassifier", "choose_head", "describe_model", "fit_calibrated_svm", "parse_gamma"]
 
 N_GENDERS, N_QUALITIES = 2, 3
 PLURALS = {"class": "classes", "gender": "genders", "movement quality": "movement qualities"}
@@ -87,11 +98,11 @@ class ConstantHead:
         return {"classes": self.classes_}
 
 
-def _check_labels(y: np.ndarray, what: str) -> None:
+def _check_labels(y: np.ndarray, what: str, calibrated: bool = True) -> None:
     present, counts = np.unique(y, return_counts=True)
     if len(present) < 2:
         raise ValueError(f"training needs samples of at least two {PLURALS[what]}")
-    if counts.min() < 2:
+    if calibrated and counts.min() < 2:
         raise ValueError(
             f"every {what} in training needs at least 2 samples for probability "
             f"calibration; {what} ID {int(present[counts.argmin()])} has {int(counts.min())}"
@@ -121,6 +132,38 @@ def fit_calibrated_svm(
         pipeline.fit(features, y)
     scaler, calibrated = pipeline["scale"].scaler_, pipeline["svm"]
     return scaler, calibrated, SVMHead.from_sklearn(scaler, calibrated, pipeline["scale"].transform(features))
+
+
+def choose_head(head: str, n_samples: int) -> tuple[str, str]:
+    """The head that ``head`` means for ``n_samples`` training samples, and why: ``("svm" | "scalable", reason)``.
+
+    ``auto`` takes the SVM up to :data:`~semg_hht.defaults.AUTO_SVM_MAX_SAMPLES` samples, where its
+    fit (growing about as n^2.2) stays under about a minute on 2 cores, and the scalable head above.
+    """
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    if head != "auto":
+        return head, f"{head}, as asked"
+    if n_samples <= AUTO_SVM_MAX_SAMPLES:
+        return "svm", (
+            f"auto: svm for {n_samples:,} training samples (up to {AUTO_SVM_MAX_SAMPLES:,} it fits in about a minute)"
+        )
+    return "scalable", (
+        f"auto: scalable for {n_samples:,} training samples (the SVM's fit, growing as n^2.2, "
+        f"would pass about a minute above {AUTO_SVM_MAX_SAMPLES:,})"
+    )
+
+
+def fit_head(
+    kind: str, features: np.ndarray, y: np.ndarray, weights: np.ndarray, svm: dict[str, Any], seed: int, what: str
+) -> tuple[Any, Any, SVMHead | ScalableHead]:
+    """Fit head ``kind`` (``svm`` or ``scalable``) on (n, d) features: (scaler, scikit-learn model, head arrays)."""
+    if kind == "svm":
+        return fit_calibrated_svm(features, y, weights, svm, seed, what)
+    from semg_hht.model.svm_fitting import fit_scalable_head
+
+    _check_labels(y, what, calibrated=False)
+    return fit_scalable_head(features, y, weights, svm, seed)
 
 
 def _head_probabilities(head: Any, features: np.ndarray, n_columns: int, columns: np.ndarray) -> np.ndarray:
@@ -178,17 +221,23 @@ class HHTClassifier(Estimator):
         Standardise the features within each subject's (and muscle's) files
         (:mod:`semg_hht.model.normalisation`); fitting and predicting then need ``groups``.
     model : {"joint", "factorised"}
-        One six-class SVM, or gender x movement quality (see the module docstring).
+        One six-class head, or gender x movement quality (see the module docstring).
+    head : {"auto", "svm", "scalable"}
+        The calibrated RBF SVM, the scalable head (Nystroem approximation of the same kernel +
+        logistic regression, ``svm_C`` its inverse regularisation), or ``auto``: chosen by the
+        number of training samples (:func:`choose_head`).
 
     Attributes
     ----------
     encoder_ : HHTEncoder
         The encoder that computes the CNN features (``encoder`` itself when given); see :meth:`active_encoder`.
-    head_ : SVMHead
+    head_ : SVMHead or ScalableHead
         What predicts (the quality head of the factorised model); for checkpoints of the original
         project anything with ``classes_`` and ``predict_proba(features)``.
-    gender_head_ : SVMHead, ConstantHead or None
+    gender_head_ : SVMHead, ScalableHead, ConstantHead or None
         The factorised model's gender head.
+    head_kind_ : {"svm", "scalable"}
+        The head fitted; ``head_reason_`` (str) says why.
     population_ : PopulationStatistics
         The training files' feature statistics: the normalisation's fallback.
     scaler_, svm_ : StandardScaler, CalibratedClassifierCV (dicts by head for the factorised model)
@@ -202,7 +251,7 @@ class HHTClassifier(Estimator):
     # Set by fit, active_encoder and the checkpoint loader; declared here with their full types.
     encoder_: HHTEncoder | None
     head_: ProbabilityHead
-    gender_head_: SVMHead | ConstantHead | None
+    gender_head_: SVMHead | ScalableHead | ConstantHead | None
     population_: PopulationStatistics | None
 
     def __init__(
@@ -218,6 +267,7 @@ class HHTClassifier(Estimator):
         features: str = "cnn",
         normalisation: str = DEFAULT_NORMALISATION,
         model: str = "joint",
+        head: str = DEFAULT_HEAD,
     ):
         self.encoder = encoder
         self.svm_C = svm_C
@@ -230,6 +280,7 @@ class HHTClassifier(Estimator):
         self.features = features
         self.normalisation = normalisation
         self.model = model
+        self.head = head
         self._check_settings()
 
     def _check_settings(self) -> None:
@@ -245,6 +296,8 @@ class HHTClassifier(Estimator):
             raise ValueError(f"normalisation must be one of {NORMALISATION_MODES}, got {self.normalisation!r}")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
     def __sklearn_is_fitted__(self) -> bool:
         return self.is_fitted
@@ -272,6 +325,8 @@ class HHTClassifier(Estimator):
 
     @property
     def torch_device(self) -> torch.device:
+        import torch  # here: a model without the CNN block never needs torch
+
         return torch.device(self.device)
 
     @property
@@ -366,9 +421,10 @@ class HHTClassifier(Estimator):
         # Kept for every model: the normalisation's fallback, and the reference of the explanations.
         self.population_ = PopulationStatistics.of(features)
         model_input = self._model_input(features, groups)
+        self.head_kind_, self.head_reason_ = choose_head(self.head, len(y))
         if self.model == "joint":
-            self.scaler_, self.svm_, self.head_ = fit_calibrated_svm(
-                model_input, y, weights, self._svm_settings(), self.seed
+            self.scaler_, self.svm_, self.head_ = fit_head(
+                self.head_kind_, model_input, y, weights, self._svm_settings(), self.seed, "class"
             )
             self.gender_head_ = None
         else:
@@ -382,20 +438,20 @@ class HHTClassifier(Estimator):
 
     def _fit_factorised(
         self, features: np.ndarray, model_input: np.ndarray, y: np.ndarray, weights: np.ndarray
-    ) -> tuple[dict[str, Any], dict[str, Any], SVMHead, SVMHead | ConstantHead]:
-        """Scalers and SVMs by factor, the quality head and the gender head."""
+    ) -> tuple[dict[str, Any], dict[str, Any], SVMHead | ScalableHead, SVMHead | ScalableHead | ConstantHead]:
+        """Scalers and scikit-learn models by factor, the quality head and the gender head."""
         svm = self._svm_settings()
-        quality_scaler, quality_svm, quality_head = fit_calibrated_svm(
-            model_input, y % N_QUALITIES, weights, svm, self.seed, "movement quality"
+        quality_scaler, quality_svm, quality_head = fit_head(
+            self.head_kind_, model_input, y % N_QUALITIES, weights, svm, self.seed, "movement quality"
         )
         genders = np.unique(y // N_QUALITIES)
-        gender_head: SVMHead | ConstantHead
+        gender_head: SVMHead | ScalableHead | ConstantHead
         if len(genders) == 1:
             gender_scaler = gender_svm = None
             gender_head = ConstantHead(int(genders[0]))
         else:
-            gender_scaler, gender_svm, gender_head = fit_calibrated_svm(
-                features, y // N_QUALITIES, weights, svm, self.seed, "gender"
+            gender_scaler, gender_svm, gender_head = fit_head(
+                self.head_kind_, features, y // N_QUALITIES, weights, svm, self.seed, "gender"
             )
         scalers = {"quality": quality_scaler, "gender": gender_scaler}
         return scalers, {"quality": quality_svm, "gender": gender_svm}, quality_head, gender_head
@@ -436,7 +492,7 @@ class HHTClassifier(Estimator):
 
 
 def describe_model(classifier: HHTClassifier) -> str:
-    """One line saying what the classifier sees: feature set and width, normalisation, model."""
+    """One line saying what the classifier sees: feature set and width, normalisation, model, and its head."""
     normalisation = {
         "none": "none",
         "subject": "within each subject",
@@ -444,5 +500,6 @@ def describe_model(classifier: HHTClassifier) -> str:
     }
     return (
         f"Features: {classifier.feature_set} ({len(classifier.feature_names)} per file); "
-        f"normalisation: {normalisation[classifier.normalisation]}; model: {classifier.model}"
+        f"normalisation: {normalisation[classifier.normalisation]}; model: {classifier.model}; "
+        f"head: {getattr(classifier, 'head_reason_', classifier.head)}"
     )

@@ -19,8 +19,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-CHANNELS = (1, 64, 128, 256)
-FEATURE_DIM = CHANNELS[-1]
+from semg_hht.model.feature_sets import ENCODER_CHANNELS as CHANNELS
+from semg_hht.model.feature_sets import FEATURE_DIM
+
 LEAKY_SLOPE = 0.2
 
 

@@ -19,7 +19,11 @@ import numpy as np
 
 from semg_hht.hht.time_domain import TIME_DOMAIN_NAMES
 from semg_hht.model.descriptors import DESCRIPTOR_NAMES
-from semg_hht.model.encoder import FEATURE_DIM
+
+ENCODER_CHANNELS = (1, 64, 128, 256)
+"""The encoder's channels, block by block (:mod:`semg_hht.model.encoder`): defined here, where
+torch is not imported, so that a model without the CNN block never imports it."""
+FEATURE_DIM = ENCODER_CHANNELS[-1]
 
 FEATURE_BLOCKS = ("cnn", "hht", "td")
 BLOCK_NAMES = {

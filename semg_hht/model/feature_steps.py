@@ -10,23 +10,26 @@ Each step maps a batch to a block of feature columns (:mod:`semg_hht.model.featu
 
 The matrix steps return float32 features, the normaliser float64 like the SVM. They follow
 scikit-learn's transformer contract without importing it (:mod:`semg_hht.model.estimator_base`): a
-checkpoint predicts through them with numpy and torch alone. The SVM's own steps are in
-:mod:`semg_hht.model.svm_fitting`.
+checkpoint predicts through them with numpy (and torch for the CNN block, imported only there). The
+heads' own steps are in :mod:`semg_hht.model.svm_fitting`.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import torch
 
 from semg_hht.defaults import DEFAULT_SEED
 from semg_hht.model.descriptors import hht_descriptors
-from semg_hht.model.encoder import HHTEncoder, build_encoder, encode_batches
 from semg_hht.model.estimator_base import Transformer
 from semg_hht.model.feature_sets import BLOCK_NAMES
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
+
+if TYPE_CHECKING:
+    import torch
+
+    from semg_hht.model.encoder import HHTEncoder
 
 
 class _Stateless(Transformer):
@@ -96,12 +99,19 @@ class CNNFeatures(Transformer):
         self.bf16 = bf16
 
     def fit(self, X: Any = None, y: Any = None) -> CNNFeatures:
+        # Imported here: a model without the CNN block predicts without torch.
+        from semg_hht.model.encoder import build_encoder
+
         self.encoder_ = self.encoder if self.encoder is not None else build_encoder(self.seed)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "encoder_"):
             raise RuntimeError("CNNFeatures is not fitted; call fit() first")
+        import torch
+
+        from semg_hht.model.encoder import encode_batches
+
         return next(encode_batches(self.encoder_, [X], torch.device(self.device), self.bf16))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

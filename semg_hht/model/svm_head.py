@@ -53,6 +53,26 @@ def kernel_gamma(gamma: str | float, scaled_features: np.ndarray) -> float:
     return float(gamma)
 
 
+def kernel_matrix(
+    kernel: str, z: np.ndarray, vectors: np.ndarray, gamma: float, coef0: float, degree: float
+) -> np.ndarray:
+    """Kernel values (n, m) between rows of ``z`` (n, d) and ``vectors`` (m, d), as scikit-learn's SVC defines them.
+
+    RBF ``exp(-gamma |z - v|^2)``, linear ``z.v``, polynomial ``(gamma z.v + coef0)^degree``, sigmoid
+    ``tanh(gamma z.v + coef0)``.
+    """
+    if kernel == "rbf":
+        squared = (z**2).sum(1)[:, None] + (vectors**2).sum(1)[None, :]
+        squared -= 2.0 * z @ vectors.T
+        return np.exp(-gamma * np.maximum(squared, 0.0))
+    dot = z @ vectors.T
+    if kernel == "linear":
+        return dot
+    if kernel == "poly":
+        return (gamma * dot + coef0) ** degree
+    return np.tanh(gamma * dot + coef0)
+
+
 def _gamma_of_scaler(gamma: str | float, scaler: Any) -> float:
     """:func:`kernel_gamma` of the scaler's own training features, from its statistics alone.
 
@@ -155,21 +175,10 @@ class SVMHead:
             "kernel": np.array(self.kernel),
         }
 
-    def _kernel(self, z: np.ndarray) -> np.ndarray:
-        if self.kernel == "rbf":
-            squared = (z**2).sum(1)[:, None] + (self.support_vectors**2).sum(1)[None, :]
-            squared -= 2.0 * z @ self.support_vectors.T
-            return np.exp(-self.gamma * np.maximum(squared, 0.0))
-        dot = z @ self.support_vectors.T
-        if self.kernel == "linear":
-            return dot
-        if self.kernel == "poly":
-            return (self.gamma * dot + self.coef0) ** self.degree
-        return np.tanh(self.gamma * dot + self.coef0)
-
     def decision_function(self, features: np.ndarray) -> np.ndarray:
         """SVC decision values, (n,) with two classes, else (n, n_classes) one-vs-rest shaped."""
-        kernel = self._kernel((np.asarray(features, dtype=np.float64) - self.mean) / self.scale)
+        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        kernel = kernel_matrix(self.kernel, z, self.support_vectors, self.gamma, self.coef0, self.degree)
         n_classes = len(self.classes_)
         if n_classes == 2:
             return kernel @ self.dual_coef[0] + self.intercept[0]

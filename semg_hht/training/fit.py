@@ -64,7 +64,8 @@ def fit_svm(plan: Plan, classifier: HHTClassifier, tests: FileFeatures) -> Fitte
         except ValueError as error:
             raise _too_few_files(error) from None
     else:
-        logger.info("Using the fitted SVM from the checkpoint")
+        logger.info("Using the fitted head from the checkpoint")
+    logger.info(f"Head: {classifier.head_reason_}")
     predicted_train = classifier.predict_features(data.features[train], data.groups_of(train))
     train_accuracy = float(np.mean(predicted_train == data.labels[train]))
     return Fitted(classifier, train_accuracy, data.features[val], data.groups_of(val), tests)

@@ -15,6 +15,7 @@ from semg_hht.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EPOCHS,
     DEFAULT_FEATURES,
+    DEFAULT_HEAD,
     DEFAULT_LR,
     DEFAULT_MODEL,
     DEFAULT_NORMALISATION,
@@ -25,6 +26,7 @@ from semg_hht.defaults import (
     DEFAULT_SVM_KERNEL,
     DEFAULT_TEST_SIZE,
     DEFAULT_WEIGHT_DECAY,
+    HEADS,
     MODELS,
     NORMALISATION_MODES,
 )
@@ -66,6 +68,7 @@ class TrainingOptions:
     features: str = DEFAULT_FEATURES
     normalise: str = DEFAULT_NORMALISATION
     model: str = DEFAULT_MODEL
+    head: str = DEFAULT_HEAD
     tune: bool = False
     vote: str = DEFAULT_AGGREGATION_RULE
 
@@ -100,6 +103,8 @@ class TrainingOptions:
             raise UsageError(f"`normalise` must be one of {', '.join(NORMALISATION_MODES)}, got {self.normalise!r}")
         if self.model not in MODELS:
             raise UsageError(f"`model` must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.head not in HEADS:
+            raise UsageError(f"`head` must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.epochs and "cnn" not in blocks:
             raise UsageError(
                 f"`epochs` {self.epochs} trains the CNN encoder, but `features` {self.features} has no cnn block: "
@@ -141,6 +146,7 @@ class TrainingOptions:
             "features": feature_set_name(parse_feature_set(self.features)),
             "normalisation": self.normalise,
             "model": self.model,
+            "head": self.head,
         }
 
     def svm_request(self) -> dict[str, Any]:

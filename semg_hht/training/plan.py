@@ -59,6 +59,7 @@ def new_classifier(
         features=options.features,
         normalisation=options.normalise,
         model=options.model,
+        head=options.head,
     )
 
 

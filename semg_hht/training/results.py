@@ -220,6 +220,7 @@ def write_run_report(plan: Plan, folder: DataFolder, results: RunResults) -> Pat
             **plan.options.model_settings(),
             "feature_names": plan.options.feature_names(),
             "svm": plan.options.svm_request(),
+            "head": {"used": results.fitted.classifier.head_kind_, "why": results.fitted.classifier.head_reason_},
             "tuning": plan.tuning,
         },
         "validation": validation,

@@ -40,6 +40,7 @@ _OLD_MODEL_SETTINGS = {  # before feature sets
     "features": LEGACY_SETTINGS["features"],
     "normalisation": "none",
     "model": LEGACY_SETTINGS["model"],
+    "head": LEGACY_SETTINGS["head"],
 }
 _OLD_TRAINING = {"epochs": 0}  # release 0.1: a random encoder
 _OLD_SPLIT = {"labels_file": None, "group_pattern": None, "cv": None}  # release 0.1: labels from file names
@@ -110,7 +111,8 @@ def _stored_settings(metadata: dict[str, Any]) -> dict[str, Any]:
         "seed": metadata.get("seed"),
         "test_size": metadata.get("test_size"),
         "svm": metadata.get("svm_request") or metadata.get("svm"),
-        "model_settings": metadata.get("model_settings") or _OLD_MODEL_SETTINGS,
+        # Checkpoints written before the head could be chosen have the SVM.
+        "model_settings": {"head": LEGACY_SETTINGS["head"], **(metadata.get("model_settings") or _OLD_MODEL_SETTINGS)},
         "training": metadata.get("training") or _OLD_TRAINING,
         "split": metadata.get("split") or _OLD_SPLIT,
     }
