@@ -31,8 +31,9 @@ from torch.nn import functional as F
 from semg_hht.data.dataset import extract_file_features, scan_data_folder
 from semg_hht.data.sample_data import generate_sample_data
 from semg_hht.logs import PACKAGE, configure_logging, quieter
+from semg_hht.memory import keep_freed_memory
 from semg_hht.model.classifier import HHTClassifier
-from semg_hht.model.encoder import build_encoder, keep_freed_memory, resolve_device
+from semg_hht.model.encoder import build_encoder, resolve_device
 from semg_hht.training.trainer import (
     EncoderTrainer,
     EncoderTrainingOptions,

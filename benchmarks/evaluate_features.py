@@ -133,7 +133,7 @@ class Method:
     ``kind``: ``lda`` (the baseline, on the preprocessed signal's Hudgins features), ``joint`` or
     ``factorised`` (HHTClassifier's models), ``naive`` (the joint SVM with every column weighted
     1), ``tuned`` (joint, C and gamma tuned in the training set). ``trained``: the CNN block comes
-    from the encoder trained on the training files.
+    from the encoder trained on the training files. ``head``: HHTClassifier's ``head``.
     """
 
     name: str
@@ -141,6 +141,7 @@ class Method:
     kind: str = "joint"
     trained: bool = False
     normalisations: tuple[bool, ...] = (False, True)
+    head: str = "svm"
 
 
 BASELINE = "time-domain + LDA (baseline)"
@@ -153,7 +154,9 @@ METHODS = (
     Method("CNN + HHT, block-weighted + SVM", ("cnn", "hht")),
     Method("CNN + HHT, naive concatenation + SVM", ("cnn", "hht"), "naive"),
     Method("HHT + TD + SVM", ("hht", "td")),
+    Method("HHT descriptors, scalable head", ("hht",), head="scalable"),
     Method("HHT, factorised", ("hht",), "factorised"),
+    Method("HHT, factorised, scalable head", ("hht",), "factorised", head="scalable"),
     Method("HHT + TD, factorised", ("hht", "td"), "factorised"),
     Method("CNN + HHT, factorised", ("cnn", "hht"), "factorised"),
     Method("HHT + SVM, tuned C and gamma", ("hht",), "tuned", normalisations=(True,)),
@@ -192,6 +195,8 @@ def quiet() -> Iterator[None]:
 def rows(args: argparse.Namespace) -> list[tuple[Method, bool]]:
     """Every (method, normalised) row this run computes, in table order."""
     methods = [method for method in METHODS if not (args.no_tune and method.kind == "tuned")]
+    chosen = re.compile(args.rows)
+    methods = [method for method in methods if method.kind == "lda" or chosen.search(method.name)]
     return [(method, normalised) for method in methods for normalised in method.normalisations]
 
 
@@ -321,8 +326,9 @@ def fit_naive(features: np.ndarray, labels: np.ndarray, groups: FileGroups, norm
 
 def classifier(method: Method, normalisation: str, seed: int, C: float = SVM["C"], gamma=SVM["gamma"]) -> HHTClassifier:
     model = "factorised" if method.kind == "factorised" else "joint"
+    blocks = "+".join(method.blocks)
     return HHTClassifier(
-        svm_C=C, svm_gamma=gamma, seed=seed, features="+".join(method.blocks), normalisation=normalisation, model=model
+        svm_C=C, svm_gamma=gamma, seed=seed, features=blocks, normalisation=normalisation, model=model, head=method.head
     )
 
 
@@ -400,13 +406,15 @@ def run_job(job: Job, args: argparse.Namespace) -> tuple[dict[str, dict[str, flo
     started = time.perf_counter()
     data, train = job.data, job.train
     score = contraction_scores if job.dataset == "contraction" else simulated_test_scores
-    trained, info = trained_cnn_features(data, train, job.seed, args)
+    trained, info = None, {}
+    if any(method.trained for method, _ in rows(args)):
+        trained, info = trained_cnn_features(data, train, job.seed, args)
     scores = {}
     for method, normalised in rows(args):
         if method.kind == "lda":
             features = data.raw_td
         else:
-            features = trained if method.trained else data.features[:, columns(method.blocks)]
+            features = trained if method.trained and trained is not None else data.features[:, columns(method.blocks)]
         features = features.astype(np.float64)
         normalisation = data.mode if normalised else "none"
         predict = fit(method, normalisation, features[train], data.labels[train], data.groups.take(train), job.seed)
@@ -552,6 +560,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--no_tune", action="store_true", help="leave out the rows with C and gamma tuned")
+    parser.add_argument(
+        "--rows",
+        default="",
+        help="only the rows whose name matches this regular expression (the baseline always runs; default: every row)",
+    )
     parser.add_argument("--sim_samples", type=int, default=40, help="simulated labelled files per class")
     parser.add_argument("--sim_test", type=int, default=120, help="simulated test files (unseen subjects)")
     parser.add_argument("--contraction_dir", default=str(DEFAULT_CONTRACTION_DIR), help="the real recordings")
@@ -603,10 +616,10 @@ def record_job(job: Job, outcome: tuple[dict, dict], document: dict, save: Calla
     document["seconds"][job.dataset]["jobs"] += info["job_seconds"]
     save()
     baseline = scores[row_key(METHODS[0], False)]["balanced"]
-    log(
-        f"{job.dataset} {job.fold}: {info['job_seconds']:.0f} s (encoder: best epoch {info['best_epoch']} "
-        f"of {info['epochs_run']}, {info['seconds']:.0f} s); baseline balanced accuracy {baseline:.3f}"
-    )
+    encoder = "no encoder trained"
+    if "best_epoch" in info:
+        encoder = f"encoder: best epoch {info['best_epoch']} of {info['epochs_run']}, {info['seconds']:.0f} s"
+    log(f"{job.dataset} {job.fold}: {info['job_seconds']:.0f} s ({encoder}); baseline balanced accuracy {baseline:.3f}")
 
 
 def main() -> int:

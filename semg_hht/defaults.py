@@ -59,8 +59,11 @@ DEFAULT_HEAD = "auto"
 about linearly with the samples; ``auto``: the SVM up to :data:`AUTO_SVM_MAX_SAMPLES` training
 samples, the scalable head above (docs/scaling.md has the figures)."""
 AUTO_SVM_MAX_SAMPLES = 12_000
-"""Where ``auto`` stops choosing the SVM: its fit (the default factorised model, C=10) takes about
-a minute on 2 cores at 12,000 samples and grows about as n^2.2 (benchmarks/bench_scale.py)."""
+"""Where ``auto`` stops choosing the SVM, whose fit grows about as n^2 and depends on how much the
+classes overlap (more support vectors): 12-21 s at 12,000 simulated descriptor vectors (joint and
+factorised model, 2 cores; benchmarks/bench_scale.py), 86 s at 16,000 in an earlier measurement on
+harder data. The scalable head is as accurate from 1,000 samples up (docs/scaling.md), so the
+threshold keeps the SVM's fit under about a minute with a margin."""
 MODELS = ("joint", "factorised")
 NORMALISATION_MODES = ("none", "subject", "subject_muscle")
 AGGREGATION_RULES = ("mean", "majority")

@@ -114,6 +114,9 @@ def test_loader(case, tmp_path):
     if reason is None:
         matrix = load_matrix(path)
         assert matrix.shape == (256, 256) and matrix.dtype == np.float32
+        with np.load(path) as archive:  # the values numpy itself reads (Fortran order, compression, ints)
+            stored = archive["hht" if "hht" in archive else "spectrum"]
+        np.testing.assert_array_equal(matrix, stored.reshape(256, 256).astype(np.float32))
         return
     with pytest.raises(MatrixFileError) as caught:
         load_matrix(path)

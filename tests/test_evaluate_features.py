@@ -89,7 +89,7 @@ def test_table_and_best_rows_from_per_fold_scores(bench):
         },
         "simulated": {baseline: {"0": {"gender": 0.5, "quality": 0.6, "balanced": 0.2}}},
     }
-    args = argparse.Namespace(no_tune=True)
+    args = argparse.Namespace(no_tune=True, rows="")
     lines = bench.table(results, args).splitlines()
     assert (
         f"| {bench.BASELINE} | none | 0.750 ± 0.250 | 0.500 ± 0.250 | 0.500 ± 0.000 | 0.600 ± 0.000 | 0.200 ± 0.000 |"
@@ -97,6 +97,13 @@ def test_table_and_best_rows_from_per_fold_scores(bench):
     )
     assert len(lines) == 2 + sum(len(m.normalisations) for m in bench.METHODS if m.kind != "tuned")
     assert bench.best_rows(results, args) == {baseline: {"S1": 0.5, "S2": 1.0}, td_svm: {"S1": 0.9, "S2": 0.7}}
+    # --rows keeps the baseline and the rows it names.
+    chosen = bench.rows(argparse.Namespace(no_tune=True, rows="scalable head"))
+    assert [method.name for method, normalised in chosen if not normalised] == [
+        bench.BASELINE,
+        "HHT descriptors, scalable head",
+        "HHT, factorised, scalable head",
+    ]
 
 
 def test_columns_slice_the_canonical_feature_matrix(bench):

@@ -199,9 +199,10 @@ def subject_data(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_train_and_infer_with_descriptors_normalisation_and_factorised_model(subject_data, tmp_path):
+@pytest.mark.parametrize("head", ["auto", "scalable"])
+def test_train_and_infer_with_descriptors_normalisation_and_factorised_model(head, subject_data, tmp_path):
     checkpoints = tmp_path / "checkpoints"
-    flags = ("--features", "hht", "--normalise", "subject", "--model", "factorised", "--tune")
+    flags = ("--features", "hht", "--normalise", "subject", "--model", "factorised", "--tune", "--head", head)
     result = run_script(
         "train.py",
         *("--data_dir", subject_data, "--labels", subject_data / "labels.csv", "--checkpoint_dir", checkpoints),
@@ -214,6 +215,7 @@ def test_train_and_infer_with_descriptors_normalisation_and_factorised_model(sub
     model = report["model"]
     assert (model["features"], model["normalisation"], model["model"]) == ("hht", "subject", "factorised")
     assert model["feature_names"] == list(DESCRIPTOR_NAMES) and len(model["tuning"]["grid"]) == 30
+    assert model["head"]["used"] == ("svm" if head == "auto" else "scalable")
     tuned = model["tuning"]
     _, metadata = load_checkpoint(checkpoints / "final")
     assert metadata["svm"]["C"] == tuned["C"] and metadata["svm"]["gamma"] == pytest.approx(tuned["gamma"])

@@ -128,9 +128,12 @@ def test_the_default_head_and_why_are_reported(trained):
 @pytest.mark.parametrize("head", ["svm", "scalable"])
 def test_train_and_infer_with_each_head(head, sample_dir, tmp_path):
     checkpoints, predictions = tmp_path / "checkpoints", tmp_path / "predictions.json"
-    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", checkpoints, "--head", head)
+    flags = ("--head", head, "--cv", "3")
+    result = run_script("train.py", "--data_dir", sample_dir, "--checkpoint_dir", checkpoints, *flags)
     assert result.returncode == 0, result.stderr
-    assert read_json(checkpoints / "report.json")["model"]["head"] == {"used": head, "why": f"{head}, as asked"}
+    report = read_json(checkpoints / "report.json")
+    assert report["model"]["head"] == {"used": head, "why": f"{head}, as asked"}
+    assert len(report["cross_validation"]["folds"]) == 3
     result = run_script("inference.py", "--checkpoint", checkpoints, "--input", sample_dir, "--output", predictions)
     assert result.returncode == 0, result.stderr
     assert f"head: {head}, as asked" in result.stdout

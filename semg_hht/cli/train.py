@@ -148,7 +148,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--head",
         default=DEFAULT_HEAD,
         choices=HEADS,
-        help="svm: the calibrated RBF SVM (its fit grows as n^2.2); scalable: a Nystroem approximation of the "
+        help="svm: the calibrated RBF SVM (its fit grows as n^2); scalable: a Nystroem approximation of the "
         "same kernel + logistic regression (fit about linear in n, for 10^5-10^6 samples); auto: svm up to "
         f"{AUTO_SVM_MAX_SAMPLES:,} training samples, scalable above (default: %(default)s)",
     )

@@ -45,7 +45,9 @@ from semg_hht.defaults import (
     DEFAULT_SPECTRUM_QUANTITY,
     SPECTRUM_QUANTITIES,
 )
-from semg_hht.hht.decomposition import HHTInputError, Method, checked_count, checked_signal, decompose
+from semg_hht.hht.axes import frequency_axis
+from semg_hht.hht.checks import HHTInputError, checked_count, checked_signal
+from semg_hht.hht.decomposition import Method, decompose
 
 MIN_SAMPLES = 256
 """Shortest segment :func:`hilbert_spectrum` accepts: one sample per time column at least."""
@@ -105,26 +107,6 @@ def instantaneous_amplitude_frequency(imfs: np.ndarray, fs: float) -> tuple[np.n
     increment[:, 0], increment[:, -1] = step[:, 0], step[:, -1]
     increment[:, 1:-1] = 0.5 * (step[:, 1:] + step[:, :-1])
     return np.abs(analytic), increment * (rate / (2.0 * np.pi))
-
-
-def frequency_axis(
-    n_freq: int = DEFAULT_N_FREQ, f_min: float = DEFAULT_F_MIN, f_max: float = DEFAULT_F_MAX
-) -> np.ndarray:
-    """Frequency of each spectrum row in Hz: ``n_freq`` linearly spaced values, row 0 = ``f_min``.
-
-    Row i collects the instantaneous frequencies within half a row spacing of its frequency,
-    cut to [f_min, f_max].
-
-    Returns
-    -------
-    ndarray of shape (n_freq,), float64
-        ``np.linspace(f_min, f_max, n_freq)``, the ``frequency`` array of the upstream files.
-    """
-    n_freq = checked_count("n_freq", n_freq, 2)
-    low, high = float(f_min), float(f_max)
-    if not (np.isfinite(low) and np.isfinite(high) and 0 <= low < high):
-        raise HHTInputError(f"need 0 <= f_min < f_max (finite, Hz); got f_min={f_min!r}, f_max={f_max!r}")
-    return np.linspace(low, high, n_freq)
 
 
 def _bin(

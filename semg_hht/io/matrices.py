@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -22,13 +23,14 @@ from semg_hht.defaults import DEFAULT_N_FREQ, DEFAULT_N_TIME
 from semg_hht.io.atomic import atomic_open
 from semg_hht.io.npyfile import (
     ZIP_MAGICS,
+    check_regular_file,
     failure_reason,
-    leading_bytes,
     npz_members,
     read_header,
     read_member,
     read_text_member,
 )
+from semg_hht.memory import keep_freed_memory
 
 MATRIX_SHAPE = (DEFAULT_N_FREQ, DEFAULT_N_TIME)
 MATRIX_KEYS = ("hht", "spectrum")
@@ -84,19 +86,18 @@ def validate_matrix(array: np.ndarray) -> np.ndarray:
     _check_shape_and_dtype(array.shape, array.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         matrix = np.ascontiguousarray(array.reshape(MATRIX_SHAPE), dtype=np.float32)
-    finite = np.isfinite(matrix)
-    if not finite.all():
-        raise ValueError(f"{int((~finite).sum())} values are NaN or infinite (in float32)")
-    if matrix.min() == matrix.max():
+    low, high = matrix.min(), matrix.max()  # NaN propagates into both, an infinity into one
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"{int((~np.isfinite(matrix)).sum())} values are NaN or infinite (in float32)")
+    if low == high:
         raise ValueError(
             f"the matrix is constant (every value is {matrix.flat[0]:g}): there is no spectrum to classify"
         )
     return matrix
 
 
-def _choose_member(archive: zipfile.ZipFile) -> tuple[str, zipfile.ZipInfo]:
-    """The member holding the matrix, chosen from array headers alone (no data is read)."""
-    members = npz_members(archive)
+def _choose_member(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> tuple[str, zipfile.ZipInfo]:
+    """The member of ``members`` holding the matrix, chosen from array headers alone (no data is read)."""
     for key in MATRIX_KEYS:
         if key in members:
             return key, members[key]
@@ -160,12 +161,12 @@ def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
         ``channel``/``td_features`` array); the message names the file and the reason.
     """
     try:
-        if leading_bytes(path, 4) not in ZIP_MAGICS:
-            raise ValueError("the file is not an .npz (zip) archive")
-        with zipfile.ZipFile(path) as archive:
-            key, member = _choose_member(archive)
-            array = read_member(archive, member, f"array {key!r}", _check_shape_and_dtype)
+        check_regular_file(path)
+        # One open for the magic and the archive: a folder's files are read at the speed of np.load.
+        with open(path, "rb") as stream, _archive(stream) as archive:
             members = npz_members(archive)
+            key, member = _choose_member(archive, members)
+            array = read_member(archive, member, f"array {key!r}", _check_shape_and_dtype)
             channel = read_text_member(archive, members, "channel", MAX_CHANNEL_NAME)
             recording = read_text_member(archive, members, RECORDING_KEY, MAX_CHANNEL_NAME)
             time_domain = None
@@ -179,6 +180,17 @@ def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
         return MatrixRecord(validate_matrix(array), channel, time_domain, recording or None)
     except Exception as error:
         raise MatrixFileError(path, failure_reason(error, ".npz")) from None
+
+
+def _archive(stream: IO[bytes]) -> zipfile.ZipFile:
+    """The zip archive of an open ``.npz`` file; ``ValueError`` naming why for an empty or other file."""
+    magic = stream.read(4)
+    if not magic:
+        raise ValueError("the file is empty")
+    if magic not in ZIP_MAGICS:
+        raise ValueError("the file is not an .npz (zip) archive")
+    stream.seek(0)
+    return zipfile.ZipFile(stream)
 
 
 @dataclass(frozen=True)
@@ -346,6 +358,7 @@ def iter_matrix_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    keep_freed_memory()  # each 256 KiB matrix read would otherwise be mapped and page-faulted in anew
     chunks = [[Path(p) for p in paths[start : start + batch_size]] for start in range(0, len(paths), batch_size)]
     with ThreadPoolExecutor(max_workers=1) as reader:
         pending = [reader.submit(_load_batch, chunk) for chunk in chunks[:prefetch]]

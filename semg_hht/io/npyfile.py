@@ -8,6 +8,8 @@ a regular file (a named pipe would block forever) is refused before it is opened
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 import os
 import stat
@@ -18,6 +20,8 @@ from typing import IO
 import numpy as np
 
 NPY_MAGIC = b"\x93NUMPY"
+_LENGTH_FIELD_BYTES = {(1, 0): 2, (2, 0): 4}
+"""Bytes of the header-length field of each ``.npy`` format version read here."""
 # Local-file header, or end-of-central-directory for an empty archive.
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
@@ -50,14 +54,43 @@ def npz_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
 
 def read_header(stream: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from a ``.npy`` header, leaving ``stream`` at the start of the data."""
+    shape, _, dtype = _read_full_header(stream)
+    return shape, dtype
+
+
+def _read_full_header(stream: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype from a ``.npy`` header, leaving ``stream`` at the start of the data."""
+    prefix = stream.read(len(NPY_MAGIC) + 2)
+    version = np.lib.format.read_magic(io.BytesIO(prefix))  # numpy's own messages for a wrong magic
+    if version not in _LENGTH_FIELD_BYTES:
+        raise ValueError(f"unsupported .npy format version {version}")
+    length_field = stream.read(_LENGTH_FIELD_BYTES[version])
+    header = stream.read(int.from_bytes(length_field, "little"))
+    return _parse_header(prefix + length_field + header)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_header(raw: bytes) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """numpy's parse of a whole ``.npy`` header, kept: the files of a folder repeat a few headers,
+    and each parse (a ``literal_eval``) cost about as much as reading a small array."""
+    stream = io.BytesIO(raw)
     version = np.lib.format.read_magic(stream)
     if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-    else:
-        raise ValueError(f"unsupported .npy format version {version}")
-    return shape, dtype
+        return np.lib.format.read_array_header_1_0(stream)
+    return np.lib.format.read_array_header_2_0(stream)
+
+
+def _read_data(stream: IO[bytes], shape: tuple[int, ...], fortran_order: bool, dtype: np.dtype) -> np.ndarray:
+    """The array's data from ``stream`` (at its first byte), read straight into a new array."""
+    flat = np.empty(math.prod(shape), dtype=dtype)
+    target = flat.view(np.uint8).data
+    filled = 0
+    while filled < len(target):
+        count = stream.readinto(target[filled:])  # type: ignore[attr-defined]
+        if not count:
+            raise ValueError(f"the data ends after {filled} of {len(target)} bytes")
+        filled += count
+    return flat.reshape(shape[::-1]).transpose() if fortran_order else flat.reshape(shape)
 
 
 def read_array(
@@ -71,7 +104,7 @@ def read_array(
     Parameters
     ----------
     open_stream : callable
-        Opens the array from its first byte; called twice, once for the header.
+        Opens the array from its first byte; the header is checked before any data is read.
     size : int
         Bytes available to the array (file or archive member size).
     what : str
@@ -86,17 +119,16 @@ def read_array(
         An object array, a header claiming more data than there is, or what ``check`` refuses.
     """
     with open_stream() as stream:
-        shape, dtype = read_header(stream)
+        shape, fortran_order, dtype = _read_full_header(stream)
         header_size = stream.tell()
-    if dtype.hasobject:
-        raise ValueError(f"{what} is an object array, refused because loading it would unpickle")
-    if check is not None:
-        check(shape, dtype)
-    needed = math.prod(shape) * dtype.itemsize
-    if header_size + needed > size:
-        raise ValueError(f"{what} is truncated: {size - header_size} of its {needed} data bytes are there")
-    with open_stream() as stream:
-        return np.lib.format.read_array(stream, allow_pickle=False)
+        if dtype.hasobject:
+            raise ValueError(f"{what} is an object array, refused because loading it would unpickle")
+        if check is not None:
+            check(shape, dtype)
+        needed = math.prod(shape) * dtype.itemsize
+        if header_size + needed > size:
+            raise ValueError(f"{what} is truncated: {size - header_size} of its {needed} data bytes are there")
+        return _read_data(stream, shape, fortran_order, dtype)
 
 
 def read_member(

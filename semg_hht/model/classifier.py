@@ -138,7 +138,7 @@ def choose_head(head: str, n_samples: int) -> tuple[str, str]:
     """The head that ``head`` means for ``n_samples`` training samples, and why: ``("svm" | "scalable", reason)``.
 
     ``auto`` takes the SVM up to :data:`~semg_hht.defaults.AUTO_SVM_MAX_SAMPLES` samples, where its
-    fit (growing about as n^2.2) stays under about a minute on 2 cores, and the scalable head above.
+    fit (growing about as n^2) stays under about a minute on 2 cores, and the scalable head above.
     """
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -149,7 +149,7 @@ def choose_head(head: str, n_samples: int) -> tuple[str, str]:
             f"auto: svm for {n_samples:,} training samples (up to {AUTO_SVM_MAX_SAMPLES:,} it fits in about a minute)"
         )
     return "scalable", (
-        f"auto: scalable for {n_samples:,} training samples (the SVM's fit, growing as n^2.2, "
+        f"auto: scalable for {n_samples:,} training samples (the SVM's fit, growing as n^2, "
         f"would pass about a minute above {AUTO_SVM_MAX_SAMPLES:,})"
     )
 

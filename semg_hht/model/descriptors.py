@@ -91,6 +91,7 @@ from typing import cast
 
 import numpy as np
 
+from semg_hht.hht.axes import frequency_axis
 from semg_hht.io.matrices import MATRIX_SHAPE
 
 N_BANDS = 8
@@ -194,9 +195,6 @@ def _checked_matrices(matrices: np.ndarray) -> tuple[np.ndarray, bool]:
 def _checked_frequency(frequency: np.ndarray | None) -> np.ndarray:
     """The frequency axis in Hz as float64 of shape (256,), checked finite and strictly increasing."""
     if frequency is None:
-        # Imported here: semg_hht.hht.spectrum loads scipy, which loading a checkpoint does not need.
-        from semg_hht.hht.spectrum import frequency_axis
-
         return frequency_axis()
     axis = np.asarray(frequency, dtype=np.float64)
     if axis.shape != (MATRIX_SHAPE[0],):

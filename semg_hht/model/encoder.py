@@ -9,9 +9,6 @@ original project's checkpoints, so their ``*_encoder.pt`` files load unchanged.
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import sys
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -19,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from semg_hht.memory import keep_freed_memory
 from semg_hht.model.feature_sets import ENCODER_CHANNELS as CHANNELS
 from semg_hht.model.feature_sets import FEATURE_DIM
 
@@ -82,27 +80,6 @@ def resolve_device(force_cpu: bool = False) -> torch.device:
     if not force_cpu and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-@functools.cache  # the setting is process-wide: once is enough, and later calls (one per batch) cost nothing
-def keep_freed_memory() -> None:
-    """Ask glibc to keep freed large blocks for reuse instead of returning them to the OS.
-
-    By default every activation buffer above 128 KiB is mmapped and unmapped on each layer
-    call: measured here, 8,700 page faults per sample at batch size 32 and less than half
-    the throughput of batch size 1. Keeping the memory makes batching pay (about 2.5x at
-    batch 32) at no cost in peak memory, which is set by the live buffers. A no-op where
-    the C library is not glibc.
-    """
-    if sys.platform != "linux":
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, (1 << 31) - 1)
 
 
 def encode_batches(

@@ -1,6 +1,6 @@
 """The scalable head: a Nystroem kernel map + multinomial logistic regression, as plain arrays evaluated with numpy.
 
-Its fit grows about linearly with the number of samples (the RBF SVM's about as n^2.2), so it takes
+Its fit grows about linearly with the number of samples (the RBF SVM's about as n^2), so it takes
 over where the SVM would take minutes (``HHTClassifier(head="auto")``; the figures are in
 ``docs/scaling.md``). A checkpoint stores it in ``P_head.npz`` beside the SVM head's layout, read
 with ``allow_pickle=False``. The arithmetic is scikit-learn's, step by step (tests hold it to the
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from semg_hht.defaults import SVM_KERNELS
-from semg_hht.model.svm_head import kernel_matrix
+from semg_hht.model.svm_head import kernel_matrix, standardisation_arrays
 
 HEAD_KIND = "scalable"
 """The value of the ``head`` array that marks this head's arrays in a head file."""
@@ -53,12 +53,7 @@ class ScalableHead:
     """
 
     def __init__(self, arrays: dict[str, np.ndarray]):
-        missing = [key for key in _ARRAY_KEYS if key not in arrays]
-        if missing:
-            raise ValueError(f"missing arrays {', '.join(missing)}")
-        self.classes_ = np.asarray(arrays["classes"], dtype=np.int64)
-        self.mean = np.asarray(arrays["mean"], dtype=np.float64)
-        self.scale = np.asarray(arrays["scale"], dtype=np.float64)
+        self.classes_, self.mean, self.scale = standardisation_arrays(arrays, _ARRAY_KEYS)
         self.components = np.asarray(arrays["components"], dtype=np.float64)
         self.normalization = np.asarray(arrays["normalization"], dtype=np.float64)
         self.kernel = str(np.asarray(arrays["kernel"]))

@@ -85,6 +85,17 @@ def _gamma_of_scaler(gamma: str | float, scaler: Any) -> float:
     return 1.0 / (len(scaler.mean_) * variance) if variance != 0 else 1.0
 
 
+def standardisation_arrays(
+    arrays: dict[str, np.ndarray], keys: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A head's ``classes``, ``mean`` and ``scale``, once ``arrays`` is known to hold every name of ``keys``."""
+    missing = [key for key in keys if key not in arrays]
+    if missing:
+        raise ValueError(f"missing arrays {', '.join(missing)}")
+    classes = np.asarray(arrays["classes"], dtype=np.int64)
+    return classes, np.asarray(arrays["mean"], dtype=np.float64), np.asarray(arrays["scale"], dtype=np.float64)
+
+
 class SVMHead:
     """Predict class probabilities from encoder features with the arrays of a fitted model.
 
@@ -95,12 +106,7 @@ class SVMHead:
     """
 
     def __init__(self, arrays: dict[str, np.ndarray]):
-        missing = [key for key in _ARRAY_KEYS if key not in arrays]
-        if missing:
-            raise ValueError(f"missing arrays {', '.join(missing)}")
-        self.classes_ = np.asarray(arrays["classes"], dtype=np.int64)
-        self.mean = np.asarray(arrays["mean"], dtype=np.float64)
-        self.scale = np.asarray(arrays["scale"], dtype=np.float64)
+        self.classes_, self.mean, self.scale = standardisation_arrays(arrays, _ARRAY_KEYS)
         self.support_vectors = np.asarray(arrays["support_vectors"], dtype=np.float64)
         self.dual_coef = np.asarray(arrays["dual_coef"], dtype=np.float64)
         self.intercept = np.asarray(arrays["intercept"], dtype=np.float64)

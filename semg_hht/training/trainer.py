@@ -39,8 +39,9 @@ from semg_hht.data.dataset import extract_file_features
 from semg_hht.defaults import DEFAULT_LR, DEFAULT_PATIENCE, DEFAULT_WEIGHT_DECAY
 from semg_hht.io.matrices import iter_matrix_batches
 from semg_hht.logs import TO_STDERR
+from semg_hht.memory import keep_freed_memory
 from semg_hht.model.classifier import HHTClassifier
-from semg_hht.model.encoder import FEATURE_DIM, keep_freed_memory
+from semg_hht.model.encoder import FEATURE_DIM
 from semg_hht.model.normalisation import FileGroups
 
 logger = logging.getLogger(__name__)
