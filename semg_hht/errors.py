@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sys
 
 EXIT_OK = 0
 """Everything asked for was done."""
@@ -43,6 +44,16 @@ def as_flags(message: str) -> str:
     the whole mapping from the library's words to the command line's.
     """
     return _OPTION.sub(r"--\1", message)
+
+
+def is_out_of_device_memory(error: BaseException) -> bool:
+    """Whether ``error`` is torch's CUDA out-of-memory error.
+
+    torch is in ``sys.modules`` only where a model with the CNN block loaded it; no other
+    error can be torch's, so a model of descriptors never imports it to ask.
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(error, torch.cuda.OutOfMemoryError)
 
 
 def out_of_memory_advice(batch_size: int) -> str:

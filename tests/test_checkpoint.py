@@ -79,3 +79,11 @@ def test_plain_data():
     assert plain_data({"a": (np.int64(1), np.float32(0.5), np.bool_(True))}) == {"a": [1, 0.5, True]}
     with pytest.raises(TypeError):
         plain_data({"a": object()})
+
+
+def test_encoder_size_is_the_encoders_weights():
+    from semg_hht.model.checkpoint import encoder_size
+    from semg_hht.model.encoder import build_encoder
+
+    weights = build_encoder(0).state_dict().values()
+    assert encoder_size() == sum(value.numel() * value.element_size() for value in weights)

@@ -147,3 +147,33 @@ def test_train_and_infer_with_each_head(head, sample_dir, tmp_path):
         np.testing.assert_allclose(list(record["probabilities"].values()), row, atol=1e-12)
     stored = json.loads((checkpoints / "test_predictions.json").read_text(encoding="utf-8"))
     assert set(stored) >= {path.name for path in test_files}
+
+
+# Trains a model of descriptors in a fresh interpreter and prints whether torch was loaded when the
+# first checkpoint save began (the save writes P_encoder.pt, which needs torch).
+TRAIN_UNTIL_SAVE = """
+import sys
+from semg_hht.training import plan
+from semg_hht.training.options import TrainingOptions
+from semg_hht.training.pipeline import run_training
+seen = []
+real_save = plan.save_checkpoints
+def save(saves):
+    seen.append("torch" in sys.modules)
+    real_save(saves)
+plan.save_checkpoints = save
+assert run_training(TrainingOptions(sys.argv[1], sys.argv[2])) == 0
+print(seen[0], "torch" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_training_a_model_of_descriptors_imports_torch_only_to_write_the_encoder_file(sample_dir, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", TRAIN_UNTIL_SAVE, str(sample_dir), str(tmp_path / "checkpoints")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["False", "True"]

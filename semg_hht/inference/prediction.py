@@ -39,7 +39,15 @@ from semg_hht.defaults import (
     DEFAULT_AGGREGATION_RULE,
     DEFAULT_BATCH_SIZE,
 )
-from semg_hht.errors import EXIT_OK, EXIT_OUT_OF_MEMORY, EXIT_PARTIAL, UsageError, WriteError, out_of_memory_advice
+from semg_hht.errors import (
+    EXIT_OK,
+    EXIT_OUT_OF_MEMORY,
+    EXIT_PARTIAL,
+    UsageError,
+    WriteError,
+    is_out_of_device_memory,
+    out_of_memory_advice,
+)
 from semg_hht.evaluation.explanation import check_explanation_folder, explain_files
 from semg_hht.io.atomic import atomic_open, ensure_writable
 from semg_hht.io.labels_file import read_labels_file
@@ -210,7 +218,7 @@ def run_inference(options: InferenceOptions) -> int:
     try:
         encoded = extract_file_features(classifier, files, options.batch_size, "Predicting")
     except Exception as failure:
-        if not _is_out_of_device_memory(failure):
+        if not is_out_of_device_memory(failure):
             raise
         logger.info(out_of_memory_advice(options.batch_size), extra=TO_STDERR)
         return EXIT_OUT_OF_MEMORY
@@ -253,12 +261,6 @@ def _check_inference_inputs(options: InferenceOptions) -> tuple[Path, list[Path]
     if options.explain:
         check_explanation_folder(options.explain, files)
     return prefix, files, options.subject_source()
-
-
-def _is_out_of_device_memory(error: BaseException) -> bool:
-    # torch is in sys.modules only where a model with the CNN block loaded it: no other error is torch's.
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(error, torch.cuda.OutOfMemoryError)
 
 
 def _load_classifier(options: InferenceOptions, prefix: Path) -> HHTClassifier:

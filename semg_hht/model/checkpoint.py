@@ -59,6 +59,7 @@ from semg_hht.errors import WriteError
 from semg_hht.io.atomic import TEMPORARY_SUFFIX, ensure_free_space, fsync_directory, make_folder, write_temporary
 from semg_hht.io.npyfile import npz_members, read_member
 from semg_hht.model.classifier import ConstantHead, HHTClassifier, parse_gamma
+from semg_hht.model.feature_sets import ENCODER_CHANNELS
 from semg_hht.model.normalisation import PopulationStatistics
 from semg_hht.model.scalable_head import HEAD_KIND as SCALABLE_HEAD_KIND
 from semg_hht.model.scalable_head import ScalableHead
@@ -201,9 +202,14 @@ def plain_data(value: Any) -> Any:
     raise TypeError(f"metadata must be plain data, got {type(value).__name__}")
 
 
-def encoder_size(classifier: HHTClassifier) -> int:
-    """Bytes of the encoder's weights: the least any checkpoint of ``classifier`` takes."""
-    return sum(value.numel() * value.element_size() for value in classifier.active_encoder().state_dict().values())
+def encoder_size() -> int:
+    """Bytes of the encoder's float32 weights (each block's 3x3 kernels and biases): the least any checkpoint takes.
+
+    Computed from the architecture, which the contract fixes, so that a model without the CNN block
+    need not build its encoder (and import torch) to know it.
+    """
+    pairs = zip(ENCODER_CHANNELS[:-1], ENCODER_CHANNELS[1:], strict=True)
+    return 4 * sum(out * (inp * 3 * 3 + 1) for inp, out in pairs)
 
 
 def manifest_hash(prefix: str | os.PathLike) -> str | None:

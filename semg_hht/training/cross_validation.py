@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,8 +18,10 @@ from semg_hht.evaluation.scores import Fold, recording_scores, scores, summarise
 from semg_hht.evaluation.splits import make_split
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.normalisation import FileGroups, take_groups
-from semg_hht.training import trainer as encoder_training
-from semg_hht.training.trainer import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
+from semg_hht.training.encoder_options import EncoderTrainingOptions, LabelledFiles, TrainingDataError
+
+if TYPE_CHECKING:
+    from semg_hht.training.trainer import EncoderTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,8 @@ def cross_validate_training(
     """Cross-validate encoder training + SVM: in each fold the encoder is trained from the same
     initial weights, with early stopping on a split of the fold's training files (subject-wise
     when ``groups`` is given), and the best epoch's classifier scores the held-out files."""
+    from semg_hht.training import trainer as encoder_training  # torch: only a model with the CNN block trains
+
     results = []
     for fold in folds:
         started = time.perf_counter()
@@ -146,6 +150,8 @@ def _fold_trainer(
 
     def files(index: np.ndarray) -> LabelledFiles:
         return LabelledFiles([paths[fold.train[i]] for i in index], fold_labels[index], take_groups(fold_groups, index))
+
+    from semg_hht.training.trainer import EncoderTrainer
 
     return EncoderTrainer(classifier, options, files(inner_train), files(inner_val), progress=False)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from semg_hht.classes import CLASS_NAMES, N_CLASSES, NAMING_RULE
 from semg_hht.cpus import cpu_threads
@@ -24,16 +24,31 @@ from semg_hht.evaluation.splits import make_split
 from semg_hht.io.labels_file import read_labels_file
 from semg_hht.io.matrices import list_npz_files, printable_path
 from semg_hht.model.classifier import HHTClassifier
-from semg_hht.model.encoder import resolve_device
+from semg_hht.model.feature_sets import parse_feature_set
 from semg_hht.model.normalisation import FileGroups, take_groups
 from semg_hht.training.options import TrainingOptions, file_fingerprints
 from semg_hht.training.resume import Resumed, resumed_split
 
+if TYPE_CHECKING:
+    import torch
+
 logger = logging.getLogger(__name__)
 
 
-def choose_device(options: TrainingOptions) -> torch.device:
-    """The device the encoder runs on (on the CPU, `cpu_threads` threads), and the run's folders, logged."""
+def choose_device(options: TrainingOptions) -> torch.device | str:
+    """The device the encoder runs on (on the CPU, `cpu_threads` threads), and the run's folders, logged.
+
+    A model without the CNN block runs on the CPU with numpy and scikit-learn: torch is not imported.
+    """
+    if "cnn" not in parse_feature_set(options.features):
+        logger.info(f"Using device: cpu ({cpu_threads()} threads)")
+        logger.info(f"Data directory: {options.data_dir}")
+        logger.info(f"Checkpoint directory: {options.checkpoint_dir}")
+        return "cpu"
+    import torch
+
+    from semg_hht.model.encoder import resolve_device
+
     device = resolve_device(options.cpu)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads())

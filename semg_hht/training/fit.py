@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,9 +14,12 @@ from semg_hht.data.dataset import FileFeatures, extract_file_features
 from semg_hht.errors import UsageError
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.normalisation import FileGroups
+from semg_hht.training.encoder_options import EncoderTrainingOptions, LabelledFiles, TrainingDataError
 from semg_hht.training.plan import Checkpoint, Plan, heading, save_run_checkpoints
 from semg_hht.training.resume import restore_trainer
-from semg_hht.training.trainer import EncoderTrainer, EncoderTrainingOptions, LabelledFiles, TrainingDataError
+
+if TYPE_CHECKING:
+    from semg_hht.training.trainer import EncoderTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ def _make_trainer(plan: Plan, classifier: HHTClassifier) -> EncoderTrainer:
             "(the folds' median best epoch), then the SVM"
         )
     data, train, val = plan.data, plan.split.train, plan.split.val
+    from semg_hht.training.trainer import EncoderTrainer  # torch: only a model with the CNN block trains
+
     return EncoderTrainer(
         classifier,
         options,

@@ -35,7 +35,7 @@ from semg_hht.evaluation.scores import parse_cv
 from semg_hht.model.checkpoint import checkpoint_files
 from semg_hht.model.classifier import parse_gamma
 from semg_hht.model.feature_sets import feature_names, feature_set_name, parse_feature_set
-from semg_hht.training.trainer import EncoderTrainingOptions
+from semg_hht.training.encoder_options import EncoderTrainingOptions
 
 CHECKPOINTS = ("final", "latest", "best")
 """The checkpoints a run writes in its folder (``final`` and ``latest`` always, ``best`` when training the encoder)."""

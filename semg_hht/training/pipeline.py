@@ -12,15 +12,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from semg_hht.errors import EXIT_OUT_OF_MEMORY, UsageError, out_of_memory_advice
+from semg_hht.errors import EXIT_OUT_OF_MEMORY, UsageError, is_out_of_device_memory, out_of_memory_advice
 from semg_hht.io.atomic import remove_temporaries
 from semg_hht.io.folder_lock import folder_lock
 from semg_hht.logs import TO_STDERR
 from semg_hht.model.checkpoint import PREVIOUS_DIR
 from semg_hht.training.data import Scan, choose_device, choose_split, encode_files, scan
+from semg_hht.training.encoder_options import TrainingDataError
 from semg_hht.training.fit import fit, save_final
 from semg_hht.training.options import TrainingOptions
 from semg_hht.training.plan import Plan, cross_validate, prepare_classifier, tune
@@ -33,7 +33,9 @@ from semg_hht.training.results import (
     write_run_report,
 )
 from semg_hht.training.resume import load_resume_checkpoint
-from semg_hht.training.trainer import TrainingDataError
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +62,17 @@ def run_training(options: TrainingOptions) -> int:
         scanned = scan(options)
         try:
             results = _train(options, device, scanned, started)
-        except torch.cuda.OutOfMemoryError:
-            logger.info(out_of_memory_advice(options.batch_size), extra=TO_STDERR)
-            return EXIT_OUT_OF_MEMORY
         except TrainingDataError as error:
             raise UsageError(str(error)) from None
+        except Exception as error:
+            if not is_out_of_device_memory(error):
+                raise
+            logger.info(out_of_memory_advice(options.batch_size), extra=TO_STDERR)
+            return EXIT_OUT_OF_MEMORY
         return summarise_skipped(results.failures)
 
 
-def _train(options: TrainingOptions, device: torch.device, scanned: Scan, started: float) -> RunResults:
+def _train(options: TrainingOptions, device: torch.device | str, scanned: Scan, started: float) -> RunResults:
     """The steps from the resumed checkpoint (or a new classifier) to the report; returns what they found."""
     resumed = load_resume_checkpoint(options, device) if options.resume else None
     classifier = prepare_classifier(options, device, resumed)

@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from semg_hht.errors import UsageError, WriteError
 from semg_hht.evaluation.report import retire_run_outputs
@@ -25,6 +24,9 @@ from semg_hht.training.data import LabelledData, Split
 from semg_hht.training.options import TrainingOptions
 from semg_hht.training.resume import Resumed, in_save_order
 from semg_hht.training.tuning import tune_svm
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,10 @@ def heading(title: str) -> None:
 
 
 def new_classifier(
-    options: TrainingOptions, device: torch.device, svm_C: float | None = None, svm_gamma: str | float | None = None
+    options: TrainingOptions,
+    device: torch.device | str,
+    svm_C: float | None = None,
+    svm_gamma: str | float | None = None,
 ) -> HHTClassifier:
     """An unfitted classifier with the run's features, model, SVM settings (or the given C and gamma), seed, batch."""
     return HHTClassifier(
@@ -63,7 +68,7 @@ def new_classifier(
     )
 
 
-def prepare_classifier(options: TrainingOptions, device: torch.device, resumed: Resumed | None) -> HHTClassifier:
+def prepare_classifier(options: TrainingOptions, device: torch.device | str, resumed: Resumed | None) -> HHTClassifier:
     """The resumed checkpoint's classifier or a new one, once the folder is known to have room for the checkpoints.
 
     Raises
@@ -73,7 +78,7 @@ def prepare_classifier(options: TrainingOptions, device: torch.device, resumed: 
     """
     classifier = resumed.classifier if resumed else new_classifier(options, device)
     # The encoder's weights alone, in each checkpoint the run writes: certain to be needed.
-    needed = (2 if options.epochs == 0 else 3) * encoder_size(classifier)
+    needed = (2 if options.epochs == 0 else 3) * encoder_size()
     ensure_free_space(Path(options.checkpoint_dir), needed, f"checkpoints in {options.checkpoint_dir}")
     classifier.bf16 = options.bf16
     logger.info(describe_model(classifier))
@@ -86,7 +91,7 @@ def tune(
     data: LabelledData,
     split: Split,
     resumed: Resumed | None,
-    device: torch.device,
+    device: torch.device | str,
 ) -> tuple[dict[str, Any] | None, dict[str, float]]:
     """`tune`: choose C and gamma on the training files by an inner cross-validation, and set them on ``classifier``.
 
@@ -116,7 +121,11 @@ def tune(
 
 
 def _fold_classifier(
-    options: TrainingOptions, device: torch.device, features: np.ndarray, labels: np.ndarray, groups: FileGroups | None
+    options: TrainingOptions,
+    device: torch.device | str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    groups: FileGroups | None,
 ) -> HHTClassifier:
     """A cross-validation fold's classifier; with `tune`, its SVM is tuned on the fold's training files alone."""
     if not options.tune:
@@ -126,7 +135,7 @@ def _fold_classifier(
 
 
 def cross_validate(
-    options: TrainingOptions, data: LabelledData, resumed: Resumed | None, device: torch.device
+    options: TrainingOptions, data: LabelledData, resumed: Resumed | None, device: torch.device | str
 ) -> tuple[dict[str, Any] | None, dict[str, float]]:
     """`cv` (unless a resumed checkpoint holds its result), logged per fold and as mean +- std.
 
@@ -158,7 +167,9 @@ def cross_validate(
     return record, timings
 
 
-def _cross_validate_folds(options: TrainingOptions, data: LabelledData, folds: list, device: torch.device) -> list:
+def _cross_validate_folds(
+    options: TrainingOptions, data: LabelledData, folds: list, device: torch.device | str
+) -> list:
     recordings = Recordings(data.recordings, options.vote)
     if options.epochs == 0:
         make = partial(_fold_classifier, options, device)

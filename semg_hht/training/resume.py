@@ -12,10 +12,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from semg_hht.errors import UsageError
 from semg_hht.model.checkpoint import (
@@ -28,7 +27,11 @@ from semg_hht.model.checkpoint import (
 )
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.training.options import TrainingOptions, existing_checkpoints
-from semg_hht.training.trainer import EncoderTrainer
+
+if TYPE_CHECKING:
+    import torch
+
+    from semg_hht.training.trainer import EncoderTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ class Resumed:
         return self.metadata.get(key)
 
 
-def load_resume_checkpoint(options: TrainingOptions, device: torch.device) -> Resumed | None:
+def load_resume_checkpoint(options: TrainingOptions, device: torch.device | str) -> Resumed | None:
     """``latest_*`` of ``options.checkpoint_dir``, checked against ``options``; None when there is none.
 
     Raises
@@ -168,7 +171,9 @@ def resumed_split(
     )
 
 
-def load_best(checkpoint_dir: Path, best_epoch: int, options: TrainingOptions, device: torch.device) -> HHTClassifier:
+def load_best(
+    checkpoint_dir: Path, best_epoch: int, options: TrainingOptions, device: torch.device | str
+) -> HHTClassifier:
     """The best epoch's classifier for a resumed run: ``best_*``, or the one it replaced.
 
     Saved in :func:`in_save_order`, ``best_*`` may be newer than the trainer state (a run

@@ -23,8 +23,6 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -36,13 +34,12 @@ from tqdm import tqdm
 
 from semg_hht.classes import N_CLASSES
 from semg_hht.data.dataset import extract_file_features
-from semg_hht.defaults import DEFAULT_LR, DEFAULT_PATIENCE, DEFAULT_WEIGHT_DECAY
 from semg_hht.io.matrices import iter_matrix_batches
 from semg_hht.logs import TO_STDERR
 from semg_hht.memory import keep_freed_memory
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.encoder import FEATURE_DIM
-from semg_hht.model.normalisation import FileGroups
+from semg_hht.training.encoder_options import EncoderTrainingOptions, LabelledFiles, TrainingDataError
 
 logger = logging.getLogger(__name__)
 
@@ -60,54 +57,6 @@ HISTORY_KEYS = (
     "lr",
     "seconds",
 )
-
-
-class TrainingDataError(Exception):
-    """A labelled file that loaded when training began can no longer be used."""
-
-
-@dataclass
-class EncoderTrainingOptions:
-    """How the encoder is trained; ``epochs=0`` leaves it at its seeded random weights.
-
-    ``patience`` is the number of epochs without a lower validation loss after
-    which training stops (0: never stop early).
-    """
-
-    epochs: int = 0
-    lr: float = DEFAULT_LR
-    weight_decay: float = DEFAULT_WEIGHT_DECAY
-    patience: int = DEFAULT_PATIENCE
-    augment: bool = False
-
-    def validate(self) -> None:
-        """Raise ValueError (naming the option as `name`) for a value training cannot use."""
-        if self.epochs < 0:
-            raise ValueError(f"`epochs` must be 0 or more, got {self.epochs}")
-        if not self.lr > 0:
-            raise ValueError(f"`lr` must be positive, got {self.lr}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"`weight_decay` must be 0 or more, got {self.weight_decay}")
-        if self.patience < 0:
-            raise ValueError(f"`patience` must be 0 or more, got {self.patience}")
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "epochs": self.epochs,
-            "lr": float(self.lr),
-            "weight_decay": float(self.weight_decay),
-            "patience": self.patience,
-            "augment": self.augment,
-        }
-
-
-@dataclass
-class LabelledFiles:
-    """Files and their class IDs, parallel; their subjects and muscles where the normalisation needs them."""
-
-    paths: list[Path]
-    labels: np.ndarray
-    groups: FileGroups | None = None
 
 
 class Standardize(nn.Module):
