@@ -103,6 +103,7 @@ from semg_hht.io.recordings import (
     select_channels,
 )
 from semg_hht.logs import TO_STDERR
+from semg_hht.memory import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -399,6 +400,9 @@ def _segment_seed(seed: int, name: str, index: int) -> int:
 
 def _convert_task(task: _Task) -> list[_FileResult]:
     """Convert the files of one task (this runs on a worker); one result per file, in order."""
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536: glibc would hand freed memory
+    # back to the OS after every array and fault it in again for the next one.
+    keep_freed_memory()
     return [_convert_file(source, task.options, existing) for source, existing in task.files]
 
 
