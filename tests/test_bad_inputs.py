@@ -284,3 +284,13 @@ def test_random_file_names_are_labelled_or_explained(tmp_path_factory, stem):
         return
     scanned = scan_data_folder(folder)
     assert len(scanned.labelled) + len(scanned.test) + len(scanned.skipped) == 1
+
+
+def test_a_header_claiming_gigabytes_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "huge_header.npz"
+    # A version 2.0 .npy whose header-length field claims 2**31 bytes.
+    member = b"\x93NUMPY\x02\x00" + (2**31).to_bytes(4, "little") + b"{'descr': '<f4'}"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("hht.npy", member)
+    with pytest.raises(MatrixFileError, match="header claims 2147483648 bytes"):
+        load_matrix(path)

@@ -21,9 +21,9 @@ from semg_hht.io.matrices import MatrixFileError, iter_matrix_batches, list_npz_
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.normalisation import FileGroups, muscle_of
 
-# Descriptors and stored time-domain features are finite by construction: only the encoder overflows.
 DESCRIPTOR_BATCH_SIZE = 64
 """Matrices read and described at a time for a model without the CNN block."""
+# Descriptors and stored time-domain features are finite by construction: only the encoder overflows.
 OVERFLOW = "values too large: the encoder's output overflows float32"
 NO_SUBJECT = "no subject (from the labels file or --group_pattern): the model normalises features within subjects"
 NO_TIME_DOMAIN = (

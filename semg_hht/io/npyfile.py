@@ -20,6 +20,8 @@ from typing import IO
 import numpy as np
 
 NPY_MAGIC = b"\x93NUMPY"
+MAX_HEADER_BYTES = 10_000
+"""numpy's own limit on a ``.npy`` header (``max_header_size``), checked before the header is read."""
 _LENGTH_FIELD_BYTES = {(1, 0): 2, (2, 0): 4}
 """Bytes of the header-length field of each ``.npy`` format version read here."""
 # Local-file header, or end-of-central-directory for an empty archive.
@@ -65,7 +67,10 @@ def _read_full_header(stream: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtyp
     if version not in _LENGTH_FIELD_BYTES:
         raise ValueError(f"unsupported .npy format version {version}")
     length_field = stream.read(_LENGTH_FIELD_BYTES[version])
-    header = stream.read(int.from_bytes(length_field, "little"))
+    length = int.from_bytes(length_field, "little")
+    if length > MAX_HEADER_BYTES:
+        raise ValueError(f"the array's header claims {length} bytes (at most {MAX_HEADER_BYTES} are read)")
+    header = stream.read(length)
     return _parse_header(prefix + length_field + header)
 
 
