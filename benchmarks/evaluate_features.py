@@ -78,11 +78,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from semg_hht.classes import CLASS_NAMES
+from semg_hht.classes import CLASS_NAMES, gender_of, quality_of
 from semg_hht.cpus import cpu_threads
 from semg_hht.data.dataset import extract_file_features
 from semg_hht.data.sample_data import SIGNALS_FOLDER, generate_sample_data
-from semg_hht.evaluation.scores import balanced_accuracy, gender_of, quality_of
+from semg_hht.evaluation.scores import balanced_accuracy
 from semg_hht.evaluation.splits import grouped_split
 from semg_hht.hht.conversion import ConversionOptions, run_conversion
 from semg_hht.hht.preprocessing import Preprocessing, preprocess

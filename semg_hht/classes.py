@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CLASS_NAMES: tuple[str, ...] = (
     "M_full",
@@ -29,6 +32,8 @@ CLASS_NAMES: tuple[str, ...] = (
 N_CLASSES = len(CLASS_NAMES)
 GENDERS: tuple[str, ...] = ("M", "F")
 MOVEMENTS: tuple[str, ...] = ("full", "half", "invalid")
+N_GENDERS, N_QUALITIES = len(GENDERS), len(MOVEMENTS)
+"""Class ID = ``N_QUALITIES * gender + quality`` (gender 0 M, 1 F; quality 0 full, 1 half, 2 invalid)."""
 
 NAMING_RULE = (
     "Labelled files are named MUSCLE_movement_GENDER_###.npz, movement one of "
@@ -57,7 +62,21 @@ def class_id(gender: str, movement: str) -> int:
         raise ValueError(f"gender must be one of {GENDERS}, got {gender!r}")
     if movement not in MOVEMENTS:
         raise ValueError(f"movement must be one of {MOVEMENTS}, got {movement!r}")
-    return GENDERS.index(gender) * len(MOVEMENTS) + MOVEMENTS.index(movement)
+    return GENDERS.index(gender) * N_QUALITIES + MOVEMENTS.index(movement)
+
+
+def gender_of(class_ids: np.ndarray) -> np.ndarray:
+    """The gender of each class ID: 0 for M, 1 for F."""
+    import numpy as np  # here: the scripts' --help reads this module and stays free of numpy
+
+    return np.asarray(class_ids) // N_QUALITIES
+
+
+def quality_of(class_ids: np.ndarray) -> np.ndarray:
+    """The movement quality of each class ID: 0 full, 1 half, 2 invalid."""
+    import numpy as np
+
+    return np.asarray(class_ids) % N_QUALITIES
 
 
 @dataclass(frozen=True)

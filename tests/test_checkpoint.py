@@ -87,3 +87,13 @@ def test_encoder_size_is_the_encoders_weights():
 
     weights = build_encoder(0).state_dict().values()
     assert encoder_size() == sum(value.numel() * value.element_size() for value in weights)
+
+
+def test_file_sha256_known_answer(tmp_path):
+    from semg_hht.io.hashing import BLOCK_BYTES, file_sha256
+
+    path = tmp_path / "abc"
+    path.write_bytes(b"abc")
+    assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    path.write_bytes(b"a" * (BLOCK_BYTES + 1))  # across a block boundary
+    assert file_sha256(path) == __import__("hashlib").sha256(b"a" * (BLOCK_BYTES + 1)).hexdigest()

@@ -17,22 +17,10 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
-from semg_hht.classes import CLASS_NAMES, N_CLASSES
+from semg_hht.classes import CLASS_NAMES, N_CLASSES, gender_of, quality_of
 from semg_hht.data.aggregation import aggregate, recording_labels
 from semg_hht.defaults import DEFAULT_AGGREGATION_RULE
 from semg_hht.errors import UsageError
-
-MOVEMENT_CLASSES = 3  # class ID = 3 * gender (0 M, 1 F) + quality (0 full, 1 half, 2 invalid)
-
-
-def gender_of(class_ids: np.ndarray) -> np.ndarray:
-    """0 for M, 1 for F."""
-    return np.asarray(class_ids) // MOVEMENT_CLASSES
-
-
-def quality_of(class_ids: np.ndarray) -> np.ndarray:
-    """0 full, 1 half, 2 invalid."""
-    return np.asarray(class_ids) % MOVEMENT_CLASSES
 
 
 def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:

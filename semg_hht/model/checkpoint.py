@@ -57,6 +57,7 @@ from semg_hht.classes import CLASS_NAMES
 from semg_hht.defaults import DEFAULT_BATCH_SIZE
 from semg_hht.errors import WriteError
 from semg_hht.io.atomic import TEMPORARY_SUFFIX, ensure_free_space, fsync_directory, make_folder, write_temporary
+from semg_hht.io.hashing import file_sha256
 from semg_hht.io.npyfile import npz_members, read_member
 from semg_hht.model.classifier import ConstantHead, HHTClassifier, parse_gamma
 from semg_hht.model.feature_sets import ENCODER_CHANNELS
@@ -215,15 +216,7 @@ def encoder_size() -> int:
 def manifest_hash(prefix: str | os.PathLike) -> str | None:
     """SHA-256 of checkpoint ``prefix``'s manifest, which names the checkpoint's exact files; None if absent."""
     path = _path(prefix, MANIFEST_SUFFIX)
-    return _sha256(path) if path.is_file() else None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path) if path.is_file() else None
 
 
 def verify_manifest(prefix: str | os.PathLike) -> dict[str, Any]:
@@ -253,7 +246,7 @@ def verify_manifest(prefix: str | os.PathLike) -> dict[str, Any]:
         if size != record["size"]:
             what = "truncated" if size < record["size"] else "larger than recorded"
             raise CheckpointError(f"{path}: {what} ({size} bytes, the manifest records {record['size']})")
-        if _sha256(path) != record["sha256"]:
+        if file_sha256(path) != record["sha256"]:
             raise CheckpointError(f"{path}: content does not match the manifest (edited, or from another save)")
     return manifest
 

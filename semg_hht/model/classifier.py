@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from semg_hht.classes import N_CLASSES
+from semg_hht.classes import N_CLASSES, N_GENDERS, N_QUALITIES, gender_of, quality_of
 from semg_hht.defaults import (
     AUTO_SVM_MAX_SAMPLES,
     DEFAULT_BATCH_SIZE,
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ConstantHead", "HHTClassifier", "choose_head", "describe_model", "fit_calibrated_svm", "parse_gamma"]
 
-N_GENDERS, N_QUALITIES = 2, 3
 PLURALS = {"class": "classes", "gender": "genders", "movement quality": "movement qualities"}
 MAX_CALIBRATION_FOLDS = 5
 PREDICTION_CHUNK = 1024
@@ -442,16 +441,16 @@ class HHTClassifier(Estimator):
         """Scalers and scikit-learn models by factor, the quality head and the gender head."""
         svm = self._svm_settings()
         quality_scaler, quality_svm, quality_head = fit_head(
-            self.head_kind_, model_input, y % N_QUALITIES, weights, svm, self.seed, "movement quality"
+            self.head_kind_, model_input, quality_of(y), weights, svm, self.seed, "movement quality"
         )
-        genders = np.unique(y // N_QUALITIES)
+        genders = np.unique(gender_of(y))
         gender_head: SVMHead | ScalableHead | ConstantHead
         if len(genders) == 1:
             gender_scaler = gender_svm = None
             gender_head = ConstantHead(int(genders[0]))
         else:
             gender_scaler, gender_svm, gender_head = fit_head(
-                self.head_kind_, features, y // N_QUALITIES, weights, svm, self.seed, "gender"
+                self.head_kind_, features, gender_of(y), weights, svm, self.seed, "gender"
             )
         scalers = {"quality": quality_scaler, "gender": gender_scaler}
         return scalers, {"quality": quality_svm, "gender": gender_svm}, quality_head, gender_head

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from semg_hht.defaults import (
 )
 from semg_hht.errors import UsageError
 from semg_hht.evaluation.scores import parse_cv
+from semg_hht.io.hashing import file_sha256
 from semg_hht.model.checkpoint import checkpoint_files
 from semg_hht.model.classifier import parse_gamma
 from semg_hht.model.feature_sets import feature_names, feature_set_name, parse_feature_set
@@ -186,11 +186,4 @@ def existing_checkpoints(checkpoint_dir: str | os.PathLike) -> list[str]:
 
 def file_fingerprints(paths: Sequence[Path]) -> dict[str, str]:
     """SHA-256 of each file's content, keyed by file name: what a resume must find unchanged."""
-    fingerprints = {}
-    for path in paths:
-        digest = hashlib.sha256()
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        fingerprints[path.name] = digest.hexdigest()
-    return fingerprints
+    return {path.name: file_sha256(path) for path in paths}
