@@ -1,4 +1,4 @@
-"""Explanations of real recordings, and their cost per file: the README's picture.
+"""Explanations of real recordings, and their cost per file: the README's picture (docs/explanation_contraction.png).
 
 Usage::
 

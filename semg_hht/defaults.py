@@ -80,7 +80,7 @@ DEFAULT_AGGREGATE = "file"
 HHT_METHODS = ("emd", "eemd", "ceemdan")
 DEFAULT_HHT_METHOD: Final = "emd"
 """Plain EMD: EEMD costs about 20-25 times as much and CEEMDAN 40-50 times at 30 ensembles, in
-proportion to ``ensembles`` (README, "HHT computation")."""
+proportion to ``ensembles`` (docs/performance.md)."""
 DEFAULT_ENSEMBLES = 30
 """Noise realisations averaged by EEMD and CEEMDAN; 30 is what the upstream tool uses."""
 DEFAULT_NOISE_WIDTH = 0.2

@@ -62,7 +62,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--safe",
         action="store_true",
-        help="refuse checkpoints that would need unpickling (older releases'); see the README's trust model",
+        help="refuse checkpoints that would need unpickling (older releases'); see docs/failures.md (trust model)",
     )
     return parser
 

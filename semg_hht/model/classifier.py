@@ -213,7 +213,7 @@ class HHTClassifier(Estimator):
     device : torch.device or str
     bf16 : bool
         Encode under bfloat16 autocast: faster on hardware with bf16 units, features
-        differ from float32 in the third significant digit (see the README's figures).
+        differ from float32 in the third significant digit (docs/performance.md has the figures).
     features : str
         Feature set (:mod:`semg_hht.model.feature_sets`): ``cnn``, ``hht``, ``td`` joined by ``+``.
     normalisation : {"none", "subject", "subject_muscle"}
