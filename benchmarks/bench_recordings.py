@@ -37,9 +37,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from semg_hht.classes import CLASS_NAMES
+from semg_hht.conversion.workflow import ConversionOptions, run_conversion
 from semg_hht.data.dataset import extract_file_features
 from semg_hht.evaluation.scores import balanced_accuracy, recording_scores
-from semg_hht.hht.conversion import ConversionOptions, run_conversion
 from semg_hht.io.matrices import list_npz_files, load_matrix_file
 from semg_hht.logs import configure_logging
 from semg_hht.model.classifier import HHTClassifier

@@ -46,11 +46,11 @@ from pathlib import Path
 import numpy as np
 
 from semg_hht.classes import CLASS_NAMES
+from semg_hht.conversion.workflow import ConversionOptions, run_conversion
 from semg_hht.data.dataset import extract_file_features
 from semg_hht.data.sample_data import generate_sample_data
 from semg_hht.evaluation.scores import balanced_accuracy
 from semg_hht.evaluation.splits import grouped_split
-from semg_hht.hht.conversion import ConversionOptions, run_conversion
 from semg_hht.io.labels_file import read_labels_file
 from semg_hht.logs import PACKAGE, configure_logging, quieter
 from semg_hht.model.classifier import HHTClassifier

@@ -79,12 +79,12 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from semg_hht.classes import CLASS_NAMES, gender_of, quality_of
+from semg_hht.conversion.workflow import ConversionOptions, run_conversion
 from semg_hht.cpus import cpu_threads
 from semg_hht.data.dataset import extract_file_features
 from semg_hht.data.sample_data import SIGNALS_FOLDER, generate_sample_data
 from semg_hht.evaluation.scores import balanced_accuracy
 from semg_hht.evaluation.splits import grouped_split
-from semg_hht.hht.conversion import ConversionOptions, run_conversion
 from semg_hht.hht.preprocessing import Preprocessing, preprocess
 from semg_hht.hht.time_domain import hudgins_features
 from semg_hht.io.labels_file import read_labels_file

@@ -71,7 +71,7 @@ import torch, torch._dynamo
 # (as on the development machine), each run would compile the package anew (about 0.15 s).
 sys.dont_write_bytecode, sys.pycache_prefix = False, os.path.join(os.path.dirname(sys.argv[1]), "pycache")
 import semg_hht.cli.hht, semg_hht.cli.infer, semg_hht.cli.simulate, semg_hht.cli.train
-import semg_hht.data.sample_data, semg_hht.evaluation.explanation, semg_hht.hht.conversion
+import semg_hht.data.sample_data, semg_hht.evaluation.explanation, semg_hht.conversion.workflow
 import semg_hht.inference.prediction, semg_hht.training.pipeline
 parent = os.getppid()
 listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

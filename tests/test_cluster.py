@@ -25,8 +25,8 @@ import pytest
 from conftest import ROOT, run_script
 from semg_hht import engine
 from semg_hht.cli.common import run_command
+from semg_hht.conversion.workflow import ConversionOptions, run_conversion
 from semg_hht.errors import EXIT_SCHEDULER, SchedulerError
-from semg_hht.hht.conversion import ConversionOptions, run_conversion
 from semg_hht.io.matrices import load_matrix
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from conftest import REALDATA, ROOT, mutated, run_script
 from semg_hht.cli.common import run_command
-from semg_hht.hht.conversion import ConversionOptions, run_conversion
+from semg_hht.conversion.workflow import ConversionOptions, run_conversion
 from semg_hht.hht.preprocessing import Preprocessing, preprocess
 from semg_hht.hht.spectrum import frequency_axis
 from semg_hht.hht.time_domain import TIME_DOMAIN_NAMES, hudgins_features
@@ -555,7 +555,7 @@ def test_help_does_not_import_torch_or_numpy():
         f"    runpy.run_path({str(ROOT / SCRIPT)!r}, run_name='__main__')\n"
         "except SystemExit as exit:\n"
         "    assert exit.code == 0\n"
-        "print(sorted({'torch', 'numpy', 'semg_hht.hht.conversion'} & set(sys.modules)))\n"
+        "print(sorted({'torch', 'numpy', 'semg_hht.conversion.workflow'} & set(sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert "Exit codes" in result.stdout

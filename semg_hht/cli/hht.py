@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         parser.error("the following arguments are required: --output_dir (unless --list)")
 
     def convert() -> int:
-        from semg_hht.hht.conversion import ConversionOptions, run_conversion, run_listing
+        from semg_hht.conversion.workflow import ConversionOptions, run_conversion, run_listing
 
         return run_listing(args.input) if listing else run_conversion(ConversionOptions(**vars(args)))
 
