@@ -103,7 +103,7 @@ def epoch_rate(device: torch.device, folder: Path, batch_size: int) -> tuple[flo
     """
     data = scan_data_folder(folder)
     labels = np.array(data.labels)
-    classifier = HHTClassifier(seed=0, batch_size=batch_size, device=device)
+    classifier = HHTClassifier(features="cnn", model="joint", seed=0, batch_size=batch_size, device=device)
     trainer = EncoderTrainer(
         classifier,
         EncoderTrainingOptions(epochs=2, patience=0),

@@ -86,7 +86,9 @@ def fit_and_test(train: Items, test: Items, seed: int, args: argparse.Namespace)
     """Train on ``train`` (subject-wise early-stopping split), score the three methods on ``test``."""
     inner_train, inner_val = grouped_split(train.labels, train.groups, 0.2, seed)
     fit, val = train.take(inner_train), train.take(inner_val)
-    classifier = HHTClassifier(seed=seed, batch_size=args.batch_size, device=resolve_device(args.cpu))
+    classifier = HHTClassifier(
+        features="cnn", model="joint", seed=seed, batch_size=args.batch_size, device=resolve_device(args.cpu)
+    )
     options = EncoderTrainingOptions(epochs=args.epochs, lr=args.lr, patience=args.patience, augment=args.augment)
     trainer = EncoderTrainer(
         classifier, options, LabelledFiles(fit.paths, fit.labels), LabelledFiles(val.paths, val.labels), progress=False

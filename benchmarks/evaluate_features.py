@@ -328,7 +328,13 @@ def classifier(method: Method, normalisation: str, seed: int, C: float = SVM["C"
     model = "factorised" if method.kind == "factorised" else "joint"
     blocks = "+".join(method.blocks)
     return HHTClassifier(
-        svm_C=C, svm_gamma=gamma, seed=seed, features=blocks, normalisation=normalisation, model=model, head=method.head
+        svm_C=C,
+        svm_gamma=gamma,
+        seed=seed,
+        features=blocks,
+        normalisation=normalisation,
+        model=model,
+        head=method.head,
     )
 
 
@@ -360,7 +366,13 @@ def trained_cnn_features(
         LabelledFiles([data.paths[i] for i in train[side]], data.labels[train[side]]) for side in (inner_fit, inner_val)
     )
     options = EncoderTrainingOptions(epochs=args.epochs, patience=args.patience)
-    trainer = EncoderTrainer(HHTClassifier(seed=seed, batch_size=args.batch_size), options, fit_files, val_files, False)
+    trainer = EncoderTrainer(
+        HHTClassifier(features="cnn", model="joint", seed=seed, batch_size=args.batch_size),
+        options,
+        fit_files,
+        val_files,
+        False,
+    )
     started = time.perf_counter()
     with quiet():
         trainer.run()

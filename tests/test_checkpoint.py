@@ -20,7 +20,7 @@ from semg_hht.model.classifier import HHTClassifier
 @pytest.fixture(scope="session")
 def saved(tmp_path_factory):
     X, y = easy_data(per_class=4)
-    classifier = HHTClassifier(svm_C=3.0, svm_gamma="0.01", seed=5).fit(X, y)
+    classifier = HHTClassifier(features="cnn", model="joint", svm_C=3.0, svm_gamma="0.01", seed=5).fit(X, y)
     directory = tmp_path_factory.mktemp("ckpt")
     save_checkpoint(directory / "final", classifier, build_metadata(classifier, epoch=np.int64(0)))
     return directory, classifier, X

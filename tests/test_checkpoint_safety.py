@@ -40,7 +40,7 @@ PROBE = np.random.default_rng(99).normal(size=(8, 256))
 def small_classifier(seed: int) -> HHTClassifier:
     rng = np.random.default_rng(seed)
     features = rng.normal(size=(24, 256)) + np.repeat(np.arange(6), 4)[:, None]
-    return HHTClassifier(seed=seed).fit_features(features, np.repeat(np.arange(6), 4))
+    return HHTClassifier(features="cnn", model="joint", seed=seed).fit_features(features, np.repeat(np.arange(6), 4))
 
 
 @pytest.fixture()

@@ -25,7 +25,7 @@ def fitted():
     X, y = easy_data()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        classifier = HHTClassifier(batch_size=8).fit(X, y)
+        classifier = HHTClassifier(features="cnn", model="joint", batch_size=8).fit(X, y)
     return classifier, X, y
 
 
@@ -59,20 +59,20 @@ def test_feature_and_matrix_paths_agree(fitted):
 
 def test_batch_size_does_not_change_features(fitted):
     classifier, X, _ = fitted
-    other = HHTClassifier(encoder=classifier.encoder_, batch_size=5)
+    other = HHTClassifier(features="cnn", model="joint", encoder=classifier.encoder_, batch_size=5)
     np.testing.assert_allclose(other.transform(X), classifier.transform(X), atol=1e-5)
 
 
 def test_unfitted_classifier_refuses_to_predict():
     with pytest.raises(RuntimeError, match="not fitted"):
-        HHTClassifier().predict_proba_features(np.zeros((1, 256)))
+        HHTClassifier(features="cnn", model="joint").predict_proba_features(np.zeros((1, 256)))
 
 
 def test_too_few_samples_per_class():
     with pytest.raises(ValueError, match="at least 2 samples"):
-        HHTClassifier().fit_features(np.random.rand(3, 256), np.array([0, 0, 1]))
+        HHTClassifier(features="cnn", model="joint").fit_features(np.random.rand(3, 256), np.array([0, 0, 1]))
     with pytest.raises(ValueError, match="two classes"):
-        HHTClassifier().fit_features(np.random.rand(3, 256), np.array([0, 0, 0]))
+        HHTClassifier(features="cnn", model="joint").fit_features(np.random.rand(3, 256), np.array([0, 0, 0]))
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_too_few_samples_per_class():
 )
 def test_invalid_settings(kwargs):
     with pytest.raises(ValueError):
-        HHTClassifier(**kwargs)
+        HHTClassifier(features="cnn", model="joint", **kwargs)
 
 
 def test_parse_gamma():
@@ -89,4 +89,4 @@ def test_parse_gamma():
 
 def test_wrong_input_shape():
     with pytest.raises(ValueError, match=r"\(n, 256, 256\)"):
-        HHTClassifier().transform(np.zeros((2, 128, 128)))
+        HHTClassifier(features="cnn", model="joint").transform(np.zeros((2, 128, 128)))

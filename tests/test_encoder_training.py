@@ -77,7 +77,7 @@ def _trainer(sample_dir, epochs=EPOCHS, patience=5, seed=42, batch_size=8):
     folder = scan_data_folder(sample_dir)
     labels = np.array(folder.labels)
     train, val = stratified_split(labels, 0.2, seed)
-    classifier = HHTClassifier(seed=seed, batch_size=batch_size)
+    classifier = HHTClassifier(features="cnn", model="joint", seed=seed, batch_size=batch_size)
     return EncoderTrainer(
         classifier,
         EncoderTrainingOptions(epochs=epochs, patience=patience),
@@ -232,7 +232,7 @@ def test_epochs_zero_keeps_the_seeded_random_encoder(sample_dir, tmp_path):
     folder = scan_data_folder(sample_dir)
     names = [path.name for path in folder.labelled]
     train = [names.index(name) for name in metadata["train_files"]]
-    reference = HHTClassifier(seed=42).fit(
+    reference = HHTClassifier(features="cnn", model="joint", seed=42).fit(
         np.stack([np.load(folder.labelled[i])["hht"] for i in train]), np.array(folder.labels)[train]
     )
     probe = np.stack([np.load(path)["hht"] for path in folder.test])
@@ -434,7 +434,7 @@ def test_validation_of_a_class_training_lacks_still_has_a_loss(sample_dir):
     train = np.flatnonzero(labels < 5)
     val = np.flatnonzero(labels == 5)
     trainer = EncoderTrainer(
-        HHTClassifier(seed=0),
+        HHTClassifier(features="cnn", model="joint", seed=0),
         EncoderTrainingOptions(epochs=1),
         LabelledFiles([folder.labelled[i] for i in train], labels[train]),
         LabelledFiles([folder.labelled[i] for i in val], labels[val]),

@@ -163,7 +163,7 @@ def test_parameters_round_trip_and_clone_keeps_the_encoder():
 
 def test_fit_predict_on_matrices_and_learned_state():
     X, y = easy_matrices()
-    classifier = quiet_fit(HHTClassifier(features="hht"), X, y)
+    classifier = quiet_fit(HHTClassifier(features="hht", model="joint"), X, y)
     assert not hasattr(HHTClassifier(), "head_")
     for name in ("head_", "population_", "scaler_", "svm_", "label_map_", "classes_", "encoder_"):
         assert hasattr(classifier, name), name
@@ -233,3 +233,14 @@ def test_block_weighted_scaler_passes_check_estimator():
     results = check_estimator(BlockWeightedScaler(), on_fail=None)
     assert [(r["check_name"], str(r["exception"])) for r in results if r["status"] == "failed"] == []
     assert sum(r["status"] == "passed" for r in results) >= 45
+
+
+def test_the_estimator_and_train_py_share_one_table_of_defaults():
+    from semg_hht.cli.train import build_parser
+
+    flags = vars(build_parser().parse_args(["--data_dir", "data"]))
+    params = HHTClassifier().get_params()
+    shared = {"svm_C": "svm_C", "svm_kernel": "svm_kernel", "svm_gamma": "svm_gamma", "seed": "seed"}
+    shared |= {"batch_size": "batch_size", "features": "features", "normalisation": "normalise"}
+    shared |= {"model": "model", "head": "head"}
+    assert {name: params[name] for name in shared} == {name: flags[flag] for name, flag in shared.items()}

@@ -32,7 +32,9 @@ from semg_hht.classes import N_CLASSES, N_GENDERS, N_QUALITIES, gender_of, quali
 from semg_hht.defaults import (
     AUTO_SVM_MAX_SAMPLES,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_FEATURES,
     DEFAULT_HEAD,
+    DEFAULT_MODEL,
     DEFAULT_NORMALISATION,
     DEFAULT_SEED,
     DEFAULT_SVM_C,
@@ -216,6 +218,7 @@ class HHTClassifier(Estimator):
         differ from float32 in the third significant digit (docs/performance.md has the figures).
     features : str
         Feature set (:mod:`semg_hht.model.feature_sets`): ``cnn``, ``hht``, ``td`` joined by ``+``.
+        The defaults of every setting are train.py's (:mod:`semg_hht.defaults`, one table for both).
     normalisation : {"none", "subject", "subject_muscle"}
         Standardise the features within each subject's (and muscle's) files
         (:mod:`semg_hht.model.normalisation`); fitting and predicting then need ``groups``.
@@ -263,9 +266,9 @@ class HHTClassifier(Estimator):
         batch_size: int = DEFAULT_BATCH_SIZE,
         device: torch.device | str = "cpu",
         bf16: bool = False,
-        features: str = "cnn",
+        features: str = DEFAULT_FEATURES,
         normalisation: str = DEFAULT_NORMALISATION,
-        model: str = "joint",
+        model: str = DEFAULT_MODEL,
         head: str = DEFAULT_HEAD,
     ):
         self.encoder = encoder
