@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -337,10 +338,31 @@ def _children_ignore_interrupts() -> Iterator[None]:
 
 
 @contextmanager
+def _main_script_not_rerun() -> Iterator[None]:
+    """Within the block, spawned processes do not run the main script again where it is not a file.
+
+    Worker processes are spawned, and a spawned process re-imports the main script from its path
+    (``__main__.__file__``). A script read from standard input (``python - < run.py``) has the path
+    ``<stdin>``, which does not exist, and its workers would fail to start; they need nothing from
+    it (tasks are functions of the package), so the path is hidden while they start.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or os.path.isfile(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
+@contextmanager
 def _local_client(count: int) -> Iterator[DaskEngine]:
     from distributed import Client, LocalCluster
 
-    with _children_ignore_interrupts():
+    with _children_ignore_interrupts(), _main_script_not_rerun():
         cluster = LocalCluster(
             n_workers=count,
             threads_per_worker=1,

@@ -339,3 +339,15 @@ def test_a_local_cluster_starts_from_a_thread_other_than_the_main_one(tmp_path):
     worker_thread.join(120)
     assert sorted(outcome.value for outcome in outcomes) == [1, 2]
     assert all(outcome.worker.startswith("tcp://") for outcome in outcomes)
+
+
+def test_a_script_read_from_stdin_starts_local_workers(tmp_path):
+    """Spawned workers re-run the main script from its path; from stdin that path ('<stdin>') does not exist."""
+    script = (
+        "from semg_hht.data.sample_data import generate_sample_data\n"
+        f"paths = generate_sample_data({str(tmp_path / 'data')!r}, n_samples=2, n_test=0, workers=2)\n"
+        "print(len(paths))\n"
+    )
+    result = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, cwd=ROOT, timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "12" and len(list((tmp_path / "data").glob("*.npz"))) == 12
