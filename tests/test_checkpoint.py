@@ -97,3 +97,18 @@ def test_file_sha256_known_answer(tmp_path):
     assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     path.write_bytes(b"a" * (BLOCK_BYTES + 1))  # across a block boundary
     assert file_sha256(path) == __import__("hashlib").sha256(b"a" * (BLOCK_BYTES + 1)).hexdigest()
+
+
+def test_a_checkpoint_whose_feature_names_differ_is_refused_naming_both(tmp_path):
+    from semg_hht.model.descriptors import DESCRIPTOR_NAMES
+
+    rng = np.random.default_rng(0)
+    labels = np.tile(np.arange(6), 4)
+    classifier = HHTClassifier(features="hht").fit_features(rng.normal(size=(24, 28)) + labels[:, None], labels)
+    renamed = list(DESCRIPTOR_NAMES)
+    renamed[3] = "old_descriptor"
+    save_checkpoint(tmp_path / "final", classifier, build_metadata(classifier, feature_names=renamed))
+    with pytest.raises(
+        CheckpointError, match=f"column 3: checkpoint 'old_descriptor', this release '{DESCRIPTOR_NAMES[3]}'"
+    ):
+        load_checkpoint(tmp_path / "final")

@@ -621,6 +621,7 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
     classifier.label_map_ = label_map
     classifier.classes_ = np.arange(len(CLASS_NAMES))
     _check_widths(classifier, prefix)
+    _check_feature_names(classifier, metadata, files["metadata"])
     return classifier, metadata
 
 
@@ -679,6 +680,27 @@ def _check_widths(classifier: HHTClassifier, prefix: Path) -> None:
             f"{prefix}: the model's arrays have {sorted(widths)} features, "
             f"its feature set {classifier.feature_set} {width}"
         )
+
+
+def _check_feature_names(classifier: HHTClassifier, metadata: dict[str, Any], path: Path) -> None:
+    """The features the checkpoint was fitted on (recorded since format 2) are the ones this release computes.
+
+    A column of another name (a descriptor renamed, reordered or redefined by another release)
+    would give predictions from the wrong inputs without any error.
+    """
+    recorded = metadata.get("feature_names")
+    if recorded is None or list(recorded) == classifier.feature_names:
+        return
+    differ = [
+        f"column {i}: checkpoint {old!r}, this release {new!r}"
+        for i, (old, new) in enumerate(zip(recorded, classifier.feature_names, strict=False))
+        if old != new
+    ]
+    lengths = f"{len(recorded)} features recorded, {len(classifier.feature_names)} computed"
+    raise CheckpointError(
+        f"{path}: the checkpoint's features are not the ones this release computes for {classifier.feature_set} "
+        f"({lengths}; {'; '.join(differ[:3]) or 'the extra columns differ'})"
+    )
 
 
 def _load_with_fallback(prefix: str | os.PathLike, load: Callable[[Path], Any]) -> Any:
