@@ -244,7 +244,7 @@ def test_epochs_zero_keeps_the_seeded_random_encoder(sample_dir, tmp_path):
 KILLER = """
 import os, runpy, signal, sys
 import torch
-import semg_hht.model.checkpoint as checkpoint
+import semg_hht.model.checkpoint.writing as checkpoint
 
 where, count = sys.argv[1], int(sys.argv[2])
 sys.argv = [sys.argv[3]] + sys.argv[4:]

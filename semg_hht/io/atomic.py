@@ -19,7 +19,7 @@ from typing import IO
 from semg_hht.errors import WriteError, megabytes
 
 TEMPORARY_SUFFIX = ".tmp"
-# mkstemp's random part (8 characters) or the process ID of a link being kept (checkpoint.py).
+# mkstemp's random part (8 characters) or the process ID of a link being kept (semg_hht.model.checkpoint.writing).
 _TEMPORARY_NAME = re.compile(r"^\..+\.([a-z0-9_]{8}|\d+)\.tmp$")
 
 
