@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import pickle
 
@@ -7,7 +8,7 @@ from test_classifier import easy_data
 
 from semg_hht.model.checkpoint import (
     CheckpointError,
-    build_metadata,
+    CheckpointMetadata,
     load_checkpoint,
     load_metadata,
     plain_data,
@@ -22,7 +23,7 @@ def saved(tmp_path_factory):
     X, y = easy_data(per_class=4)
     classifier = HHTClassifier(features="cnn", model="joint", svm_C=3.0, svm_gamma="0.01", seed=5).fit(X, y)
     directory = tmp_path_factory.mktemp("ckpt")
-    save_checkpoint(directory / "final", classifier, build_metadata(classifier, epoch=np.int64(0)))
+    save_checkpoint(directory / "final", classifier, CheckpointMetadata.of(classifier, epoch=np.int64(0)))
     return directory, classifier, X
 
 
@@ -31,9 +32,9 @@ def test_round_trip_predicts_the_same(saved):
     loaded, metadata = load_checkpoint(directory / "final")
     np.testing.assert_array_equal(loaded.predict_proba(X), classifier.predict_proba(X))
     assert (loaded.svm_C, loaded.svm_gamma, loaded.seed) == (3.0, 0.01, 5)
-    assert metadata["class_names"] == ["M_full", "M_half", "M_invalid", "F_full", "F_half", "F_invalid"]
-    assert type(metadata["epoch"]) is int
-    assert set(metadata["versions"]) >= {"torch", "scikit-learn", "numpy", "semg_hht"}
+    assert metadata.class_names == ["M_full", "M_half", "M_invalid", "F_full", "F_half", "F_invalid"]
+    assert type(metadata.epoch) is int
+    assert set(metadata.versions) >= {"torch", "scikit-learn", "numpy", "semg_hht"}
 
 
 def test_files_are_complete_and_readable_by_others(saved):
@@ -107,8 +108,45 @@ def test_a_checkpoint_whose_feature_names_differ_is_refused_naming_both(tmp_path
     classifier = HHTClassifier(features="hht").fit_features(rng.normal(size=(24, 28)) + labels[:, None], labels)
     renamed = list(DESCRIPTOR_NAMES)
     renamed[3] = "old_descriptor"
-    save_checkpoint(tmp_path / "final", classifier, build_metadata(classifier, feature_names=renamed))
+    metadata = dataclasses.replace(CheckpointMetadata.of(classifier), feature_names=renamed)
+    save_checkpoint(tmp_path / "final", classifier, metadata)
     with pytest.raises(
         CheckpointError, match=f"column 3: checkpoint 'old_descriptor', this release '{DESCRIPTOR_NAMES[3]}'"
     ):
         load_checkpoint(tmp_path / "final")
+
+
+def test_metadata_round_trips_through_its_plain_form():
+    from semg_hht.model.checkpoint import TrainingRun
+    from semg_hht.model.checkpoint.metadata import SCHEMA_VERSION
+
+    rng = np.random.default_rng(0)
+    labels = np.tile(np.arange(6), 4)
+    classifier = HHTClassifier(features="hht").fit_features(rng.normal(size=(24, 28)) + labels[:, None], labels)
+    run = TrainingRun(["a.npz"], ["b.npz"], test_size=0.2, data_fingerprints={"a.npz": "00"}, n_train=1, n_val=1)
+    for metadata in (CheckpointMetadata.of(classifier), CheckpointMetadata.of(classifier, run=run, epoch=3)):
+        plain = plain_data(metadata.to_plain())
+        assert CheckpointMetadata.from_plain(plain) == metadata
+        assert plain["schema_version"] == SCHEMA_VERSION and len(plain["frequency_hz"]) == 256
+    assert plain["train_files"] == ["a.npz"]  # the run's fields at the top level, where older releases read them
+
+
+def test_a_checkpoint_of_another_frequency_axis_is_refused_naming_both(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.tile(np.arange(6), 4)
+    classifier = HHTClassifier(features="hht").fit_features(rng.normal(size=(24, 28)) + labels[:, None], labels)
+    metadata = dataclasses.replace(CheckpointMetadata.of(classifier), frequency_hz=list(np.linspace(10, 240, 256)))
+    save_checkpoint(tmp_path / "final", classifier, metadata)
+    with pytest.raises(
+        CheckpointError, match="computed on 256 rows from 10 to 240 Hz, this release's on 256 rows from 20 to 450 Hz"
+    ):
+        load_checkpoint(tmp_path / "final")
+
+
+def test_checkpoints_before_schema_3_read_as_their_schema():
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    _, metadata = load_checkpoint(fixtures / "checkpoint_v2_hht" / "final", safe=True)
+    assert (metadata.schema_version, metadata.frequency_hz, metadata.head) == (2, None, "svm")
+    assert metadata.run is not None and len(metadata.run.train_files) == metadata.run.n_train

@@ -24,8 +24,9 @@ from conftest import ROOT, run_script, start_python
 from semg_hht.classes import CLASS_NAMES
 from semg_hht.model.checkpoint import (
     CheckpointError,
-    build_metadata,
+    CheckpointMetadata,
     load_checkpoint,
+    load_metadata,
     previous_prefix,
     save_checkpoint,
     verify_manifest,
@@ -48,8 +49,8 @@ def two_saves(tmp_path):
     """``latest`` saved twice, from classifiers A then B."""
     a, b = small_classifier(1), small_classifier(2)
     prefix = tmp_path / "latest"
-    save_checkpoint(prefix, a, build_metadata(a))
-    save_checkpoint(prefix, b, build_metadata(b))
+    save_checkpoint(prefix, a, CheckpointMetadata.of(a))
+    save_checkpoint(prefix, b, CheckpointMetadata.of(b))
     return prefix, a, b
 
 
@@ -87,7 +88,7 @@ def test_previous_checkpoint_is_kept(two_saves):
 def test_damaged_file_is_refused_by_name(tmp_path, damage, message, part):
     classifier = small_classifier(1)
     prefix = tmp_path / "final"
-    save_checkpoint(prefix, classifier, build_metadata(classifier))
+    save_checkpoint(prefix, classifier, CheckpointMetadata.of(classifier))
     damage(Path(str(prefix) + part))
     with pytest.raises(CheckpointError) as caught:
         verify_manifest(prefix)
@@ -99,7 +100,7 @@ def test_damaged_file_is_refused_by_name(tmp_path, damage, message, part):
 def test_files_mixed_from_two_runs_fall_back_to_the_previous(two_saves, tmp_path, capsys):
     prefix, a, _ = two_saves
     other = small_classifier(3)
-    save_checkpoint(tmp_path / "other" / "latest", other, build_metadata(other))
+    save_checkpoint(tmp_path / "other" / "latest", other, CheckpointMetadata.of(other))
     shutil.copy(tmp_path / "other" / "latest_svm.pkl", tmp_path / "latest_svm.pkl")
     with pytest.raises(CheckpointError, match="latest_svm.pkl: content does not match"):
         verify_manifest(prefix)
@@ -127,7 +128,7 @@ def test_hostile_head_is_refused_without_running_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     classifier = small_classifier(1)
     prefix = tmp_path / "final"
-    save_checkpoint(prefix, classifier, build_metadata(classifier))
+    save_checkpoint(prefix, classifier, CheckpointMetadata.of(classifier))
     arrays = classifier.head_.to_arrays()
     arrays["mean"] = np.array([_Marker()] * 256, dtype=object)
     stream = io.BytesIO()
@@ -148,7 +149,7 @@ def test_hostile_head_is_refused_without_running_code(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_loading_and_predicting_needs_no_scikit_learn(tmp_path):
     classifier = small_classifier(1)
-    save_checkpoint(tmp_path / "final", classifier, build_metadata(classifier))
+    save_checkpoint(tmp_path / "final", classifier, CheckpointMetadata.of(classifier))
     code = (
         "import sys, numpy as np\n"
         "from semg_hht.model.checkpoint import load_checkpoint\n"
@@ -176,7 +177,7 @@ def test_release_0_1_checkpoint_still_loads_with_the_same_predictions(capsys):
     probe = np.stack([np.random.default_rng(s).random((256, 256), dtype=np.float32) for s in expected["probe_seeds"]])
     classifier, metadata = load_checkpoint(FIXTURES / "checkpoint_v1" / "final")
     assert "without a manifest" in capsys.readouterr().err
-    assert metadata["format_version"] == 1
+    assert (metadata.format_version, metadata.schema_version) == (1, 1)
     np.testing.assert_allclose(classifier.predict_proba(probe), expected["probabilities"], atol=1e-6)
     with pytest.raises(CheckpointError, match="--safe"):
         load_checkpoint(FIXTURES / "checkpoint_v1" / "final", safe=True)
@@ -213,7 +214,7 @@ def original_layout_checkpoint(directory: Path) -> tuple[Path, HHTClassifier, np
 def test_original_project_checkpoint_loads_with_correct_class_names(tmp_path):
     prefix, label_encoder, features, svm = original_layout_checkpoint(tmp_path)
     classifier, metadata = load_checkpoint(prefix)
-    assert list(metadata["label_encoder"].classes_) == sorted(CLASS_NAMES)
+    assert list(load_metadata(f"{prefix}_metadata.pkl")["label_encoder"].classes_) == sorted(CLASS_NAMES)
     ours = classifier.predict_proba_features(features)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -238,7 +239,7 @@ def test_original_project_checkpoint_works_in_inference_cli(tmp_path):
 def test_metadata_with_code_is_refused(tmp_path):
     classifier = small_classifier(1)
     prefix = tmp_path / "final"
-    save_checkpoint(prefix, classifier, build_metadata(classifier))
+    save_checkpoint(prefix, classifier, CheckpointMetadata.of(classifier))
     (tmp_path / "final_manifest.json").unlink()
     with open(tmp_path / "final_metadata.pkl", "wb") as stream:
         pickle.dump({"class_names": list(CLASS_NAMES), "hook": os.system}, stream)
@@ -251,7 +252,7 @@ import json, os, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 from test_checkpoint_safety import PROBE, small_classifier
-from semg_hht.model.checkpoint import build_metadata, save_checkpoint
+from semg_hht.model.checkpoint import CheckpointMetadata, save_checkpoint
 # Each rename waits a little, so that a kill often lands between the renames of one save (its files
 # half replaced); which files are renamed, and in what order, is the save code's own.
 real_replace = os.replace
@@ -264,7 +265,7 @@ with open({expected!r}, "w") as stream:
     json.dump([c.predict_proba_features(PROBE).tolist() for c in classifiers], stream)
 i = 0
 while True:
-    save_checkpoint({prefix!r}, classifiers[i % 2], build_metadata(classifiers[i % 2], epoch=i))
+    save_checkpoint({prefix!r}, classifiers[i % 2], CheckpointMetadata.of(classifiers[i % 2], epoch=i))
     if i == 1:
         print("ready", flush=True)
     i += 1
@@ -303,7 +304,7 @@ def test_sigkill_while_saving_never_loses_the_checkpoint(tmp_path, capsys):
         fell_back += used_previous
         got = loaded.predict_proba_features(PROBE)
         assert any(np.array_equal(got, np.array(e)) for e in expected), "a loaded checkpoint mixes two saves"
-        assert isinstance(metadata["epoch"], int)
+        assert isinstance(metadata.epoch, int)
     print(f"{kills} kills, {fell_back} landed mid-save and fell back to the previous checkpoint")
     assert fell_back >= 2, f"only {fell_back} of {kills} kills landed mid-save: the fallback was not exercised"
 
@@ -364,4 +365,4 @@ def test_sigkill_during_train_py_keeps_a_loadable_checkpoint(sample_dir, trained
         assert classifier.predict_proba_features(probe).shape == (8, 6)
         if prefix == name:
             assert "loading the checkpoint it replaced" in capsys.readouterr().err
-            assert metadata["seed"] == 42, "the half-saved checkpoint falls back to the one it was replacing"
+            assert metadata.seed == 42, "the half-saved checkpoint falls back to the one it was replacing"

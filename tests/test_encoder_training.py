@@ -231,7 +231,7 @@ def test_epochs_zero_keeps_the_seeded_random_encoder(sample_dir, tmp_path):
     # The SVM is the one fitted on the random encoder's features of the training split.
     folder = scan_data_folder(sample_dir)
     names = [path.name for path in folder.labelled]
-    train = [names.index(name) for name in metadata["train_files"]]
+    train = [names.index(name) for name in metadata.run.train_files]
     reference = HHTClassifier(features="cnn", model="joint", seed=42).fit(
         np.stack([np.load(folder.labelled[i])["hht"] for i in train]), np.array(folder.labels)[train]
     )

@@ -1,5 +1,6 @@
 """Feature sets, subject-wise normalisation, the factorised model and SVM tuning, in the library and end to end."""
 
+import dataclasses
 import logging
 import shutil
 
@@ -8,7 +9,7 @@ import pytest
 
 from conftest import random_matrix, read_json, run_script
 from semg_hht.io.matrices import write_matrix_file
-from semg_hht.model.checkpoint import CheckpointError, build_metadata, load_checkpoint, save_checkpoint
+from semg_hht.model.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint, save_checkpoint
 from semg_hht.model.classifier import HHTClassifier, pool_by_subject
 from semg_hht.model.descriptors import DESCRIPTOR_NAMES
 from semg_hht.model.feature_sets import block_slices, block_weights, feature_names, parse_feature_set
@@ -148,10 +149,10 @@ def test_factorised_normalised_checkpoint_round_trip(tmp_path):
     features, labels, groups = _subject_features(np.random.default_rng(0))
     classifier = HHTClassifier(features="td", normalisation="subject_muscle", model="factorised")
     classifier.fit_features(features, labels, groups)
-    save_checkpoint(tmp_path / "final", classifier, build_metadata(classifier))
+    save_checkpoint(tmp_path / "final", classifier, CheckpointMetadata.of(classifier))
     loaded, metadata = load_checkpoint(tmp_path / "final", safe=True)
     assert (loaded.features, loaded.normalisation, loaded.model) == ("td", "subject_muscle", "factorised")
-    assert metadata["feature_names"] == ["td_log_mav", "td_log_wl", "td_zc", "td_ssc"]
+    assert metadata.feature_names == ["td_log_mav", "td_log_wl", "td_zc", "td_ssc"]
     np.testing.assert_allclose(
         loaded.predict_proba_features(features, groups), classifier.predict_proba_features(features, groups), atol=1e-12
     )
@@ -218,7 +219,7 @@ def test_train_and_infer_with_descriptors_normalisation_and_factorised_model(hea
     assert model["head"]["used"] == ("svm" if head == "auto" else "scalable")
     tuned = model["tuning"]
     _, metadata = load_checkpoint(checkpoints / "final")
-    assert metadata["svm"]["C"] == tuned["C"] and metadata["svm"]["gamma"] == pytest.approx(tuned["gamma"])
+    assert metadata.svm["C"] == tuned["C"] and metadata.svm["gamma"] == pytest.approx(tuned["gamma"])
 
     # Without subjects a normalised model refuses, naming the flags.
     refused = run_script("inference.py", "--checkpoint", checkpoints, "--input", subject_data, "--cpu")
@@ -289,7 +290,7 @@ def test_time_domain_block_uses_stored_features_and_names_files_without(tmp_path
     assert "BICEPS_half_M_099.npz: holds no time-domain features ('td_features')" in result.stderr
     assert "Loaded 24 training samples" in result.stdout
     _, metadata = load_checkpoint(tmp_path / "ck" / "final")
-    assert metadata["features"] == "hht+td" and metadata["feature_names"][-4:] == [
+    assert metadata.features == "hht+td" and metadata.feature_names[-4:] == [
         "td_log_mav",
         "td_log_wl",
         "td_zc",
@@ -300,8 +301,7 @@ def test_time_domain_block_uses_stored_features_and_names_files_without(tmp_path
 def test_a_normalised_checkpoint_without_its_statistics_is_refused(tmp_path):
     features, labels, groups = _subject_features(np.random.default_rng(0))
     classifier = HHTClassifier(features="td", normalisation="subject").fit_features(features, labels, groups)
-    metadata = build_metadata(classifier)
-    del metadata["population"]
+    metadata = dataclasses.replace(CheckpointMetadata.of(classifier), population=None)
     save_checkpoint(tmp_path / "final", classifier, metadata)
     with pytest.raises(CheckpointError, match="without the training files' statistics"):
         load_checkpoint(tmp_path / "final")

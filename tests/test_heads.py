@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, read_json, run_script
 from semg_hht.data.dataset import scan_data_folder
-from semg_hht.model.checkpoint import CheckpointError, build_metadata, load_checkpoint, save_checkpoint
+from semg_hht.model.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint, save_checkpoint
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.scalable_head import ScalableHead
 
@@ -29,11 +29,11 @@ def descriptor_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_scalable_checkpoint_round_trip(model, tmp_path):
     features, labels = descriptor_data()
     classifier = HHTClassifier(features="hht", model=model, head="scalable").fit_features(features, labels)
-    save_checkpoint(tmp_path / "final", classifier, build_metadata(classifier))
+    save_checkpoint(tmp_path / "final", classifier, CheckpointMetadata.of(classifier))
     loaded, metadata = load_checkpoint(tmp_path / "final", safe=True)
     np.testing.assert_array_equal(loaded.predict_proba_features(features), classifier.predict_proba_features(features))
     assert isinstance(loaded.head_, ScalableHead)
-    assert (loaded.head, loaded.head_kind_, metadata["head_kind"]) == ("scalable", "scalable", "scalable")
+    assert (loaded.head, loaded.head_kind_, metadata.head_kind) == ("scalable", "scalable", "scalable")
     assert loaded.head_reason_ == "scalable, as asked"
     with zipfile.ZipFile(tmp_path / "final_head.npz") as archive:
         assert ("head.npy" if model == "joint" else "quality__head.npy") in archive.namelist()
@@ -121,7 +121,7 @@ def test_the_default_head_and_why_are_reported(trained):
     assert f"Head: {why}" in result.stdout
     assert read_json(checkpoint_dir / "report.json")["model"]["head"] == {"used": "svm", "why": why}
     _, metadata = load_checkpoint(checkpoint_dir / "final")
-    assert (metadata["head"], metadata["head_kind"], metadata["head_reason"]) == ("auto", "svm", why)
+    assert (metadata.head, metadata.head_kind, metadata.head_reason) == ("auto", "svm", why)
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from test_checkpoint_safety import PROBE, small_classifier
 from conftest import ROOT, WarmProcess, read_json, run_failing, run_script, start_python
 from semg_hht.errors import EXIT_USAGE, EXIT_WRITE_FAILED, WriteError
 from semg_hht.io.folder_lock import LOCK_NAME, FolderInUseError, folder_lock
-from semg_hht.model.checkpoint import build_metadata, load_checkpoint, save_checkpoint
+from semg_hht.model.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
 
 REASONS = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system"}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT
@@ -73,7 +73,7 @@ def saved_twice(tmp_path):
     prefix = tmp_path / "latest"
     for seed in (1, 2):
         classifier = small_classifier(seed)
-        save_checkpoint(prefix, classifier, build_metadata(classifier))
+        save_checkpoint(prefix, classifier, CheckpointMetadata.of(classifier))
     return prefix
 
 
@@ -85,7 +85,7 @@ def test_a_save_failing_at_any_write_leaves_the_folder_exactly_as_it_was(saved_t
     elsewhere = folder / "elsewhere"
     with monkeypatch.context() as patch:
         counting = FailingWrites(patch, error, None)
-        save_checkpoint(elsewhere / "latest", replacement, build_metadata(replacement))
+        save_checkpoint(elsewhere / "latest", replacement, CheckpointMetadata.of(replacement))
     shutil.rmtree(elsewhere)
     writes_in_a_save = counting.calls
     assert writes_in_a_save == 12, "each of the six files (five and the manifest) is opened and written"
@@ -94,7 +94,7 @@ def test_a_save_failing_at_any_write_leaves_the_folder_exactly_as_it_was(saved_t
         with monkeypatch.context() as patch:
             FailingWrites(patch, error, first_failure)
             with pytest.raises(WriteError) as raised:
-                save_checkpoint(prefix, replacement, build_metadata(replacement))
+                save_checkpoint(prefix, replacement, CheckpointMetadata.of(replacement))
         message = str(raised.value)
         assert message.startswith(f"cannot write {folder}") and REASONS[error] in message, message
         assert "nothing was saved" in message and "\n" not in message
@@ -112,7 +112,7 @@ def test_a_save_is_refused_before_writing_when_the_disk_has_no_room(saved_twice,
     monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=10**9, used=10**9 - 1000, free=1000))
     counting = FailingWrites(monkeypatch, errno.ENOSPC, None)
     with pytest.raises(WriteError, match=r"not enough free space; it needs \d+\.\d\d MB and .* has 0\.00 MB free"):
-        save_checkpoint(saved_twice, small_classifier(3), build_metadata(small_classifier(3)))
+        save_checkpoint(saved_twice, small_classifier(3), CheckpointMetadata.of(small_classifier(3)))
     assert counting.calls == 0 and folder_state(folder) == before
 
 
@@ -133,7 +133,7 @@ def test_a_rename_failing_during_the_commit_puts_the_replaced_checkpoint_back(sa
         with monkeypatch.context() as patch:
             patch.setattr(os, "replace", failing_replace)
             try:
-                save_checkpoint(prefix, replacement, build_metadata(replacement))
+                save_checkpoint(prefix, replacement, CheckpointMetadata.of(replacement))
             except WriteError as error:
                 assert "Input/output error" in str(error)
             else:
@@ -322,7 +322,7 @@ def assert_one_run_wrote(folder: Path, seed: int) -> None:
     for name in ("final", "latest"):
         manifest = hashlib.sha256((folder / f"{name}_manifest.json").read_bytes()).hexdigest()
         assert report["checkpoints"][name]["manifest_sha256"] == manifest
-        assert load_checkpoint(folder / name)[1]["seed"] == seed
+        assert load_checkpoint(folder / name)[1].seed == seed
     assert not (folder / ".previous").exists() and not (folder / LOCK_NAME).exists()
 
 

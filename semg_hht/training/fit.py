@@ -165,7 +165,7 @@ def save_final(plan: Plan, fitted: Fitted, validation: dict[str, Any] | None) ->
     folder, classifier = plan.checkpoint_dir, fitted.classifier
     if fitted.history is None:
         # A resumed checkpoint's history goes on; older ones may name its keys differently.
-        history = dict(plan.resumed.metadata.get("history") or {}) if plan.resumed else {}
+        history = dict(plan.resumed.metadata.history) if plan.resumed else {}
         history.setdefault("train_accuracy", []).append(fitted.train_accuracy)
         if validation is not None:
             history.setdefault("val_accuracy", []).append(validation["accuracy"])

@@ -16,7 +16,7 @@ from semg_hht.errors import UsageError, WriteError
 from semg_hht.evaluation.report import retire_run_outputs
 from semg_hht.evaluation.scores import cv_folds, parse_cv
 from semg_hht.io.atomic import ensure_free_space
-from semg_hht.model.checkpoint import CheckpointSave, build_metadata, encoder_size, save_checkpoints
+from semg_hht.model.checkpoint import CheckpointMetadata, CheckpointSave, TrainingRun, encoder_size, save_checkpoints
 from semg_hht.model.classifier import HHTClassifier, describe_model
 from semg_hht.model.normalisation import FileGroups
 from semg_hht.training.cross_validation import Recordings, cross_validate_features, cross_validate_training, cv_report
@@ -201,11 +201,10 @@ class Plan:
     def checkpoint_dir(self) -> Path:
         return Path(self.options.checkpoint_dir)
 
-    def metadata(self, classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
-        """A checkpoint's metadata for ``classifier`` with ``fields`` (epoch, history, best epoch)."""
+    def metadata(self, classifier: HHTClassifier, **progress: Any) -> CheckpointMetadata:
+        """A checkpoint's metadata for ``classifier``: this run's record and ``progress`` (epoch, history, best)."""
         settings, names = self.options.settings(), self.data.names
-        return build_metadata(
-            classifier,
+        run = TrainingRun(
             test_size=self.options.test_size,
             training=settings["training"],
             split=settings["split"],
@@ -219,11 +218,11 @@ class Plan:
             data_fingerprints=self.data.fingerprints,
             cv=self.cv,
             resumed=self.resumed is not None,
-            **fields,
         )
+        return CheckpointMetadata.of(classifier, run=run, **progress)
 
 
-Checkpoint = tuple[HHTClassifier, dict[str, Any], dict[str, Any] | None]
+Checkpoint = tuple[HHTClassifier, CheckpointMetadata, dict[str, Any] | None]
 """What one checkpoint holds: the fitted classifier, its metadata, the trainer state (or None)."""
 
 

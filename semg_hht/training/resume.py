@@ -20,6 +20,8 @@ from semg_hht.errors import UsageError
 from semg_hht.model.checkpoint import (
     LEGACY_SETTINGS,
     CheckpointError,
+    CheckpointMetadata,
+    TrainingRun,
     checkpoint_files,
     load_checkpoint,
     load_training_checkpoint,
@@ -66,12 +68,12 @@ class Resumed:
     """What ``latest_*`` holds for a resumed run."""
 
     classifier: HHTClassifier
-    metadata: dict[str, Any]
+    metadata: CheckpointMetadata
     trainer_state: dict[str, Any] | None
 
     def kept(self, key: str) -> Any:
         """A result of the earlier run that a resumed one keeps (``cv``, ``tuning``): None if it has none."""
-        return self.metadata.get(key)
+        return getattr(self.metadata.run, key, None)
 
 
 def load_resume_checkpoint(options: TrainingOptions, device: torch.device | str) -> Resumed | None:
@@ -108,16 +110,17 @@ def load_resume_checkpoint(options: TrainingOptions, device: torch.device | str)
     return Resumed(classifier, metadata, trainer_state)
 
 
-def _stored_settings(metadata: dict[str, Any]) -> dict[str, Any]:
+def _stored_settings(metadata: CheckpointMetadata) -> dict[str, Any]:
     """The settings of :meth:`TrainingOptions.settings` that a checkpoint was trained with."""
+    run = metadata.run or TrainingRun([], [])
     return {
-        "seed": metadata.get("seed"),
-        "test_size": metadata.get("test_size"),
-        "svm": metadata.get("svm_request") or metadata.get("svm"),
+        "seed": metadata.seed,
+        "test_size": run.test_size,
+        "svm": run.svm_request or metadata.svm,
         # Checkpoints written before the head could be chosen have the SVM.
-        "model_settings": {"head": LEGACY_SETTINGS["head"], **(metadata.get("model_settings") or _OLD_MODEL_SETTINGS)},
-        "training": metadata.get("training") or _OLD_TRAINING,
-        "split": metadata.get("split") or _OLD_SPLIT,
+        "model_settings": {"head": LEGACY_SETTINGS["head"], **(run.model_settings or _OLD_MODEL_SETTINGS)},
+        "training": run.training or _OLD_TRAINING,
+        "split": run.split or _OLD_SPLIT,
     }
 
 
@@ -134,7 +137,7 @@ def _refuse_other_settings(stored: dict[str, Any], wanted: dict[str, Any]) -> No
 
 
 def resumed_split(
-    metadata: dict[str, Any], names: Sequence[str], fingerprints: dict[str, str]
+    metadata: CheckpointMetadata, names: Sequence[str], fingerprints: dict[str, str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The checkpoint's training and validation split, as indices (sorted) into ``names``.
 
@@ -143,11 +146,12 @@ def resumed_split(
     UsageError
         The labelled files (``names``, their content ``fingerprints``) are not the checkpoint's.
     """
-    stored_train, stored_val = list(metadata.get("train_files", [])), list(metadata.get("val_files", []))
+    run = metadata.run or TrainingRun([], [])
+    stored_train, stored_val = list(run.train_files), list(run.val_files)
     stored = set(stored_train) | set(stored_val)
     missing, added = sorted(stored - set(names)), sorted(set(names) - stored)
     # Checkpoints of release 0.1 kept no fingerprints: only the names can be compared.
-    stored_fingerprints = metadata.get("data_fingerprints") or {}
+    stored_fingerprints = run.data_fingerprints
     changed = sorted(
         name for name in stored_fingerprints if name in fingerprints and fingerprints[name] != stored_fingerprints[name]
     )
@@ -188,10 +192,11 @@ def load_best(
         except CheckpointError as error:
             found.append(str(error))
             continue
-        same_run = metadata.get("seed") == options.seed and metadata.get("training") == options.settings()["training"]
-        if metadata.get("epoch") == best_epoch and same_run:
+        training = metadata.run.training if metadata.run else None
+        same_run = metadata.seed == options.seed and training == options.settings()["training"]
+        if metadata.epoch == best_epoch and same_run:
             return best
-        found.append(f"{candidate}_* holds epoch {metadata.get('epoch')}" + ("" if same_run else " of another run"))
+        found.append(f"{candidate}_* holds epoch {metadata.epoch}" + ("" if same_run else " of another run"))
     raise UsageError(
         f"Cannot resume: no checkpoint of the best epoch ({best_epoch}) that the trainer state names ("
         + "; ".join(found)

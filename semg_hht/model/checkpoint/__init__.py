@@ -29,14 +29,14 @@ Checkpoints of format 1 (no manifest, no head file) and of the original
 project (metadata with a scikit-learn ``LabelEncoder``, alphabetical class
 order) still load; their pickles are only read after a warning.
 
-The package splits the job: :mod:`.format` (files, manifest, metadata, errors), :mod:`.writing`,
-:mod:`.reading` and :mod:`.migration` (older releases); this module is its public interface.
+The package splits the job: :mod:`.format` (files, manifest, errors), :mod:`.metadata` (typed,
+versioned), :mod:`.writing`, :mod:`.reading` and :mod:`.migration` (older releases); this module is
+its public interface.
 """
 
 from semg_hht.model.checkpoint.format import (
     PREVIOUS_DIR,
     CheckpointError,
-    build_metadata,
     checkpoint_files,
     manifest_hash,
     package_versions,
@@ -45,6 +45,7 @@ from semg_hht.model.checkpoint.format import (
     resolve_checkpoint_prefix,
     verify_manifest,
 )
+from semg_hht.model.checkpoint.metadata import CheckpointMetadata, TrainingRun
 from semg_hht.model.checkpoint.migration import LEGACY_SETTINGS
 from semg_hht.model.checkpoint.reading import load_checkpoint, load_metadata, load_training_checkpoint
 from semg_hht.model.checkpoint.writing import (
@@ -60,7 +61,8 @@ __all__ = [
     "CheckpointSave",
     "LEGACY_SETTINGS",
     "PREVIOUS_DIR",
-    "build_metadata",
+    "CheckpointMetadata",
+    "TrainingRun",
     "checkpoint_files",
     "encoder_size",
     "head_arrays",

@@ -7,7 +7,6 @@ import importlib.metadata
 import json
 import os
 import platform
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import numpy as np
 from semg_hht import __version__
 from semg_hht.classes import CLASS_NAMES
 from semg_hht.io.hashing import file_sha256
-from semg_hht.model.classifier import HHTClassifier, parse_gamma
 
 FORMAT_VERSION = 2
 
@@ -95,37 +93,6 @@ def _installed_version(package: str) -> str:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
-
-
-def build_metadata(classifier: HHTClassifier, **fields: Any) -> dict[str, Any]:
-    """Metadata for a checkpoint: the classifier's settings, versions, time, plus ``fields``."""
-    population = getattr(classifier, "population_", None)
-    metadata: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "epoch": 0,
-        "history": {},
-        "class_names": list(CLASS_NAMES),
-        "is_fitted": classifier.is_fitted,
-        "seed": classifier.seed,
-        "batch_size": classifier.batch_size,
-        "svm": {
-            "C": float(classifier.svm_C),
-            "kernel": classifier.svm_kernel,
-            "gamma": parse_gamma(classifier.svm_gamma),
-        },
-        "features": classifier.feature_set,
-        "feature_names": classifier.feature_names,
-        "normalisation": classifier.normalisation,
-        "model": classifier.model,
-        "head": classifier.head,
-        "head_kind": getattr(classifier, "head_kind_", None),
-        "head_reason": getattr(classifier, "head_reason_", None),
-        "population": None if population is None else {"mean": population.mean, "std": population.std},
-        "versions": package_versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    metadata.update(fields)
-    return metadata
 
 
 def plain_data(value: Any) -> Any:

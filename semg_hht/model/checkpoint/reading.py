@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semg_hht.classes import CLASS_NAMES
-from semg_hht.defaults import DEFAULT_BATCH_SIZE
+from semg_hht.hht.axes import frequency_axis
 from semg_hht.io.npyfile import npz_members, read_member
 from semg_hht.model.checkpoint.format import (
     FACTOR_SEPARATOR,
@@ -29,7 +29,8 @@ from semg_hht.model.checkpoint.format import (
     resolve_checkpoint_prefix,
     verify_manifest,
 )
-from semg_hht.model.checkpoint.migration import LEGACY_SETTINGS, LegacyLabelEncoder, attach_pickled_head, label_map_of
+from semg_hht.model.checkpoint.metadata import CheckpointMetadata
+from semg_hht.model.checkpoint.migration import LegacyLabelEncoder, attach_pickled_head, label_map_of
 from semg_hht.model.classifier import ConstantHead, HHTClassifier
 from semg_hht.model.normalisation import PopulationStatistics
 from semg_hht.model.scalable_head import HEAD_KIND as SCALABLE_HEAD_KIND
@@ -120,7 +121,7 @@ def _attach_head(classifier: HHTClassifier, prefix: Path, manifest: dict[str, An
     attach_pickled_head(classifier, prefix, safe)
 
 
-def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[HHTClassifier, dict[str, Any]]:
+def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[HHTClassifier, CheckpointMetadata]:
     files = checkpoint_files(prefix)
     missing = [p.name for part, p in files.items() if part != "encoder" and not p.is_file()]
     if missing:
@@ -133,14 +134,19 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
         raise CheckpointError(f"{prefix}: no manifest (written by an older release), refused by --safe")
     else:
         logger.warning(f"{prefix}: written by an older release without a manifest; its integrity cannot be verified")
-    metadata = load_metadata(files["metadata"])
-    label_map = label_map_of(metadata, files["metadata"])
+    stored = load_metadata(files["metadata"])
+    label_map = label_map_of(stored, files["metadata"])
+    try:
+        metadata = CheckpointMetadata.from_plain(stored)
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"{files['metadata']}: unusable metadata ({error})") from None
+    _check_frequency_axis(metadata, files["metadata"])
     classifier = _unfitted_classifier(metadata, device, files["metadata"])
     if "cnn" in classifier.feature_blocks:
         classifier.encoder = classifier.encoder_ = _load_encoder(files["encoder"])
     _attach_head(classifier, prefix, manifest, safe)
     classifier.head_kind_ = "scalable" if isinstance(classifier.head_, ScalableHead) else "svm"
-    classifier.head_reason_ = str(metadata.get("head_reason") or "svm (chosen before heads could be chosen)")
+    classifier.head_reason_ = metadata.head_reason or "svm (chosen before heads could be chosen)"
     classifier.label_map_ = label_map
     classifier.classes_ = np.arange(len(CLASS_NAMES))
     _check_widths(classifier, prefix)
@@ -164,33 +170,50 @@ def _load_encoder(path: Path) -> HHTEncoder:
     return encoder
 
 
-def _unfitted_classifier(metadata: dict[str, Any], device: torch.device | str, path: Path) -> HHTClassifier:
+def _unfitted_classifier(metadata: CheckpointMetadata, device: torch.device | str, path: Path) -> HHTClassifier:
     """The classifier of the settings in ``metadata``, with the training population (and no encoder yet)."""
-    svm_settings = metadata.get("svm", {})
     try:
-        # Checkpoints before feature sets existed are CNN features, not normalised, one joint SVM.
         classifier = HHTClassifier(
-            svm_C=svm_settings.get("C", LEGACY_SETTINGS["C"]),
-            svm_kernel=svm_settings.get("kernel", LEGACY_SETTINGS["kernel"]),
-            svm_gamma=svm_settings.get("gamma", LEGACY_SETTINGS["gamma"]),
-            seed=metadata.get("seed", LEGACY_SETTINGS["seed"]),
-            batch_size=metadata.get("batch_size", DEFAULT_BATCH_SIZE),
+            svm_C=metadata.svm["C"],
+            svm_kernel=metadata.svm["kernel"],
+            svm_gamma=metadata.svm["gamma"],
+            seed=metadata.seed,
+            batch_size=metadata.batch_size,
             device=device,
-            features=metadata.get("features", LEGACY_SETTINGS["features"]),
-            normalisation=metadata.get("normalisation", "none"),
-            model=metadata.get("model", LEGACY_SETTINGS["model"]),
-            head=metadata.get("head", LEGACY_SETTINGS["head"]),
+            features=metadata.features,
+            normalisation=metadata.normalisation,
+            model=metadata.model,
+            head=metadata.head,
         )
-        population = metadata.get("population")
-        classifier.population_ = None
-        if population is not None:
-            classifier.population_ = PopulationStatistics(np.asarray(population["mean"]), np.asarray(population["std"]))
-        elif classifier.normalisation != "none":
-            raise ValueError("a normalised model without the training files' statistics ('population')")
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: unusable model settings ({error})") from None
+    population = metadata.population
+    classifier.population_ = None
+    if population is not None:
+        classifier.population_ = PopulationStatistics(np.asarray(population["mean"]), np.asarray(population["std"]))
+    elif classifier.normalisation != "none":
+        raise CheckpointError(
+            f"{path}: unusable model settings "
+            "(a normalised model without the training files' statistics ('population'))"
+        )
     classifier.encoder_ = None
     return classifier
+
+
+def _check_frequency_axis(metadata: CheckpointMetadata, path: Path) -> None:
+    """This release describes matrices on the frequency axis the checkpoint's descriptors had (schema 3 on)."""
+    if metadata.frequency_hz is None or "hht" not in metadata.features.split("+"):
+        return
+    recorded, current = np.asarray(metadata.frequency_hz), frequency_axis()
+    if recorded.shape != current.shape or not np.allclose(recorded, current):
+        raise CheckpointError(
+            f"{path}: the checkpoint's descriptors were computed on {_axis(recorded)}, "
+            f"this release's on {_axis(current)}"
+        )
+
+
+def _axis(frequency: np.ndarray) -> str:
+    return f"{len(frequency)} rows from {frequency[0]:g} to {frequency[-1]:g} Hz" if len(frequency) else "no rows"
 
 
 def _check_widths(classifier: HHTClassifier, prefix: Path) -> None:
@@ -205,13 +228,13 @@ def _check_widths(classifier: HHTClassifier, prefix: Path) -> None:
         )
 
 
-def _check_feature_names(classifier: HHTClassifier, metadata: dict[str, Any], path: Path) -> None:
+def _check_feature_names(classifier: HHTClassifier, metadata: CheckpointMetadata, path: Path) -> None:
     """The features the checkpoint was fitted on (recorded since format 2) are the ones this release computes.
 
     A column of another name (a descriptor renamed, reordered or redefined by another release)
     would give predictions from the wrong inputs without any error.
     """
-    recorded = metadata.get("feature_names")
+    recorded = metadata.feature_names
     if recorded is None or list(recorded) == classifier.feature_names:
         return
     differ = [
@@ -241,7 +264,7 @@ def _load_with_fallback(prefix: str | os.PathLike, load: Callable[[Path], Any]) 
 
 def load_checkpoint(
     prefix: str | os.PathLike, device: torch.device | str = "cpu", safe: bool = False
-) -> tuple[HHTClassifier, dict[str, Any]]:
+) -> tuple[HHTClassifier, CheckpointMetadata]:
     """Load checkpoint ``prefix`` (see :func:`resolve_checkpoint_prefix`).
 
     When ``prefix`` fails verification (a save was interrupted) and the
@@ -258,20 +281,21 @@ def load_checkpoint(
     -------
     classifier : HHTClassifier
         Fitted, on ``device``, with the settings it was trained with.
-    metadata : dict
+    metadata : CheckpointMetadata
+        What the checkpoint records (settings, feature names, frequency axis, train.py's run).
     """
     return _load_with_fallback(prefix, lambda exact: _load_exact(exact, device, safe))
 
 
 def load_training_checkpoint(
     prefix: str | os.PathLike, device: torch.device | str = "cpu"
-) -> tuple[HHTClassifier, dict[str, Any], dict[str, Any] | None]:
+) -> tuple[HHTClassifier, CheckpointMetadata, dict[str, Any] | None]:
     """Like :func:`load_checkpoint`, plus the trainer state (None when the checkpoint has none).
 
     Classifier, metadata and trainer state always come from the same save.
     """
 
-    def load(exact: Path) -> tuple[HHTClassifier, dict[str, Any], dict[str, Any] | None]:
+    def load(exact: Path) -> tuple[HHTClassifier, CheckpointMetadata, dict[str, Any] | None]:
         classifier, metadata = _load_exact(exact, device, safe=False)
         path = part_path(exact, TRAINER_SUFFIX)
         manifest_path = part_path(exact, MANIFEST_SUFFIX)

@@ -34,6 +34,7 @@ from semg_hht.model.checkpoint.format import (
     previous_prefix,
     verify_manifest,
 )
+from semg_hht.model.checkpoint.metadata import CheckpointMetadata
 from semg_hht.model.classifier import ConstantHead, HHTClassifier
 from semg_hht.model.feature_sets import ENCODER_CHANNELS
 from semg_hht.model.scalable_head import ScalableHead
@@ -120,7 +121,7 @@ def _bytes_writer(content: bytes) -> Callable[[IO], object]:
 
 
 def _serialise(
-    classifier: HHTClassifier, metadata: dict[str, Any], trainer_state: dict[str, Any] | None
+    classifier: HHTClassifier, metadata: CheckpointMetadata, trainer_state: dict[str, Any] | None
 ) -> dict[str, bytes]:
     """The content of each file of a checkpoint but the manifest, keyed by suffix."""
     import torch  # the encoder file is written for every model (older releases need it), so saving needs torch
@@ -146,7 +147,7 @@ def _serialise(
     if trainer_state is not None:
         writers[TRAINER_SUFFIX] = lambda stream: torch.save(trainer_state, stream)
     writers["_metadata.pkl"] = lambda stream: pickle.dump(
-        plain_data(metadata), stream, protocol=pickle.HIGHEST_PROTOCOL
+        plain_data(metadata.to_plain()), stream, protocol=pickle.HIGHEST_PROTOCOL
     )
     contents = {}
     for suffix, write in writers.items():
@@ -162,14 +163,14 @@ class CheckpointSave:
 
     prefix: Path
     classifier: HHTClassifier
-    metadata: dict[str, Any]
+    metadata: CheckpointMetadata
     trainer_state: dict[str, Any] | None = None
 
 
 def save_checkpoint(
     prefix: str | os.PathLike,
     classifier: HHTClassifier,
-    metadata: dict[str, Any],
+    metadata: CheckpointMetadata,
     trainer_state: dict[str, Any] | None = None,
 ) -> None:
     """Write checkpoint ``prefix``: all or nothing, the manifest last (see :func:`save_checkpoints`).
@@ -232,7 +233,7 @@ def _contents(save: CheckpointSave) -> dict[Path, bytes]:
         "format_version": FORMAT_VERSION,
         "class_names": list(CLASS_NAMES),
         "versions": package_versions(),
-        "created": save.metadata.get("created", datetime.now(timezone.utc).isoformat(timespec="seconds")),
+        "created": save.metadata.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "files": {
             path.name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
             for path, data in contents.items()
