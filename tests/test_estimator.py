@@ -244,3 +244,44 @@ def test_the_estimator_and_train_py_share_one_table_of_defaults():
     shared |= {"batch_size": "batch_size", "features": "features", "normalisation": "normalise"}
     shared |= {"model": "model", "head": "head"}
     assert {name: params[name] for name in shared} == {name: flags[flag] for name, flag in shared.items()}
+
+
+def _subject_matrices() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """72 matrices of six classes from 12 subjects (two per gender and fold), scaled by class."""
+    rng = np.random.default_rng(0)
+    y = np.tile(np.arange(6), 12)
+    subjects = np.array([f"S{(i // 6) % 6}{'MF'[label // 3]}" for i, label in enumerate(y)])
+    return rng.random((72, 256, 256), dtype=np.float32) * (1 + y[:, None, None]), y, subjects
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["joint", "factorised"])
+@pytest.mark.parametrize("normalisation", ["none", "subject", "subject_muscle"])
+def test_groups_reach_fit_and_score_through_metadata_routing(normalisation, model, caplog):
+    import sklearn
+    from sklearn.model_selection import StratifiedGroupKFold, cross_validate
+
+    X, y, subjects = _subject_matrices()
+    folds = StratifiedGroupKFold(3)
+    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        classifier = HHTClassifier(normalisation=normalisation, model=model)
+        classifier.set_fit_request(groups=True).set_score_request(groups=True)
+        search = GridSearchCV(classifier, {"svm_C": [1.0, 10.0]}, cv=folds).fit(X, y, groups=subjects)
+        scores = cross_validate(classifier, X, y, cv=folds, params={"groups": subjects})["test_score"]
+    assert search.best_params_["svm_C"] in (1.0, 10.0) and 0 <= search.best_score_ <= 1
+    assert len(scores) == 3 and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_routing_requests_are_kept_by_clone_and_groups_may_be_arrays():
+    from semg_hht.model.normalisation import as_file_groups
+
+    classifier = HHTClassifier().set_fit_request(groups=True).set_predict_proba_request(groups="subjects")
+    routing = clone(classifier).get_metadata_routing()
+    assert routing.fit.requests == {"groups": True} and routing.predict_proba.requests == {"groups": "subjects"}
+    assert HHTClassifier().get_metadata_routing().fit.requests == {}
+    pairs = as_file_groups(np.array([["S1", "BIC"], ["S2", "TRI"]]))
+    assert list(pairs.subjects) == ["S1", "S2"] and list(pairs.muscles) == ["BIC", "TRI"]
+    assert list(as_file_groups(["S1", "S1"]).keys("subject_muscle")) == ["S1 / ", "S1 / "]
+    with pytest.raises(ValueError, match="shape"):
+        as_file_groups(np.zeros((2, 3)))

@@ -49,7 +49,7 @@ from semg_hht.io.matrices import MATRIX_SHAPE
 from semg_hht.model.estimator_base import Estimator, classifier_tags
 from semg_hht.model.feature_sets import block_slices, block_weights, feature_names, feature_set_name, parse_feature_set
 from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
-from semg_hht.model.normalisation import FileGroups, PopulationStatistics
+from semg_hht.model.normalisation import FileGroups, GroupsLike, PopulationStatistics, as_file_groups
 from semg_hht.model.scalable_head import ScalableHead
 from semg_hht.model.svm_head import SVMHead
 
@@ -301,6 +301,41 @@ class HHTClassifier(Estimator):
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
+    def set_fit_request(self, *, groups: bool | str | None = None) -> HHTClassifier:
+        """Ask scikit-learn's metadata routing for ``groups`` in :meth:`fit` (True, False, None or an alias)."""
+        return self._request("fit", groups=groups)
+
+    def set_predict_proba_request(self, *, groups: bool | str | None = None) -> HHTClassifier:
+        """Ask for ``groups`` in :meth:`predict_proba` (as :meth:`set_fit_request`)."""
+        return self._request("predict_proba", groups=groups)
+
+    def set_predict_request(self, *, groups: bool | str | None = None) -> HHTClassifier:
+        """Ask for ``groups`` in :meth:`predict` (as :meth:`set_fit_request`)."""
+        return self._request("predict", groups=groups)
+
+    def set_score_request(
+        self, *, groups: bool | str | None = None, sample_weight: bool | str | None = None
+    ) -> HHTClassifier:
+        """Ask for ``groups`` and ``sample_weight`` in :meth:`score` (as :meth:`set_fit_request`)."""
+        return self._request("score", groups=groups, sample_weight=sample_weight)
+
+    def _request(self, method: str, **requests: bool | str | None) -> HHTClassifier:
+        """Record what ``method`` asks of the routing in ``_metadata_request``, where scikit-learn's own
+        estimators keep it (``clone`` copies it). scikit-learn is imported here: routing is for fitting."""
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        request = getattr(self, "_metadata_request", None) or MetadataRequest(owner=type(self).__name__)
+        for param, alias in requests.items():
+            getattr(request, method).add_request(param=param, alias=alias)
+        self._metadata_request = request
+        return self
+
+    def get_metadata_routing(self) -> Any:
+        """The metadata each method asks for (:meth:`set_fit_request` and its siblings); nothing by default."""
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        return getattr(self, "_metadata_request", None) or MetadataRequest(owner=type(self).__name__)
+
     def __sklearn_is_fitted__(self) -> bool:
         return self.is_fitted
 
@@ -376,7 +411,7 @@ class HHTClassifier(Estimator):
         batches = [self.features_of(X[start : start + self.batch_size]) for start in range(0, len(X), self.batch_size)]
         return np.concatenate(batches) if batches else np.empty((0, len(self.feature_names)), np.float32)
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: FileGroups | None = None) -> HHTClassifier:
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: GroupsLike = None) -> HHTClassifier:
         """Fit on matrices X (n, 256, 256) with class IDs y (n,), with the encoder of ``encoder`` (or ``seed``)."""
         self._check_settings()
         self.encoder_ = None
@@ -407,7 +442,7 @@ class HHTClassifier(Estimator):
             raise ValueError(f"{len(groups)} groups for {len(y)} files")
         return features, y
 
-    def fit_features(self, features: np.ndarray, y: np.ndarray, groups: FileGroups | None = None) -> HHTClassifier:
+    def fit_features(self, features: np.ndarray, y: np.ndarray, groups: GroupsLike = None) -> HHTClassifier:
         """Fit on feature vectors (n, n_features) and class IDs (n,); ``groups`` where the normalisation needs them.
 
         Raises
@@ -418,6 +453,7 @@ class HHTClassifier(Estimator):
             calibration cross-validates), or no groups for a normalised model.
         """
         self._check_settings()
+        groups = as_file_groups(groups)
         features, y = self._checked_training_data(features, y, groups)
         weights = block_weights(self.feature_blocks)
         # Kept for every model: the normalisation's fallback, and the reference of the explanations.
@@ -458,11 +494,12 @@ class HHTClassifier(Estimator):
         scalers = {"quality": quality_scaler, "gender": gender_scaler}
         return scalers, {"quality": quality_svm, "gender": gender_svm}, quality_head, gender_head
 
-    def predict_proba_features(self, features: np.ndarray, groups: FileGroups | None = None) -> np.ndarray:
+    def predict_proba_features(self, features: np.ndarray, groups: GroupsLike = None) -> np.ndarray:
         """Class probabilities (n, 6) from feature vectors (n, n_features); rows sum to 1."""
         if not self.is_fitted:
             raise RuntimeError("the classifier is not fitted; call fit() first")
         features = np.asarray(features, dtype=np.float64)
+        groups = as_file_groups(groups)
         model_input = self._model_input(features, groups)
         if self.model == "joint":
             return _head_probabilities(self.head_, model_input, N_CLASSES, self.label_map_[self.head_.classes_])
@@ -475,19 +512,19 @@ class HHTClassifier(Estimator):
             gender = pool_by_subject(gender, groups.subjects)
         return (gender[:, :, None] * quality[:, None, :]).reshape(len(features), N_CLASSES)
 
-    def predict_features(self, features: np.ndarray, groups: FileGroups | None = None) -> np.ndarray:
+    def predict_features(self, features: np.ndarray, groups: GroupsLike = None) -> np.ndarray:
         """Most probable class ID (n,) from feature vectors (n, n_features)."""
         return self.predict_proba_features(features, groups).argmax(axis=1)
 
-    def predict_proba(self, X: np.ndarray, groups: FileGroups | None = None) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, groups: GroupsLike = None) -> np.ndarray:
         """Class probabilities (n, 6) of matrices X (n, 256, 256)."""
         return self.predict_proba_features(self.transform(X), groups)
 
-    def predict(self, X: np.ndarray, groups: FileGroups | None = None) -> np.ndarray:
+    def predict(self, X: np.ndarray, groups: GroupsLike = None) -> np.ndarray:
         """Most probable class ID (n,) of matrices X (n, 256, 256)."""
         return self.predict_features(self.transform(X), groups)
 
-    def score(self, X: np.ndarray, y: np.ndarray, groups: FileGroups | None = None, sample_weight: Any = None) -> float:
+    def score(self, X: np.ndarray, y: np.ndarray, groups: GroupsLike = None, sample_weight: Any = None) -> float:
         """Accuracy of ``predict(X)`` against class IDs y (``sample_weight`` as scikit-learn's ``accuracy_score``)."""
         correct = self.predict(X, groups) == np.asarray(y)
         return float(np.average(correct, weights=sample_weight))

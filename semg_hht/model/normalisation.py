@@ -18,6 +18,7 @@ as warnings naming the group.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,23 @@ class FileGroups:
         if mode == "subject_muscle":
             return np.array([f"{s} / {m}" for s, m in zip(self.subjects, self.muscles, strict=True)])
         raise ValueError(f"normalisation mode must be one of {', '.join(NORMALISATION_MODES[1:])}, got {mode!r}")
+
+
+GroupsLike = FileGroups | np.ndarray | Sequence[str] | None
+"""What the estimator takes as ``groups``: :class:`FileGroups`, or an array that scikit-learn can slice
+(cross-validation routes it fold by fold): subjects of shape (n,), or (subject, muscle) of shape (n, 2)."""
+
+
+def as_file_groups(groups: GroupsLike) -> FileGroups | None:
+    """``groups`` as :class:`FileGroups`; an array of subjects alone puts every file in one muscle."""
+    if groups is None or isinstance(groups, FileGroups):
+        return groups
+    array = np.asarray(groups).astype(str)
+    if array.ndim == 1:
+        return FileGroups(array, np.full(len(array), ""))
+    if array.ndim == 2 and array.shape[1] == 2:
+        return FileGroups(array[:, 0], array[:, 1])
+    raise ValueError(f"groups must be subjects (n,) or (subject, muscle) pairs (n, 2), got shape {array.shape}")
 
 
 def take_groups(groups: FileGroups | None, index: np.ndarray) -> FileGroups | None:
