@@ -5,4 +5,4 @@ The package is importable without torch; the modules that need it
 import it themselves.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
