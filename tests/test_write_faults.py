@@ -371,3 +371,12 @@ def test_a_killed_lock_holder_does_not_block_the_next_run(sample_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert not (folder / LOCK_NAME).exists() and not list(folder.rglob(".*.tmp"))
+
+
+def test_temporaries_of_writers_killed_during_the_run_are_gone_when_the_lock_is_released(tmp_path):
+    """A Dask worker SIGKILLed mid-write leaves its temporary behind; the run that held the lock removes it."""
+    with folder_lock(tmp_path, "test"):
+        (tmp_path / ".REC_full_M_002.npz.53jtrsh4.tmp").write_bytes(b"half a matrix")
+        (tmp_path / "REC_full_M_002.npz").write_bytes(b"the whole matrix")
+        (tmp_path / ".hidden.tmp").write_bytes(b"not ours: no random part")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".hidden.tmp", "REC_full_M_002.npz"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,9 +30,10 @@ class FolderInUseError(UsageError):
 def folder_lock(folder: str | os.PathLike, program: str) -> Iterator[None]:
     """Hold the exclusive lock of ``folder`` (created if needed) for the block.
 
-    On entry, temporary files that killed writers left in ``folder`` are
-    removed: while the lock is held no one else writes there. A folder the
-    lock created is removed again if nothing was written into it.
+    On entry and on exit, temporary files that killed writers left in ``folder``
+    are removed: while the lock is held no one else writes there, and on exit
+    the run's own writers (a Dask worker killed mid-write among them) are done.
+    A folder the lock created is removed again if nothing was written into it.
 
     Raises
     ------
@@ -51,6 +52,8 @@ def folder_lock(folder: str | os.PathLike, program: str) -> Iterator[None]:
             remove_temporaries(folder)
             yield
         finally:
+            with suppress(OSError):  # never in place of the error that ends the block
+                remove_temporaries(folder)
             # Unlinked before it is unlocked, so no run ever locks a file that is about to vanish.
             (folder / LOCK_NAME).unlink(missing_ok=True)
             os.close(descriptor)
