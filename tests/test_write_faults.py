@@ -292,7 +292,9 @@ def test_a_locked_folder_refuses_a_second_holder_and_is_tidy_after(tmp_path):
         (folder / "kept.txt").write_text("x")
         (folder / ".notes.tmp").write_text("the user's")
         (folder / ".final_encoder.pt.k3j_9x2a.tmp").write_text("a killed save's")
-    assert sorted(os.listdir(folder)) == [".final_encoder.pt.k3j_9x2a.tmp", ".notes.tmp", "kept.txt"]
+    # Released: the run's own writers are done, so a temporary of one killed during it goes (a Dask worker's).
+    assert sorted(os.listdir(folder)) == [".notes.tmp", "kept.txt"]
+    (folder / ".final_encoder.pt.k3j_9x2a.tmp").write_text("a save killed after the release")
     with folder_lock(folder, "the next run"):
         assert sorted(os.listdir(folder)) == sorted([LOCK_NAME, ".notes.tmp", "kept.txt"])
 
@@ -371,12 +373,3 @@ def test_a_killed_lock_holder_does_not_block_the_next_run(sample_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert not (folder / LOCK_NAME).exists() and not list(folder.rglob(".*.tmp"))
-
-
-def test_temporaries_of_writers_killed_during_the_run_are_gone_when_the_lock_is_released(tmp_path):
-    """A Dask worker SIGKILLed mid-write leaves its temporary behind; the run that held the lock removes it."""
-    with folder_lock(tmp_path, "test"):
-        (tmp_path / ".REC_full_M_002.npz.53jtrsh4.tmp").write_bytes(b"half a matrix")
-        (tmp_path / "REC_full_M_002.npz").write_bytes(b"the whole matrix")
-        (tmp_path / ".hidden.tmp").write_bytes(b"not ours: no random part")
-    assert sorted(path.name for path in tmp_path.iterdir()) == [".hidden.tmp", "REC_full_M_002.npz"]
