@@ -40,24 +40,26 @@ def choose_device(options: TrainingOptions) -> torch.device | str:
 
     A model without the CNN block runs on the CPU with numpy and scikit-learn: torch is not imported.
     """
+    device, description = _device(options)
+    logger.info(f"Using device: {description}")
+    logger.info(f"Data directory: {options.data_dir}")
+    logger.info(f"Checkpoint directory: {options.checkpoint_dir}")
+    return device
+
+
+def _device(options: TrainingOptions) -> tuple[torch.device | str, str]:
+    """The run's device and how it is described: the CPU and its threads, or the GPU's name."""
     if "cnn" not in parse_feature_set(options.features):
-        logger.info(f"Using device: cpu ({cpu_threads()} threads)")
-        logger.info(f"Data directory: {options.data_dir}")
-        logger.info(f"Checkpoint directory: {options.checkpoint_dir}")
-        return "cpu"
+        return "cpu", f"cpu ({cpu_threads()} threads)"
     import torch
 
     from semg_hht.model.encoder import resolve_device
 
     device = resolve_device(options.cpu)
-    if device.type == "cpu":
-        torch.set_num_threads(cpu_threads())
-        logger.info(f"Using device: cpu ({torch.get_num_threads()} threads)")
-    else:
-        logger.info(f"Using device: {device} ({torch.cuda.get_device_name(device)})")
-    logger.info(f"Data directory: {options.data_dir}")
-    logger.info(f"Checkpoint directory: {options.checkpoint_dir}")
-    return device
+    if device.type != "cpu":
+        return device, f"{device} ({torch.cuda.get_device_name(device)})"
+    torch.set_num_threads(cpu_threads())
+    return device, f"cpu ({torch.get_num_threads()} threads)"
 
 
 @dataclass(frozen=True)
