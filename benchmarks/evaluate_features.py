@@ -346,9 +346,7 @@ def fit(method: Method, normalisation: str, features: np.ndarray, labels: np.nda
         return fit_naive(features, labels, groups, normalisation, seed)
     settings = {"C": SVM["C"], "gamma": SVM["gamma"]}
     if method.kind == "tuned":
-        tuned = tune_svm(
-            lambda C, gamma: classifier(method, normalisation, seed, C, gamma), features, labels, groups, seed
-        )
+        tuned = tune_svm(classifier(method, normalisation, seed), features, labels, groups, seed)
         settings = {"C": tuned["C"], "gamma": tuned["gamma"]}
     return classifier(method, normalisation, seed, **settings).fit_features(features, labels, groups).predict_features
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from semg_hht.classes import CLASS_NAMES, N_CLASSES
 from semg_hht.errors import UsageError
@@ -124,3 +125,30 @@ def make_split(
             f"the split column pins every file to one side ({len(train)} training, {len(val)} validation files)"
         )
     return np.array(sorted(train), dtype=int), np.array(sorted(val), dtype=int)
+
+
+class InnerFolds(StratifiedGroupKFold):
+    """Folds of a model selection on training files: at most ``n_splits``, fewer where there is less to split.
+
+    With subjects (``groups`` (n,)), ``StratifiedGroupKFold`` over at most as many folds as there
+    are subjects; without, ``StratifiedKFold`` over at most as many folds as the rarest class has
+    files. Both shuffled by ``random_state``. The number is settled by each ``split``, so one
+    object serves every outer fold of a nested cross-validation.
+    """
+
+    def __init__(self, n_splits: int = 5, *, shuffle: bool = True, random_state: int | None = None):
+        super().__init__(n_splits=n_splits, shuffle=shuffle, random_state=random_state)
+
+    def _folds_for(self, y: np.ndarray, groups: np.ndarray | None) -> StratifiedGroupKFold | StratifiedKFold:
+        if groups is not None:
+            n_splits = min(self.n_splits, len(np.unique(groups)))
+            return StratifiedGroupKFold(n_splits, shuffle=self.shuffle, random_state=self.random_state)
+        counts = np.unique(np.asarray(y), return_counts=True)[1]
+        n_splits = min(self.n_splits, int(counts.min()))
+        return StratifiedKFold(n_splits, shuffle=self.shuffle, random_state=self.random_state)
+
+    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        yield from self._folds_for(y, groups).split(X, y, groups)
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return self._folds_for(y, groups).n_splits

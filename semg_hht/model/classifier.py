@@ -11,11 +11,12 @@ probabilities) times a movement-quality SVM on the (optionally subject-normalise
 ``P(class 3 g + q) = P(gender g) P(quality q)``.
 
 Each SVM is fitted as a scikit-learn ``Pipeline`` (:mod:`semg_hht.model.svm_fitting`): block-weighted standardisation ->
-``CalibratedClassifierCV(SVC(...), ensemble=False)``; the features come from the transformers of
+:class:`~semg_hht.model.svm_fitting.PlattCalibratedSVC`; the features come from the transformers of
 :mod:`semg_hht.model.feature_steps`. Probabilities come from the calibrated SVC:
 one SVC is fitted on all training features, and per-class sigmoid (Platt)
-calibrators are fitted on its cross-validated decision values. This replaces
-``SVC(probability=True)``, deprecated in scikit-learn 1.9. Predictions are made
+calibrators are fitted on its cross-validated decision values (what
+``CalibratedClassifierCV(SVC(...), ensemble=False)`` fits; ``SVC(probability=True)`` is
+deprecated in scikit-learn 1.9). Predictions are made
 by the fitted model's arrays (:class:`~semg_hht.model.svm_head.SVMHead`), so a
 checkpoint predicts without scikit-learn. The predicted class is always the most
 probable one, so a prediction and its confidence agree.
@@ -46,7 +47,7 @@ from semg_hht.defaults import (
     SVM_KERNELS,
 )
 from semg_hht.io.matrices import MATRIX_SHAPE
-from semg_hht.model.estimator_base import Estimator, classifier_tags
+from semg_hht.model.estimator_base import Estimator, GroupsConsumer, balanced_accuracy_score, classifier_tags
 from semg_hht.model.feature_sets import block_slices, block_weights, feature_names, feature_set_name, parse_feature_set
 from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
 from semg_hht.model.normalisation import FileGroups, GroupsLike, PopulationStatistics, as_file_groups
@@ -116,7 +117,7 @@ def fit_calibrated_svm(
     """Fit :func:`~semg_hht.model.svm_fitting.svm_pipeline` on (n, d) features; calibration folds shuffled by ``seed``.
 
     Returns the fitted ``StandardScaler`` (its ``scale_`` divided by ``weights``), the
-    ``CalibratedClassifierCV`` and their :class:`SVMHead`.
+    ``PlattCalibratedSVC`` and their :class:`SVMHead`.
     """
     # Imported here: predicting from a checkpoint needs no scikit-learn.
     from sklearn.model_selection import StratifiedKFold
@@ -186,7 +187,7 @@ def pool_by_subject(probabilities: np.ndarray, subjects: np.ndarray) -> np.ndarr
     return pooled
 
 
-class HHTClassifier(Estimator):
+class HHTClassifier(GroupsConsumer, Estimator):
     """Classify (n, 256, 256) Hilbert spectra into the six classes: a scikit-learn classifier.
 
     ``fit(X, y)``, ``predict(X)``, ``predict_proba(X)`` on matrices; ``clone``, ``get_params``,
@@ -242,7 +243,7 @@ class HHTClassifier(Estimator):
         The head fitted; ``head_reason_`` (str) says why.
     population_ : PopulationStatistics
         The training files' feature statistics: the normalisation's fallback.
-    scaler_, svm_ : StandardScaler, CalibratedClassifierCV (dicts by head for the factorised model)
+    scaler_, svm_ : StandardScaler, PlattCalibratedSVC or Pipeline (dicts by head for the factorised model)
         The fitted scikit-learn objects, for the checkpoint's pickle files; None in a classifier
         loaded from a checkpoint, which carries those files' bytes in ``pickled_sklearn_``.
     label_map_ : ndarray of shape (n_labels,)
@@ -300,41 +301,6 @@ class HHTClassifier(Estimator):
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
-
-    def set_fit_request(self, *, groups: bool | str | None = None) -> HHTClassifier:
-        """Ask scikit-learn's metadata routing for ``groups`` in :meth:`fit` (True, False, None or an alias)."""
-        return self._request("fit", groups=groups)
-
-    def set_predict_proba_request(self, *, groups: bool | str | None = None) -> HHTClassifier:
-        """Ask for ``groups`` in :meth:`predict_proba` (as :meth:`set_fit_request`)."""
-        return self._request("predict_proba", groups=groups)
-
-    def set_predict_request(self, *, groups: bool | str | None = None) -> HHTClassifier:
-        """Ask for ``groups`` in :meth:`predict` (as :meth:`set_fit_request`)."""
-        return self._request("predict", groups=groups)
-
-    def set_score_request(
-        self, *, groups: bool | str | None = None, sample_weight: bool | str | None = None
-    ) -> HHTClassifier:
-        """Ask for ``groups`` and ``sample_weight`` in :meth:`score` (as :meth:`set_fit_request`)."""
-        return self._request("score", groups=groups, sample_weight=sample_weight)
-
-    def _request(self, method: str, **requests: bool | str | None) -> HHTClassifier:
-        """Record what ``method`` asks of the routing in ``_metadata_request``, where scikit-learn's own
-        estimators keep it (``clone`` copies it). scikit-learn is imported here: routing is for fitting."""
-        from sklearn.utils.metadata_routing import MetadataRequest
-
-        request = getattr(self, "_metadata_request", None) or MetadataRequest(owner=type(self).__name__)
-        for param, alias in requests.items():
-            getattr(request, method).add_request(param=param, alias=alias)
-        self._metadata_request = request
-        return self
-
-    def get_metadata_routing(self) -> Any:
-        """The metadata each method asks for (:meth:`set_fit_request` and its siblings); nothing by default."""
-        from sklearn.utils.metadata_routing import MetadataRequest
-
-        return getattr(self, "_metadata_request", None) or MetadataRequest(owner=type(self).__name__)
 
     def __sklearn_is_fitted__(self) -> bool:
         return self.is_fitted
@@ -525,9 +491,9 @@ class HHTClassifier(Estimator):
         return self.predict_features(self.transform(X), groups)
 
     def score(self, X: np.ndarray, y: np.ndarray, groups: GroupsLike = None, sample_weight: Any = None) -> float:
-        """Accuracy of ``predict(X)`` against class IDs y (``sample_weight`` as scikit-learn's ``accuracy_score``)."""
-        correct = self.predict(X, groups) == np.asarray(y)
-        return float(np.average(correct, weights=sample_weight))
+        """Balanced accuracy of ``predict(X)`` against class IDs y: the suite's headline figure, so that
+        ``GridSearchCV`` and ``cross_validate`` rank and report as train.py does."""
+        return balanced_accuracy_score(y, self.predict(X, groups), sample_weight)
 
 
 def describe_model(classifier: HHTClassifier) -> str:

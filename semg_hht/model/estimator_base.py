@@ -18,6 +18,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
+
 
 class Estimator:
     """The parameter half of ``sklearn.base.BaseEstimator``."""
@@ -78,6 +80,56 @@ def _same(value: Any, default: Any) -> bool:
         return bool(value is default or value == default)
     except (TypeError, ValueError):  # an array compares element-wise
         return False
+
+
+class GroupsConsumer:
+    """Metadata routing of ``groups`` (scikit-learn's ``set_{method}_request``) for an estimator whose
+    ``fit``, ``predict``, ``predict_proba`` and ``score`` take the subjects (and muscles) of the files.
+
+    The requests are kept in ``_metadata_request``, where scikit-learn's own estimators keep them
+    (``clone`` copies it); scikit-learn is imported only when routing is asked for, which is fitting.
+    """
+
+    def set_fit_request(self, *, groups: bool | str | None = None) -> Any:
+        """Ask scikit-learn's metadata routing for ``groups`` in ``fit`` (True, False, None or an alias)."""
+        return self._request("fit", groups=groups)
+
+    def set_predict_proba_request(self, *, groups: bool | str | None = None) -> Any:
+        """Ask for ``groups`` in ``predict_proba`` (as :meth:`set_fit_request`)."""
+        return self._request("predict_proba", groups=groups)
+
+    def set_predict_request(self, *, groups: bool | str | None = None) -> Any:
+        """Ask for ``groups`` in ``predict`` (as :meth:`set_fit_request`)."""
+        return self._request("predict", groups=groups)
+
+    def set_score_request(self, *, groups: bool | str | None = None, sample_weight: bool | str | None = None) -> Any:
+        """Ask for ``groups`` and ``sample_weight`` in ``score`` (as :meth:`set_fit_request`)."""
+        return self._request("score", groups=groups, sample_weight=sample_weight)
+
+    def _request(self, method: str, **requests: bool | str | None) -> Any:
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        request = getattr(self, "_metadata_request", None) or MetadataRequest(owner=type(self).__name__)
+        for param, alias in requests.items():
+            getattr(request, method).add_request(param=param, alias=alias)
+        self._metadata_request = request
+        return self
+
+    def get_metadata_routing(self) -> Any:
+        """The metadata each method asks for (:meth:`set_fit_request` and its siblings); nothing by default."""
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        return getattr(self, "_metadata_request", None) or MetadataRequest(owner=type(self).__name__)
+
+
+def balanced_accuracy_score(truth: Any, predicted: np.ndarray, sample_weight: Any = None) -> float:
+    """Mean recall over the classes present in ``truth`` (n,), weighted by ``sample_weight`` (n,) if given:
+    scikit-learn's ``balanced_accuracy_score``, computed here so that scoring imports no scikit-learn."""
+    truth = np.asarray(truth)
+    weights = np.ones(len(truth)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    correct = weights * (truth == predicted)
+    totals = {label: weights[truth == label].sum() for label in np.unique(truth)}
+    return float(np.mean([correct[truth == label].sum() / total for label, total in totals.items() if total > 0]))
 
 
 class Transformer(Estimator):

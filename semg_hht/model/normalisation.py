@@ -49,6 +49,10 @@ class FileGroups:
     def __len__(self) -> int:
         return len(self.subjects)
 
+    def pairs(self) -> np.ndarray:
+        """(subject, muscle) of each file, shape (n, 2): the form scikit-learn slices fold by fold."""
+        return np.column_stack([self.subjects, self.muscles])
+
     def take(self, index: np.ndarray) -> FileGroups:
         return FileGroups(self.subjects[index], self.muscles[index])
 

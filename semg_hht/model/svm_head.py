@@ -136,15 +136,14 @@ class SVMHead:
 
     @classmethod
     def from_sklearn(cls, scaler: Any, calibrated: Any, scaled_features: np.ndarray | None = None) -> SVMHead:
-        """The head of a fitted ``StandardScaler`` and ``CalibratedClassifierCV(SVC, ensemble=False)``.
+        """The head of a fitted ``StandardScaler`` and :class:`~semg_hht.model.svm_fitting.PlattCalibratedSVC`.
 
         ``scaled_features`` (n, d): what the SVC was fitted on, ``scaler.transform`` of the training
         features; it fixes ``gamma="scale"`` exactly as scikit-learn computed it. Without it, that
         gamma is computed from the scaler's statistics (equal up to rounding).
         """
-        (calibrated_classifier,) = calibrated.calibrated_classifiers_
-        svc = calibrated_classifier.estimator
-        calibrators = calibrated_classifier.calibrators
+        svc = calibrated.svc_
+        calibration_a, calibration_b = calibrated.calibration()
         if scaled_features is not None:
             gamma = kernel_gamma(svc.gamma, scaled_features)
         else:
@@ -159,8 +158,8 @@ class SVMHead:
                 "intercept": svc.intercept_,
                 "n_support": svc.n_support_,
                 "kernel_parameters": np.array([gamma, svc.coef0, svc.degree], dtype=np.float64),
-                "calibration_a": np.array([c.a_ for c in calibrators], dtype=np.float64),
-                "calibration_b": np.array([c.b_ for c in calibrators], dtype=np.float64),
+                "calibration_a": calibration_a,
+                "calibration_b": calibration_b,
                 "kernel": np.array(svc.kernel),
             }
         )

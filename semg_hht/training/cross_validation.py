@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.model_selection import GridSearchCV, cross_validate
 
 from semg_hht import logs
 from semg_hht.data.dataset import extract_file_features
@@ -17,8 +18,10 @@ from semg_hht.defaults import DEFAULT_AGGREGATION_RULE
 from semg_hht.evaluation.scores import Fold, recording_scores, scores, summarise_folds
 from semg_hht.evaluation.splits import make_split
 from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.feature_vectors import FeatureVectorClassifier
 from semg_hht.model.normalisation import FileGroups, take_groups
 from semg_hht.training.encoder_options import EncoderTrainingOptions, LabelledFiles, TrainingDataError
+from semg_hht.training.tuning import routing_params, searching
 
 if TYPE_CHECKING:
     from semg_hht.training.trainer import EncoderTrainer
@@ -73,28 +76,39 @@ class FoldResult:
 
 
 def cross_validate_features(
-    make_classifier: Callable[[np.ndarray, np.ndarray, FileGroups | None], HHTClassifier],
+    estimator: FeatureVectorClassifier | GridSearchCV,
     features: np.ndarray,
     labels: np.ndarray,
     folds: list[Fold],
     groups: FileGroups | None = None,
     recordings: Recordings | None = None,
 ) -> list[FoldResult]:
-    """Cross-validate the SVM on fixed feature vectors (n, n_features) with class IDs (n,).
+    """Cross-validate ``estimator`` on fixed feature vectors (n, n_features) with class IDs (n,) through
+    scikit-learn's ``cross_validate``, and predict each fold's held-out files with the fold's fitted model.
 
-    ``make_classifier(features, labels, groups)`` gets the fold's training files and returns
-    the unfitted classifier for them (where `tune` chooses its SVM: a nested cross-validation).
-    ``groups`` (subjects and muscles) go to the normalisation and the gender pooling;
-    with ``recordings``, each fold is also scored with one prediction per recording.
+    ``estimator`` is :func:`~semg_hht.training.tuning.routed`'s classifier, or
+    :func:`~semg_hht.training.tuning.svm_search`'s grid search (a nested cross-validation: each fold
+    chooses its SVM on its own training files). ``groups`` (subjects and muscles) reach the
+    normalisation, the gender pooling and the inner folds by metadata routing; with ``recordings``,
+    each fold is also scored with one prediction per recording.
     """
+    splits = [(fold.train, fold.test) for fold in folds]
+    with searching():  # the features were checked finite when they were computed
+        outcome = cross_validate(
+            estimator,
+            features,
+            labels,
+            cv=splits,
+            params=routing_params(groups, splitter=isinstance(estimator, GridSearchCV)),
+            return_estimator=True,
+            error_score="raise",
+        )
     results = []
-    for fold in folds:
+    for fold, fitted, fit_seconds in zip(folds, outcome["estimator"], outcome["fit_time"], strict=True):
         started = time.perf_counter()
-        train_groups, test_groups = take_groups(groups, fold.train), take_groups(groups, fold.test)
-        classifier = make_classifier(features[fold.train], labels[fold.train], train_groups)
-        classifier.fit_features(features[fold.train], labels[fold.train], train_groups)
-        probabilities = classifier.predict_proba_features(features[fold.test], test_groups)
-        seconds = time.perf_counter() - started
+        model = fitted.best_estimator_ if isinstance(fitted, GridSearchCV) else fitted
+        probabilities = model.predict_proba(features[fold.test], take_groups(groups, fold.test))
+        seconds = fit_seconds + time.perf_counter() - started
         results.append(FoldResult(fold, probabilities, labels[fold.test], seconds, recordings=recordings))
         _log_fold(results[-1], len(results), len(folds))
     return results

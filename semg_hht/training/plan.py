@@ -10,20 +10,17 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from semg_hht.errors import UsageError, WriteError
 from semg_hht.evaluation.report import retire_run_outputs
 from semg_hht.evaluation.scores import cv_folds, parse_cv
 from semg_hht.io.atomic import ensure_free_space
 from semg_hht.model.checkpoint import CheckpointMetadata, CheckpointSave, TrainingRun, encoder_size, save_checkpoints
 from semg_hht.model.classifier import HHTClassifier, describe_model
-from semg_hht.model.normalisation import FileGroups
 from semg_hht.training.cross_validation import Recordings, cross_validate_features, cross_validate_training, cv_report
 from semg_hht.training.data import LabelledData, Split
 from semg_hht.training.options import TrainingOptions
 from semg_hht.training.resume import Resumed, in_save_order
-from semg_hht.training.tuning import tune_svm
+from semg_hht.training.tuning import routed, svm_search, tune_svm
 
 if TYPE_CHECKING:
     import torch
@@ -105,10 +102,9 @@ def tune(
         logger.info("(result kept from the resumed checkpoint)")
     else:
         started = time.perf_counter()
-        make = partial(new_classifier, options, device)
-        train = split.train
+        train, candidate = split.train, new_classifier(options, device)
         try:
-            tuning = tune_svm(make, data.features[train], data.labels[train], data.groups_of(train), options.seed)
+            tuning = tune_svm(candidate, data.features[train], data.labels[train], data.groups_of(train), options.seed)
         except ValueError as error:
             raise UsageError(f"Cannot tune: {error}") from None
         timings = {"tuning_s": time.perf_counter() - started}
@@ -118,20 +114,6 @@ def tune(
     )
     classifier.svm_C, classifier.svm_gamma = float(tuning["C"]), float(tuning["gamma"])
     return tuning, timings
-
-
-def _fold_classifier(
-    options: TrainingOptions,
-    device: torch.device | str,
-    features: np.ndarray,
-    labels: np.ndarray,
-    groups: FileGroups | None,
-) -> HHTClassifier:
-    """A cross-validation fold's classifier; with `tune`, its SVM is tuned on the fold's training files alone."""
-    if not options.tune:
-        return new_classifier(options, device)
-    tuned = tune_svm(partial(new_classifier, options, device), features, labels, groups, options.seed)
-    return new_classifier(options, device, tuned["C"], tuned["gamma"])
 
 
 def cross_validate(
@@ -172,8 +154,14 @@ def _cross_validate_folds(
 ) -> list:
     recordings = Recordings(data.recordings, options.vote)
     if options.epochs == 0:
-        make = partial(_fold_classifier, options, device)
-        return cross_validate_features(make, data.features, data.labels, folds, data.groups, recordings)
+        # With `tune`, each fold chooses its SVM on its own training files: a nested cross-validation.
+        groups_known, classifier = data.groups is not None, new_classifier(options, device)
+        estimator = (
+            svm_search(classifier, groups_known, options.seed, refit=True)
+            if options.tune
+            else routed(classifier, groups_known)
+        )
+        return cross_validate_features(estimator, data.features, data.labels, folds, data.groups, recordings)
     return cross_validate_training(
         partial(new_classifier, options, device),
         options.encoder_training(),

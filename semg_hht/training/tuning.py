@@ -1,25 +1,37 @@
-"""Choosing the SVM's C and gamma by an inner, subject-wise cross-validation over a small grid."""
+"""Choosing the SVM's C and gamma: scikit-learn's ``GridSearchCV`` over a small grid, subject-wise.
+
+The search runs on feature vectors computed once (:class:`~semg_hht.model.feature_vectors.FeatureVectorClassifier`),
+its folds hold out whole subjects (:class:`~semg_hht.evaluation.splits.InnerFolds`), and the
+subjects and muscles reach the classifier through metadata routing (:func:`routing_params`).
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import sklearn
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection import GridSearchCV
 
-from semg_hht.evaluation.scores import balanced_accuracy, cv_folds
+from semg_hht.evaluation.splits import InnerFolds
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.feature_sets import block_weights
-from semg_hht.model.normalisation import FileGroups, take_groups
+from semg_hht.model.feature_vectors import FeatureVectorClassifier
+from semg_hht.model.normalisation import FileGroups
 
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 GAMMA_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """gamma as multiples of ``1 / sum(w**2)`` (``w`` the block weights): scikit-learn's ``"scale"``
 for standardised, block-weighted features."""
 MAX_INNER_FOLDS = 5
-logger = logging.getLogger(__name__)
+NO_SETTING = "no SVM setting could be fitted in the inner folds (too few files per class)"
+FILE_GROUPS = "file_groups"
+"""The routing name of each file's (subject, muscle), shape (n, 2), which the classifier takes as
+``groups``; ``groups`` itself is the subjects (n,), which the grouped splitters take."""
 
 
 def reference_gamma(blocks: tuple[str, ...]) -> float:
@@ -27,31 +39,91 @@ def reference_gamma(blocks: tuple[str, ...]) -> float:
     return float(1.0 / np.sum(block_weights(blocks) ** 2))
 
 
-def _inner_folds(labels: np.ndarray, subjects: np.ndarray | None, seed: int) -> list:
-    if subjects is not None:
-        return cv_folds(labels, subjects, min(MAX_INNER_FOLDS, len(np.unique(subjects))), seed)
-    counts = np.bincount(labels)
-    return cv_folds(labels, None, min(MAX_INNER_FOLDS, int(counts[counts > 0].min())), seed)
+def svm_grid(classifier: HHTClassifier) -> dict[str, list[float]]:
+    """The candidates: ``GridSearchCV``'s grid of :class:`FeatureVectorClassifier` parameters, C outer."""
+    reference = reference_gamma(classifier.feature_blocks)
+    return {
+        "classifier__svm_C": list(C_GRID),
+        "classifier__svm_gamma": [factor * reference for factor in GAMMA_FACTORS],
+    }
+
+
+def routed(classifier: HHTClassifier, groups_known: bool) -> FeatureVectorClassifier:
+    """``classifier`` on feature vectors, asking for :data:`FILE_GROUPS` in fit, predict_proba and score
+    when the files' subjects are known."""
+    estimator = FeatureVectorClassifier(classifier)
+    if groups_known:
+        estimator.set_fit_request(groups=FILE_GROUPS).set_score_request(groups=FILE_GROUPS)
+        estimator.set_predict_proba_request(groups=FILE_GROUPS)
+    return estimator
+
+
+def routing_params(groups: FileGroups | None, splitter: bool = True) -> dict[str, np.ndarray]:
+    """What ``fit``, ``cross_validate`` and ``GridSearchCV.fit`` take beside X and y: (subject, muscle) for the
+    classifier, and with ``splitter`` the subjects for a grouped splitter (scikit-learn refuses metadata that
+    nothing asks for); nothing when subjects are unknown."""
+    if groups is None:
+        return {}
+    return {FILE_GROUPS: groups.pairs(), **({"groups": groups.subjects} if splitter else {})}
+
+
+def svm_search(classifier: HHTClassifier, groups_known: bool, seed: int, refit: bool) -> GridSearchCV:
+    """The grid search of C and gamma for ``classifier``: folds of :class:`InnerFolds` (at most 5) shuffled by
+    ``seed``, scored by the six-class balanced accuracy; with ``refit``, the best is fitted on all files
+    (:func:`best_setting`)."""
+    return GridSearchCV(
+        routed(classifier, groups_known),
+        svm_grid(classifier),
+        cv=InnerFolds(MAX_INNER_FOLDS, random_state=seed),
+        error_score=np.nan,
+        refit=best_setting if refit else False,
+    )
+
+
+def best_setting(results: dict[str, Any]) -> int:
+    """The index of the best candidate in ``cv_results_``: the highest mean over the folds it could be fitted in;
+    ties go to the smaller C, then the smaller gamma.
+
+    Raises
+    ------
+    ValueError
+        No candidate could be fitted in any fold.
+    """
+    means = _mean_over_fitted(_fold_scores(results))
+    if np.isnan(means).all():
+        raise ValueError(NO_SETTING)
+    params = results["params"]
+    keys = [
+        (-np.inf if np.isnan(mean) else round(mean, 12), -p["classifier__svm_C"], -p["classifier__svm_gamma"])
+        for mean, p in zip(means, params, strict=True)
+    ]
+    return int(max(range(len(keys)), key=keys.__getitem__))
+
+
+def _fold_scores(results: dict[str, Any]) -> np.ndarray:
+    """The (candidates, folds) test scores of ``cv_results_``; NaN where a candidate could not be fitted."""
+    n_folds = sum(key.startswith("split") and key.endswith("_test_score") for key in results)
+    return np.column_stack([results[f"split{k}_test_score"] for k in range(n_folds)])
+
+
+def _mean_over_fitted(scores: np.ndarray) -> np.ndarray:
+    """Each candidate's mean over the folds it could be fitted in; NaN where it could be fitted in none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice": a candidate fitted nowhere
+        return np.nanmean(scores, axis=1)
 
 
 def tune_svm(
-    make_classifier: Callable[[float, float], HHTClassifier],
-    features: np.ndarray,
-    labels: np.ndarray,
-    groups: FileGroups | None,
-    seed: int,
+    classifier: HHTClassifier, features: np.ndarray, labels: np.ndarray, groups: FileGroups | None, seed: int
 ) -> dict[str, Any]:
-    """Score every (C, gamma) of the grid by the six-class balanced accuracy of an inner cross-validation.
-
-    Folds hold out whole subjects when ``groups`` is given (StratifiedGroupKFold), else they
-    are stratified by class; at most 5. ``make_classifier(C, gamma)`` builds the candidate
-    (same features, normalisation and model as the final one).
+    """Score every (C, gamma) of the grid for ``classifier`` (its features, normalisation and model) by the
+    six-class balanced accuracy of :func:`svm_search`'s inner cross-validation on (n, n_features) features.
 
     Returns
     -------
     dict
-        ``C`` and ``gamma`` (the best; ties go to the smaller C, then the smaller gamma),
-        ``grid`` (every candidate with its mean and per-fold scores), ``folds``, ``scheme``.
+        ``C`` and ``gamma`` (the best, :func:`best_setting`), ``score`` (its mean), ``grid`` (every candidate
+        with its mean and per-fold scores, None where it could not be fitted), ``folds``, ``scheme``.
 
     Raises
     ------
@@ -61,57 +133,56 @@ def tune_svm(
     """
     if not np.isfinite(features).all():
         raise ValueError("the features to tune on hold NaN or infinite values")
-    subjects = None if groups is None else groups.subjects
-    folds = _inner_folds(labels, subjects, seed)
-    # Checked once above: the grid's fits (30 settings x folds, each calibrated in folds of its own)
-    # skip scikit-learn's per-call checks of the same arrays, about a third of their time.
-    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        grid = _score_grid(make_classifier, features, labels, groups, folds)
-    scored = [entry for entry in grid if entry["mean"] is not None]
-    if not scored:
-        raise ValueError("no SVM setting could be fitted in the inner folds (too few files per class)")
-    best = max(scored, key=lambda entry: (round(entry["mean"], 12), -entry["C"], -entry["gamma"]))
-    scheme = "subject-wise" if groups is not None else "stratified"
+    search = svm_search(classifier, groups is not None, seed, refit=False)
+    with searching():
+        search.fit(features, labels, **routing_params(groups))
+    results = search.cv_results_
+    best = best_setting(results)
+    grid = _grid_record(results, classifier)
     return {
-        "C": best["C"],
-        "gamma": best["gamma"],
-        "score": best["mean"],
+        "C": grid[best]["C"],
+        "gamma": grid[best]["gamma"],
+        "score": grid[best]["mean"],
         "grid": grid,
-        "folds": len(folds),
-        "scheme": scheme,
+        "folds": search.n_splits_,
+        "scheme": "subject-wise" if groups is not None else "stratified",
     }
 
 
-def _score_grid(
-    make_classifier: Callable[[float, float], HHTClassifier],
-    features: np.ndarray,
-    labels: np.ndarray,
-    groups: FileGroups | None,
-    folds: list,
-) -> list[dict[str, Any]]:
-    """Every (C, gamma) candidate with its per-fold scores (None where it could not be fitted) and their mean."""
-    reference = reference_gamma(make_classifier(1.0, 1.0).feature_blocks)
+@contextmanager
+def searching() -> Iterator[None]:
+    """The settings of a model selection on finite features: metadata routing on; scikit-learn's per-call checks
+    of the same arrays off (checked once by the caller: they are about a third of the grid's time); a candidate
+    that cannot be fitted in an inner fold (too few files of a class) scored NaN without a warning, and
+    none that can be fitted anywhere a ValueError of one line."""
+    with (
+        sklearn.config_context(enable_metadata_routing=True, assume_finite=True, skip_parameter_validation=True),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.filterwarnings("ignore", message="One or more of the test scores are non-finite")
+        try:
+            yield
+        except ValueError as error:
+            if "fits failed" not in str(error):  # scikit-learn's "All the N fits failed", with every traceback
+                raise
+            raise ValueError(NO_SETTING) from None
+
+
+def _grid_record(results: dict[str, Any], classifier: HHTClassifier) -> list[dict[str, Any]]:
+    """Every candidate as plain data: C, gamma (and its factor of the reference), mean and per-fold scores."""
+    reference = reference_gamma(classifier.feature_blocks)
+    scores = _fold_scores(results)
     grid = []
-    for C in C_GRID:
-        for factor in GAMMA_FACTORS:
-            fold_scores = [
-                _fold_score(make_classifier(C, factor * reference), features, labels, groups, fold) for fold in folds
-            ]
-            usable = [score for score in fold_scores if score is not None]
-            mean = float(np.mean(usable)) if usable else None
-            grid.append(
-                {"C": C, "gamma": factor * reference, "gamma_factor": factor, "mean": mean, "folds": fold_scores}
-            )
+    for params, mean, folds in zip(results["params"], _mean_over_fitted(scores), scores, strict=True):
+        gamma = float(params["classifier__svm_gamma"])
+        grid.append(
+            {
+                "C": float(params["classifier__svm_C"]),
+                "gamma": gamma,
+                "gamma_factor": round(gamma / reference, 12),
+                "mean": None if np.isnan(mean) else float(mean),
+                "folds": [None if np.isnan(score) else float(score) for score in folds],
+            }
+        )
     return grid
-
-
-def _fold_score(
-    classifier: HHTClassifier, features: np.ndarray, labels: np.ndarray, groups: FileGroups | None, fold: Any
-) -> float | None:
-    train_groups, test_groups = take_groups(groups, fold.train), take_groups(groups, fold.test)
-    try:
-        classifier.fit_features(features[fold.train], labels[fold.train], train_groups)
-    except ValueError as error:
-        logger.debug("inner fold %s skipped: %s", fold.name, error)
-        return None
-    return balanced_accuracy(labels[fold.test], classifier.predict_features(features[fold.test], test_groups))
