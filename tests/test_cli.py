@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, random_matrix, read_json, run_script, warm_python
+from conftest import ROOT, random_matrix, read_json, run_script
 from semg_hht.classes import CLASS_NAMES
 
 RECORD_KEYS = {"prediction", "class_id", "confidence", "probabilities"}
@@ -290,10 +290,10 @@ def test_help_does_not_import_torch(script):
 
 @pytest.mark.slow
 def test_example_workflow_runs_from_another_folder(tmp_path):
-    # Each step's Python starts warm, as run_script's do (six starts, about 4.7 s of imports each).
+    # Each step is a real `python` (six starts, a few seconds of imports each).
     # 12 files per class (6 subjects) rather than 30: the same steps on a smaller set.
     flags = "--features cnn+hht --epochs 1"
-    env = dict(os.environ, PYTHON=str(warm_python(tmp_path)), TRAIN_FLAGS=flags, N_SAMPLES="12")
+    env = dict(os.environ, PYTHON=sys.executable, TRAIN_FLAGS=flags, N_SAMPLES="12")
     result = subprocess.run(
         ["bash", str(ROOT / "example_workflow.sh"), str(tmp_path / "out")],
         cwd=tmp_path,

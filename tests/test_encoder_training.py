@@ -408,7 +408,7 @@ def test_the_evaluation_script_reproduces_its_table(tmp_path):
     texture_folder(tmp_path / "simulated_seed0_8_12")
     command = ["benchmarks/evaluate_encoder.py", "--datasets", "simulated"]
     command += ["--seeds", "0", "--epochs", "1", "--sim_samples", "8", "--sim_test", "12", "--cpu"]
-    result = run_script(*command, "--work_dir", tmp_path, "--output", output)
+    result = run_python(ROOT / command[0], *command[1:], "--work_dir", tmp_path, "--output", output)
     assert result.returncode == 0, result.stderr
     document = json.loads(output.read_text())
     (run,) = document["results"]["simulated"]["0"]
@@ -416,7 +416,7 @@ def test_the_evaluation_script_reproduces_its_table(tmp_path):
         assert 0 <= run[method] <= 1 and f"| simulated | {method} | " in result.stdout
         assert run[method] == pytest.approx(0.5), (method, run[method])
         assert f"| simulated | {method} | 0.500 ± 0.000 | 0.500 | " in result.stdout
-    merged = run_script("benchmarks/evaluate_encoder.py", "--summarise", output)
+    merged = run_python(ROOT / "benchmarks/evaluate_encoder.py", "--summarise", output)
     assert merged.stdout.strip() == document["table"]
 
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, read_json, run_script
+from conftest import ROOT, read_json, run_python
 
 SCRIPT = "benchmarks/evaluate_features.py"
 
@@ -27,8 +27,8 @@ def bench():
 @pytest.mark.slow
 def test_tiny_simulated_run_reports_every_row(tmp_path, bench):
     output = tmp_path / "results.json"
-    result = run_script(
-        SCRIPT,
+    result = run_python(
+        ROOT / SCRIPT,
         *("--datasets", "simulated", "--sim_samples", "6", "--sim_test", "12", "--seeds", "0", "--epochs", "1"),
         *("--work_dir", tmp_path / "work", "--output", output),
     )

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from test_checkpoint_safety import PROBE, small_classifier
 
-from conftest import ROOT, WarmProcess, read_json, run_failing, run_script, start_python
+from conftest import ROOT, read_json, run_failing, run_script, start_python
 from semg_hht.errors import EXIT_USAGE, EXIT_WRITE_FAILED, WriteError
 from semg_hht.io.folder_lock import LOCK_NAME, FolderInUseError, folder_lock
 from semg_hht.model.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
@@ -299,12 +299,12 @@ def test_a_locked_folder_refuses_a_second_holder_and_is_tidy_after(tmp_path):
         assert sorted(os.listdir(folder)) == sorted([LOCK_NAME, ".notes.tmp", "kept.txt"])
 
 
-def _start_train(sample_dir: Path, folder: Path, seed: int) -> WarmProcess:
+def _start_train(sample_dir: Path, folder: Path, seed: int) -> subprocess.Popen:
     arguments = ["--data_dir", sample_dir, "--checkpoint_dir", folder, "--epochs", "0", "--cpu", "--seed", str(seed)]
     return start_python(ROOT / "train.py", *arguments, pipe="stderr")
 
 
-def _wait_for_lock(folder: Path, process: WarmProcess) -> None:
+def _wait_for_lock(folder: Path, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:

@@ -128,7 +128,6 @@ def save_class_examples(path: str | os.PathLike, examples: dict[int, list[tuple[
             label = name if len(name) <= 26 else "..." + name[-23:]
             axes.text(left + size / 2, top + size + gap / 2, label, ha="center", va="center", fontsize=6)
     colours = _colour_map("magma")
-    colours.set_bad("white")
     axes.imshow(mosaic, origin="lower", cmap=colours, vmin=0, vmax=1, interpolation="nearest")
     axes.set_xticks([])
     axes.set_yticks([(len(classes) - 1 - row) * step + size / 2 for row in range(len(classes))])
@@ -146,9 +145,10 @@ def _tile(matrix: np.ndarray, size: int) -> np.ndarray:
 
 
 def _colour_map(name: str) -> Any:
+    """Matplotlib's colour map ``name``, with missing values (NaN: the gaps between tiles) in white."""
     from matplotlib import colormaps
 
-    return colormaps[name].copy()
+    return colormaps[name].with_extremes(bad="white")
 
 
 def save_spectrum(
@@ -291,7 +291,6 @@ def _draw_tiles(axes: Any, tiles: list[np.ndarray], extent: tuple[float, float, 
     for column, tile in enumerate(tiles):
         mosaic[:, column * step : column * step + width] = tile
     colour_map = _colour_map(colours["cmap"])
-    colour_map.set_bad("white")
     start, end, low, high = extent
     right = _tile_starts(extent, width, len(tiles))[-1] + end - start
     image = axes.imshow(
