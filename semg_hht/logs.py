@@ -67,6 +67,14 @@ def configure_logging(level: int = logging.INFO) -> None:
         package.addHandler(_StreamHandler(to_stderr=True))
 
 
+RULE = "=" * 60
+
+
+def heading(title: str) -> None:
+    """Log a step's title between two rules (a section of train.py's log)."""
+    logging.getLogger(PACKAGE).info(f"\n{RULE}\n{title}\n{RULE}")
+
+
 @contextlib.contextmanager
 def quieter(name: str, level: int = logging.WARNING) -> Iterator[None]:
     """Within the block, drop the records of logger ``name`` (and its children) below ``level``."""

@@ -153,15 +153,15 @@ def test_train_and_infer_with_each_head(head, sample_dir, tmp_path):
 # first checkpoint save began (the save writes P_encoder.pt, which needs torch).
 TRAIN_UNTIL_SAVE = """
 import sys
-from semg_hht.training import plan
+from semg_hht.training import run_record
 from semg_hht.training.options import TrainingOptions
 from semg_hht.training.pipeline import run_training
 seen = []
-real_save = plan.save_checkpoints
+real_save = run_record.save_checkpoints
 def save(saves):
     seen.append("torch" in sys.modules)
     real_save(saves)
-plan.save_checkpoints = save
+run_record.save_checkpoints = save
 assert run_training(TrainingOptions(sys.argv[1], sys.argv[2])) == 0
 print(seen[0], "torch" in sys.modules)
 """

@@ -1,8 +1,9 @@
 """The train.py workflow, step by step: scan -> features -> split -> (tuning, cross-validation) -> fit (the SVM,
 or encoder training then the SVM) -> evaluate -> save -> predict tests -> report.
 
-Each step is a function of the values the earlier ones returned: :mod:`semg_hht.training.data` (device, scan,
-features, split), :mod:`semg_hht.training.plan` (classifier, tuning, cross-validation, the checkpoint save),
+Each step is a function of the values the earlier ones returned: :mod:`semg_hht.training.labelled_data` (device,
+scan, features, split), :mod:`semg_hht.training.model_selection` (classifier, tuning, cross-validation),
+:mod:`semg_hht.training.run_record` (what the checkpoints record, and their one save),
 :mod:`semg_hht.training.fit` (fitting and the final save), :mod:`semg_hht.training.results` (validation figures,
 test predictions, report); :mod:`semg_hht.training.resume` holds every rule of a resumed run.
 """
@@ -19,11 +20,11 @@ from semg_hht.io.atomic import remove_temporaries
 from semg_hht.io.folder_lock import folder_lock
 from semg_hht.logs import TO_STDERR
 from semg_hht.model.checkpoint import PREVIOUS_DIR
-from semg_hht.training.data import Scan, choose_device, choose_split, encode_files, scan
 from semg_hht.training.encoder_options import TrainingDataError
 from semg_hht.training.fit import fit, save_final
+from semg_hht.training.labelled_data import Scan, choose_device, choose_split, encode_files, scan
+from semg_hht.training.model_selection import cross_validate, prepare_classifier, tune
 from semg_hht.training.options import TrainingOptions
-from semg_hht.training.plan import Plan, cross_validate, prepare_classifier, tune
 from semg_hht.training.results import (
     RunResults,
     evaluate,
@@ -33,6 +34,7 @@ from semg_hht.training.results import (
     write_run_report,
 )
 from semg_hht.training.resume import load_resume_checkpoint
+from semg_hht.training.run_record import RunRecord
 
 if TYPE_CHECKING:
     import torch
@@ -81,18 +83,18 @@ def _train(options: TrainingOptions, device: torch.device | str, scanned: Scan, 
     split = choose_split(options, first_pass.data, resumed)
     tuning, tuning_timings = tune(options, classifier, first_pass.data, split, resumed, device)
     cv, cv_timings = cross_validate(options, first_pass.data, resumed, device)
-    plan = Plan(options, first_pass.data, split, resumed, tuning, cv)
+    record = RunRecord(options, first_pass.data, split, resumed, tuning, cv)
     fit_started = time.perf_counter()
-    fitted = fit(plan, classifier, first_pass.tests, scanned.folder.test)
-    evaluation = evaluate(plan, fitted)
-    save_final(plan, fitted, evaluation.validation)
+    fitted = fit(record, classifier, first_pass.tests, scanned.folder.test)
+    evaluation = evaluate(record, fitted)
+    save_final(record, fitted, evaluation.validation)
     fit_seconds = time.perf_counter() - fit_started
-    tested = predict_tests(plan, fitted, scanned.folder, scanned.source)
+    tested = predict_tests(record, fitted, scanned.folder, scanned.source)
     results = RunResults(
         fitted,
         evaluation,
         tested.scores,
-        failures_of(plan, scanned.folder, first_pass.skipped, tested.errors),
+        failures_of(record, scanned.folder, first_pass.skipped, tested.errors),
         {
             **timings,
             **tuning_timings,
@@ -102,6 +104,6 @@ def _train(options: TrainingOptions, device: torch.device | str, scanned: Scan, 
             "total_s": time.perf_counter() - started,
         },
     )
-    report = write_run_report(plan, scanned.folder, results)
+    report = write_run_report(record, scanned.folder, results)
     logger.info(f"\nReport saved to: {report}")
     return results

@@ -24,7 +24,7 @@ from semg_hht.logs import TO_STDERR
 from semg_hht.model.checkpoint import manifest_hash
 from semg_hht.training.fit import Fitted
 from semg_hht.training.options import CHECKPOINTS
-from semg_hht.training.plan import Plan
+from semg_hht.training.run_record import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -91,24 +91,24 @@ class Evaluation:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def evaluate(plan: Plan, fitted: Fitted) -> Evaluation:
+def evaluate(record: RunRecord, fitted: Fitted) -> Evaluation:
     """Score the fitted classifier on the validation files (per file and per recording), and the permutation
     importance of its features there; all logged."""
-    val = plan.split.val
+    val = record.split.val
     if not len(val):
         logger.info(f"Training Accuracy: {fitted.train_accuracy:.4f}")
         logger.info("No validation set: the model is fitted on every labelled file (see the cross-validation above)")
         return Evaluation()
     classifier, features, groups = fitted.classifier, fitted.val_features, fitted.val_groups
-    truth = plan.data.labels[val]
+    truth = record.data.labels[val]
     probabilities = classifier.predict_proba_features(features, groups)
     validation = _log_validation(fitted.train_accuracy, truth, probabilities.argmax(axis=1))
-    recordings = [plan.data.recordings[i] for i in val]
+    recordings = [record.data.recordings[i] for i in val]
     validation["per_recording"] = _recording_figures(
-        "Validation recordings", plan.options.vote, probabilities, truth, recordings
+        "Validation recordings", record.options.vote, probabilities, truth, recordings
     )
     started = time.perf_counter()
-    importance = permutation_importances(classifier, features, truth, groups, plan.options.seed)
+    importance = permutation_importances(classifier, features, truth, groups, record.options.seed)
     timings = {"importance_s": time.perf_counter() - started}
     logger.info(f"\n{importance_summary(importance)}")
     return Evaluation(validation, importance, timings)
@@ -122,7 +122,7 @@ class TestResults:
     errors: list[MatrixFileError]
 
 
-def predict_tests(plan: Plan, fitted: Fitted, folder: DataFolder, source: SubjectSource) -> TestResults:
+def predict_tests(record: RunRecord, fitted: Fitted, folder: DataFolder, source: SubjectSource) -> TestResults:
     """Predict the test files with the final classifier and write test_predictions.json; score those whose
     labels are known.
 
@@ -131,7 +131,7 @@ def predict_tests(plan: Plan, fitted: Fitted, folder: DataFolder, source: Subjec
     WriteError
         test_predictions.json could not be written (the checkpoints are saved).
     """
-    classifier, path = fitted.classifier, plan.checkpoint_dir / TEST_PREDICTIONS_NAME
+    classifier, path = fitted.classifier, record.checkpoint_dir / TEST_PREDICTIONS_NAME
     tests, groups = with_groups(fitted.tests, source, classifier.normalisation != "none")
     probabilities = classifier.predict_proba_features(tests.features, groups)
     # Test files need not be in the first pass (encoder training encodes them with the best epoch's encoder).
@@ -142,7 +142,7 @@ def predict_tests(plan: Plan, fitted: Fitted, folder: DataFolder, source: Subjec
             tests.paths,
             probabilities,
             tests.errors,
-            recordings=combine_by_recording(probabilities, recordings, plan.options.vote),
+            recordings=combine_by_recording(probabilities, recordings, record.options.vote),
         )
     except WriteError as error:
         raise error.with_advice("the checkpoints were saved; report.json was not written") from None
@@ -157,18 +157,18 @@ def predict_tests(plan: Plan, fitted: Fitted, folder: DataFolder, source: Subjec
         f"balanced {test_scores['balanced_accuracy']:.4f}"
     )
     test_scores["per_recording"] = _recording_figures(
-        "Test recordings", plan.options.vote, probabilities[known], truth, [recordings[i] for i in known]
+        "Test recordings", record.options.vote, probabilities[known], truth, [recordings[i] for i in known]
     )
     return TestResults(test_scores, tests.errors)
 
 
 def failures_of(
-    plan: Plan, folder: DataFolder, skipped: list[tuple[Path, str]], test_errors: list[MatrixFileError]
+    record: RunRecord, folder: DataFolder, skipped: list[tuple[Path, str]], test_errors: list[MatrixFileError]
 ) -> list[tuple[str, str]]:
     """Every file (and labels-file row) the run could not use, as (name, reason)."""
     failures = [(printable_path(path), reason) for path, reason in skipped]
     failures += [(display_name(error.path), error.reason) for error in test_errors]
-    labels = plan.options.labels
+    labels = record.options.labels
     failures += [(Path(labels).name, problem) for problem in folder.problems] if labels else []
     return failures
 
@@ -194,7 +194,7 @@ def _checkpoint_hashes(checkpoint_dir: Path) -> dict[str, dict[str, str]]:
 
 @dataclass(frozen=True)
 class RunResults:
-    """What the steps after the plan found, for the report."""
+    """What the steps after the run record was settled found, for the report."""
 
     fitted: Fitted
     evaluation: Evaluation
@@ -203,42 +203,42 @@ class RunResults:
     timings: dict[str, float]
 
 
-def write_run_report(plan: Plan, folder: DataFolder, results: RunResults) -> Path:
+def write_run_report(record: RunRecord, folder: DataFolder, results: RunResults) -> Path:
     """report.json and its pictures in the checkpoint folder; returns the report's path."""
     validation, history = results.evaluation.validation, results.fitted.history
     confusion = None
     if validation is not None:
         confusion = (validation["confusion_matrix"], f"Validation set, {validation['n']} files")
-    elif plan.cv is not None:
-        pooled = plan.cv["pooled"]
-        confusion = (pooled["confusion_matrix"], f"Cross-validation ({plan.cv['scheme']}), {pooled['n']} files")
+    elif record.cv is not None:
+        pooled = record.cv["pooled"]
+        confusion = (pooled["confusion_matrix"], f"Cross-validation ({record.cv['scheme']}), {pooled['n']} files")
     report = {
-        "settings": dict(vars(plan.options)),
-        "data": _data_record(plan, folder, results.failures),
-        "split": _split_record(plan),
+        "settings": dict(vars(record.options)),
+        "data": _data_record(record, folder, results.failures),
+        "split": _split_record(record),
         "model": {
-            **plan.options.model_settings(),
-            "feature_names": plan.options.feature_names(),
-            "svm": plan.options.svm_request(),
+            **record.options.model_settings(),
+            "feature_names": record.options.feature_names(),
+            "svm": record.options.svm_request(),
             "head": {"used": results.fitted.classifier.head_kind_, "why": results.fitted.classifier.head_reason_},
-            "tuning": plan.tuning,
+            "tuning": record.tuning,
         },
         "validation": validation,
         "importance": results.evaluation.importance,
-        "cross_validation": plan.cv,
+        "cross_validation": record.cv,
         "test": results.test_scores,
         "training": None if history is None else {"history": history},
         "timings": results.timings,
         # Which files this report describes: a checkpoint is named by its manifest's SHA-256.
-        "checkpoints": _checkpoint_hashes(plan.checkpoint_dir),
+        "checkpoints": _checkpoint_hashes(record.checkpoint_dir),
     }
-    train = plan.split.train
-    spectra = read_class_spectra([plan.data.paths[i] for i in train], plan.data.labels[train])
-    return write_report(plan.checkpoint_dir, report, confusion, history, spectra)
+    train = record.split.train
+    spectra = read_class_spectra([record.data.paths[i] for i in train], record.data.labels[train])
+    return write_report(record.checkpoint_dir, report, confusion, history, spectra)
 
 
-def _data_record(plan: Plan, folder: DataFolder, failures: list[tuple[str, str]]) -> dict[str, Any]:
-    data, options = plan.data, plan.options
+def _data_record(record: RunRecord, folder: DataFolder, failures: list[tuple[str, str]]) -> dict[str, Any]:
+    data, options = record.data, record.options
     return {
         "data_dir": options.data_dir,
         "labels_file": options.labels,
@@ -251,10 +251,10 @@ def _data_record(plan: Plan, folder: DataFolder, failures: list[tuple[str, str]]
     }
 
 
-def _split_record(plan: Plan) -> dict[str, Any]:
-    names, split = plan.data.names, plan.split
+def _split_record(record: RunRecord) -> dict[str, Any]:
+    names, split = record.data.names, record.split
     return {
         "train_files": [names[i] for i in split.train],
         "val_files": [names[i] for i in split.val],
-        "held_out_subjects": split.held_out_subjects(plan.data),
+        "held_out_subjects": split.held_out_subjects(record.data),
     }

@@ -1,25 +1,23 @@
-"""The model steps of train.py: the classifier, tuning, cross-validation, fitting, and the one checkpoint save."""
+"""The model steps of train.py before the final fit: the classifier, `tune` and `cv`, logged."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from semg_hht.errors import UsageError, WriteError
-from semg_hht.evaluation.report import retire_run_outputs
+from semg_hht.errors import UsageError
 from semg_hht.evaluation.scores import cv_folds, parse_cv
 from semg_hht.io.atomic import ensure_free_space
-from semg_hht.model.checkpoint import CheckpointMetadata, CheckpointSave, TrainingRun, encoder_size, save_checkpoints
+from semg_hht.logs import heading
+from semg_hht.model.checkpoint import encoder_size
 from semg_hht.model.classifier import HHTClassifier, describe_model
 from semg_hht.training.cross_validation import Recordings, cross_validate_features, cross_validate_training, cv_report
-from semg_hht.training.data import LabelledData, Split
+from semg_hht.training.labelled_data import LabelledData, Split
 from semg_hht.training.options import TrainingOptions
-from semg_hht.training.resume import Resumed, in_save_order
+from semg_hht.training.resume import Resumed
 from semg_hht.training.tuning import routed, svm_search, tune_svm
 
 if TYPE_CHECKING:
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RULE = "=" * 60
 FIGURE_NAMES = {
     "accuracy": "Accuracy",
     "balanced_accuracy": "Balanced accuracy",
@@ -36,11 +33,6 @@ FIGURE_NAMES = {
     "gender_accuracy": "Gender accuracy",
     "quality_accuracy": "Movement-quality accuracy",
 }
-
-
-def heading(title: str) -> None:
-    """Log a step's title between two rules."""
-    logger.info(f"\n{RULE}\n{title}\n{RULE}")
 
 
 def new_classifier(
@@ -172,64 +164,3 @@ def _cross_validate_folds(
         options.test_size,
         recordings,
     )
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A run once its data, split, tuning and cross-validation are settled: what its checkpoints record."""
-
-    options: TrainingOptions
-    data: LabelledData
-    split: Split
-    resumed: Resumed | None
-    tuning: dict[str, Any] | None
-    cv: dict[str, Any] | None
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return Path(self.options.checkpoint_dir)
-
-    def metadata(self, classifier: HHTClassifier, **progress: Any) -> CheckpointMetadata:
-        """A checkpoint's metadata for ``classifier``: this run's record and ``progress`` (epoch, history, best)."""
-        settings, names = self.options.settings(), self.data.names
-        run = TrainingRun(
-            test_size=self.options.test_size,
-            training=settings["training"],
-            split=settings["split"],
-            svm_request=settings["svm"],
-            model_settings=settings["model_settings"],
-            tuning=self.tuning,
-            n_train=len(self.split.train),
-            n_val=len(self.split.val),
-            train_files=[names[i] for i in self.split.train],
-            val_files=[names[i] for i in self.split.val],
-            data_fingerprints=self.data.fingerprints,
-            cv=self.cv,
-            resumed=self.resumed is not None,
-        )
-        return CheckpointMetadata.of(classifier, run=run, **progress)
-
-
-Checkpoint = tuple[HHTClassifier, CheckpointMetadata, dict[str, Any] | None]
-"""What one checkpoint holds: the fitted classifier, its metadata, the trainer state (or None)."""
-
-
-def save_run_checkpoints(checkpoint_dir: Path, checkpoints: Mapping[str, Checkpoint], advice: str = "") -> None:
-    """Save a run's checkpoints (by name: ``best``, ``latest``, ``final``) together, in :func:`in_save_order`.
-
-    All of them or none are written; then an earlier run's report and test predictions are moved
-    into ``.previous/`` (:func:`~semg_hht.evaluation.report.retire_run_outputs`).
-
-    Raises
-    ------
-    WriteError
-        Nothing could be saved; ``advice`` (what became of the run's results) is added to its message.
-    """
-    saves = [CheckpointSave(checkpoint_dir / name, *checkpoints[name]) for name in in_save_order(checkpoints)]
-    try:
-        save_checkpoints(saves)
-    except WriteError as error:
-        if not advice:
-            raise
-        raise error.with_advice(advice) from None
-    retire_run_outputs(checkpoint_dir)
