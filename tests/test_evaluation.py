@@ -6,8 +6,8 @@ import pytest
 from semg_hht.classes import CLASS_NAMES
 from semg_hht.data.dataset import compile_group_pattern, scan_data_folder
 from semg_hht.errors import UsageError
-from semg_hht.evaluation.scores import cv_folds, parse_cv, scores
-from semg_hht.evaluation.splits import make_split
+from semg_hht.evaluation.scores import scores
+from semg_hht.evaluation.splits import cv_folds, make_split, parse_cv
 from semg_hht.io.labels_file import read_labels_file
 
 

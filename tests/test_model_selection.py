@@ -8,8 +8,7 @@ from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score as sklearn_balanced_accuracy
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from semg_hht.evaluation.scores import Fold
-from semg_hht.evaluation.splits import InnerFolds
+from semg_hht.evaluation.splits import Fold, InnerFolds
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.estimator_base import balanced_accuracy_score
 from semg_hht.model.feature_vectors import FeatureVectorClassifier

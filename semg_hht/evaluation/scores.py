@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,12 +14,10 @@ from sklearn.metrics import (
     f1_score,
     precision_recall_fscore_support,
 )
-from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 from semg_hht.classes import CLASS_NAMES, N_CLASSES, gender_of, quality_of
 from semg_hht.data.aggregation import aggregate, recording_labels
 from semg_hht.defaults import DEFAULT_AGGREGATION_RULE
-from semg_hht.errors import UsageError
 
 
 def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -63,67 +60,6 @@ def scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
         },
         "confusion_matrix": confusion_matrix(truth, predicted, labels=list(range(N_CLASSES))).tolist(),
     }
-
-
-@dataclass
-class Fold:
-    """One cross-validation fold: indices into the labelled files, and the subjects it holds out."""
-
-    name: str
-    train: np.ndarray
-    test: np.ndarray
-    held_out_subjects: list[str]
-
-
-def parse_cv(value: str) -> int | str:
-    """``cv``: a number of folds (at least 2) or ``loso``."""
-    if value.strip().lower() == "loso":
-        return "loso"
-    try:
-        folds = int(value)
-    except ValueError:
-        raise UsageError(f"`cv` must be a number of folds (2 or more) or 'loso', got {value!r}") from None
-    if folds < 2:
-        raise UsageError(f"`cv` needs at least 2 folds, got {folds}")
-    return folds
-
-
-def cv_folds(labels: np.ndarray, groups: np.ndarray | None, cv: int | str, seed: int) -> list[Fold]:
-    """The folds of ``cv``: leave-one-subject-out, or K folds stratified by class (grouped by subject if known).
-
-    Raises
-    ------
-    UsageError
-        ``loso`` without subjects, more folds than subjects, or more folds than
-        files of the rarest class (ungrouped).
-    """
-    labels = np.asarray(labels)
-    indices = np.arange(len(labels))
-    if cv == "loso":
-        if groups is None:
-            raise UsageError("`cv` loso needs subjects: a labels file with a subject column, or `group_pattern`")
-        if len(np.unique(groups)) < 2:
-            raise UsageError("`cv` loso needs at least 2 subjects")
-        splits = LeaveOneGroupOut().split(indices, labels, groups)
-    elif not isinstance(cv, int):
-        raise UsageError(f"`cv` must be a number of folds (2 or more) or 'loso', got {cv!r}")
-    elif groups is not None:
-        n_groups = len(np.unique(groups))
-        if cv > n_groups:
-            raise UsageError(f"`cv` {cv} asks for more folds than there are subjects ({n_groups})")
-        splits = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=seed).split(indices, labels, groups)
-    else:
-        counts = np.bincount(labels)
-        smallest = int(counts[counts > 0].min())
-        if cv > smallest:
-            raise UsageError(f"`cv` {cv} asks for more folds than the rarest class has files ({smallest})")
-        splits = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed).split(indices, labels)
-    folds = []
-    for number, (train, test) in enumerate(splits, start=1):
-        subjects = sorted({str(g) for g in groups[test]}) if groups is not None else []
-        name = subjects[0] if cv == "loso" else f"fold {number}"
-        folds.append(Fold(name, np.sort(train), np.sort(test), subjects))
-    return folds
 
 
 def summarise_folds(fold_scores: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

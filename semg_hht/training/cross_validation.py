@@ -15,8 +15,8 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from semg_hht import logs
 from semg_hht.data.dataset import extract_file_features
 from semg_hht.defaults import DEFAULT_AGGREGATION_RULE
-from semg_hht.evaluation.scores import Fold, recording_scores, scores, summarise_folds
-from semg_hht.evaluation.splits import make_split
+from semg_hht.evaluation.scores import recording_scores, scores, summarise_folds
+from semg_hht.evaluation.splits import Fold, make_split
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.feature_vectors import FeatureVectorClassifier
 from semg_hht.model.normalisation import FileGroups, take_groups

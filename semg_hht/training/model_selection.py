@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semg_hht.errors import UsageError
-from semg_hht.evaluation.scores import cv_folds, parse_cv
+from semg_hht.evaluation.splits import cv_folds, parse_cv
 from semg_hht.io.atomic import ensure_free_space
 from semg_hht.logs import heading
 from semg_hht.model.checkpoint import encoder_size

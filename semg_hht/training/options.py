@@ -30,7 +30,7 @@ from semg_hht.defaults import (
     NORMALISATION_MODES,
 )
 from semg_hht.errors import UsageError
-from semg_hht.evaluation.scores import parse_cv
+from semg_hht.evaluation.splits import parse_cv
 from semg_hht.io.hashing import file_sha256
 from semg_hht.model.checkpoint import checkpoint_files
 from semg_hht.model.classifier import parse_gamma
