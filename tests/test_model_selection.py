@@ -148,3 +148,27 @@ def test_cross_validation_predicts_each_fold_as_a_fit_by_hand(normalisation):
         by_hand = clone(settings).fit_features(features[fold.train], labels[fold.train], train_groups)
         expected = by_hand.predict_proba_features(features[fold.test], test_groups)
         np.testing.assert_array_equal(result.probabilities, expected)
+
+
+FEATURE_VECTOR_CHECKS = (
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_fit1d",
+    "check_supervised_y_no_nan",
+    "check_decision_proba_consistency",
+)
+"""The generic checks that apply to FeatureVectorClassifier: the others feed X of any width and labels of
+any kind, where the classifier takes the width of its feature set and class IDs 0-5 (its fit and
+predictions are checked against the classifier's own above)."""
+
+
+@pytest.mark.parametrize("check", FEATURE_VECTOR_CHECKS)
+def test_generic_checks_that_apply_to_the_feature_vector_classifier(check):
+    from sklearn.utils import estimator_checks
+
+    estimator = FeatureVectorClassifier(HHTClassifier(features="td", model="joint"))
+    getattr(estimator_checks, check)("FeatureVectorClassifier", estimator)
