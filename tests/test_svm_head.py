@@ -28,11 +28,10 @@ def test_matches_scikit_learn(kernel, n_classes):
     np.testing.assert_allclose(head.predict_proba(probe), calibrated.predict_proba(scaler.transform(probe)), atol=1e-12)
     rebuilt = SVMHead(head.to_arrays())
     np.testing.assert_array_equal(rebuilt.predict_proba(probe), head.predict_proba(probe))
-    # scikit-learn's own calibration of the same SVC on the same folds (its optimiser stops at a
-    # gradient of 1e-6, ours at 1e-10: the same maximum-likelihood sigmoids to about 1e-6).
+    # scikit-learn's own calibration of the same SVC on the same folds: the same sigmoids.
     reference = CalibratedClassifierCV(svc, cv=folds, ensemble=False).fit(scaler.transform(features), labels)
     expected = reference.predict_proba(scaler.transform(probe))
-    np.testing.assert_allclose(calibrated.predict_proba(scaler.transform(probe)), expected, atol=1e-5)
+    np.testing.assert_allclose(calibrated.predict_proba(scaler.transform(probe)), expected, atol=1e-12)
 
 
 def test_inconsistent_arrays_are_refused():

@@ -26,12 +26,7 @@ class Estimator:
 
     @classmethod
     def _get_param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return sorted(
-            name
-            for name, parameter in signature.parameters.items()
-            if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-        )
+        return list(_init_parameters(cls))
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The ``__init__`` parameters by name (with ``deep``, those of estimator parameters as ``name__param``)."""
@@ -80,6 +75,24 @@ def _same(value: Any, default: Any) -> bool:
         return bool(value is default or value == default)
     except (TypeError, ValueError):  # an array compares element-wise
         return False
+
+
+_INIT_PARAMETERS: dict[type, tuple[str, ...]] = {}
+
+
+def _init_parameters(cls: type) -> tuple[str, ...]:
+    """The names of ``cls.__init__``'s parameters, sorted; read once per class (``clone`` asks at every fit
+    of a model selection: reading the signature each time cost a small grid search about a sixth of its time)."""
+    if cls not in _INIT_PARAMETERS:
+        signature = inspect.signature(cls.__init__)  # type: ignore[misc]
+        _INIT_PARAMETERS[cls] = tuple(
+            sorted(
+                name
+                for name, parameter in signature.parameters.items()
+                if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+            )
+        )
+    return _INIT_PARAMETERS[cls]
 
 
 class GroupsConsumer:

@@ -143,7 +143,6 @@ class SVMHead:
         gamma is computed from the scaler's statistics (equal up to rounding).
         """
         svc = calibrated.svc_
-        calibration_a, calibration_b = calibrated.calibration()
         if scaled_features is not None:
             gamma = kernel_gamma(svc.gamma, scaled_features)
         else:
@@ -158,8 +157,8 @@ class SVMHead:
                 "intercept": svc.intercept_,
                 "n_support": svc.n_support_,
                 "kernel_parameters": np.array([gamma, svc.coef0, svc.degree], dtype=np.float64),
-                "calibration_a": calibration_a,
-                "calibration_b": calibration_b,
+                "calibration_a": calibrated.calibration_a_,
+                "calibration_b": calibrated.calibration_b_,
                 "kernel": np.array(svc.kernel),
             }
         )

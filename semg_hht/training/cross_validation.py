@@ -93,6 +93,7 @@ def cross_validate_features(
     each fold is also scored with one prediction per recording.
     """
     splits = [(fold.train, fold.test) for fold in folds]
+    logger.info(f"  fitting {len(folds)} folds, one after another; their figures follow")
     with searching():  # the features were checked finite when they were computed
         outcome = cross_validate(
             estimator,

@@ -35,17 +35,12 @@ FIGURE_NAMES = {
 }
 
 
-def new_classifier(
-    options: TrainingOptions,
-    device: torch.device | str,
-    svm_C: float | None = None,
-    svm_gamma: str | float | None = None,
-) -> HHTClassifier:
-    """An unfitted classifier with the run's features, model, SVM settings (or the given C and gamma), seed, batch."""
+def new_classifier(options: TrainingOptions, device: torch.device | str) -> HHTClassifier:
+    """An unfitted classifier with the run's features, normalisation, model, head, SVM settings, seed and batch."""
     return HHTClassifier(
-        svm_C=options.svm_C if svm_C is None else svm_C,
+        svm_C=options.svm_C,
         svm_kernel=options.svm_kernel,
-        svm_gamma=options.svm_gamma if svm_gamma is None else svm_gamma,
+        svm_gamma=options.svm_gamma,
         seed=options.seed,
         batch_size=options.batch_size,
         device=device,
