@@ -12,7 +12,6 @@ import errno
 import hashlib
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -151,6 +150,8 @@ def test_a_rename_failing_during_the_commit_puts_the_replaced_checkpoint_back(sa
 
 def run_limited(limit_bytes: int, script: str, *args) -> subprocess.CompletedProcess:
     """A script under a real file-size limit: the kernel refuses writes past ``limit_bytes`` (EFBIG)."""
+
+    import resource  # POSIX: the slow tests that use it run on Linux and macOS only
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
