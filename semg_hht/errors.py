@@ -20,6 +20,9 @@ EXIT_WRITE_FAILED = 4
 EXIT_SCHEDULER = 5
 """The Dask scheduler given by ``--scheduler`` could not be reached, had no workers, or went away mid-run
 (what was written stays; running again skips the finished files)."""
+EXIT_CUT_SHORT = 6
+"""The run finished, but some recordings were cut short (an export that stops mid-row, fewer samples than its
+header announces): their complete part was converted, and each is named with what is missing."""
 
 
 class SchedulerError(Exception):

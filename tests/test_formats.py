@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REALDATA, mutated, run_script
+from semg_hht.errors import EXIT_CUT_SHORT, EXIT_PARTIAL
 from semg_hht.hht.preprocessing import Preprocessing, preprocess
 from semg_hht.io.formats.plux import emg_millivolts
 from semg_hht.io.matrices import list_npz_files, load_matrix_file
@@ -125,6 +126,9 @@ def test_delsys_trigno_export_with_per_channel_rates():
     assert acc.fs == pytest.approx(148.148, abs=0.01) and acc.signal.size == 297 and not acc.is_emg
     first_row = DELSYS.read_text().splitlines()[18].split(",")
     assert emg.signal[0] == pytest.approx(float(first_row[1]) * 1000)
+    # emgio cut the export to 2 s; its lines still announce the whole recording's points.
+    expected = "the header announces 81141 samples of 'Mini sensor 10: EMG 10', 2519 were read (and 13 more channels)"
+    assert recording.shortfall == expected
 
 
 @needs_formats
@@ -250,8 +254,12 @@ def test_opensignals_cut_short_header_only_and_no_emg(tmp_path):
     (tmp_path / "acc.txt").write_text(lines[0] + lines[1].replace('"EMG", "EMG"', '"ACC", "ACC"') + "".join(lines[2:]))
     with pytest.raises(RecordingError, match="no samples: the file ends after its header"):
         read_recording(tmp_path / "header.txt")
-    with pytest.raises(RecordingError, match="line 501 has 2 values; the header's columns are 5"):
-        read_recording(tmp_path / "cut.txt")
+    cut = read_recording(tmp_path / "cut.txt")  # the complete rows, and what is missing
+    assert cut.shortfall == "the file ends mid-row: its last row (2 of 5 values) was left out, 497 complete rows read"
+    assert cut.channels[0].signal.size == 497 and read_recording(OPENSIGNALS).shortfall is None
+    # Cut inside the last value, the last row still has its five values: the missing line break tells.
+    (tmp_path / "in_value.txt").write_text("".join(lines[:500]) + lines[500].rstrip("\t\n")[:-2])
+    assert read_recording(tmp_path / "in_value.txt").shortfall.startswith("the file ends mid-row: its last row (5 of 5")
     with pytest.raises(RecordingError, match="the header is cut short"):
         read_recording(tmp_path / "two.txt")
     with pytest.raises(ValueError, match=r"no EMG channel \(3 channels: 'CH1', 'CH2', 'CH3'\)"):
@@ -416,3 +424,21 @@ def test_no_emg_channel_in_c3d_delsys_and_h5(tmp_path):
     for path in folder.iterdir():
         line = next(line for line in result.stderr.splitlines() if path.name in line)
         assert "no EMG channel (" in line and "choose channels by --channel number or name" in line, line
+
+
+@needs_formats
+def test_exports_cut_short_are_converted_named_and_given_their_own_exit_code(tmp_path):
+    inputs, lines = tmp_path / "in", OPENSIGNALS.read_text().splitlines(keepends=True)
+    inputs.mkdir()
+    (inputs / "cut.txt").write_text("".join(lines[:800]) + lines[800][:9])
+    (inputs / "whole.txt").write_text("".join(lines))
+    args = ("--input", inputs, "--output_dir", tmp_path / "out", "--workers", "1")
+    result = run_script(SCRIPT, *args)
+    assert result.returncode == EXIT_CUT_SHORT, result.stderr
+    expected = "cut.txt: cut short: the file ends mid-row: its last row (3 of 5 values) was left out, 797 complete rows"
+    assert expected in result.stderr and "whole.txt" not in result.stderr
+    assert "Converted 2 of 2 files" in result.stdout and "Cut short: 1 file(s)" in result.stdout
+    # A file that fails outranks one cut short: the exit code says some input was not converted.
+    (inputs / "empty.txt").write_text("")
+    again = run_script(SCRIPT, *args, "--overwrite")
+    assert again.returncode == EXIT_PARTIAL and "cut.txt: cut short" in again.stderr

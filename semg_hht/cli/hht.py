@@ -36,8 +36,10 @@ files, --output_dir the input folder, --fs missing where every input needs it, -
 in use by another run); 4 the outputs of some files could not be written (full disk,
 read-only folder; each file is named); 5 the Dask scheduler given by --scheduler could not be
 reached, had no workers or went away, or a worker cannot read the input or write the output
-folder (what was written stays; running again skips the files converted). With --list: 0, or 1
-when some files could not be read.
+folder (what was written stays; running again skips the files converted); 6 every file
+converted, but some recordings were cut short (an export that ends mid-row, fewer samples than
+its header announces): their complete part was converted and each is named with what is missing.
+With --list: 0, or 1 when some files could not be read.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ from semg_hht.defaults import (
     SPECTRUM_QUANTITIES,
 )
 from semg_hht.engine import IN_PROCESS, Engine, open_engine
-from semg_hht.errors import EXIT_OK, EXIT_PARTIAL, EXIT_WRITE_FAILED, UsageError, WriteError
+from semg_hht.errors import EXIT_CUT_SHORT, EXIT_OK, EXIT_PARTIAL, EXIT_WRITE_FAILED, UsageError, WriteError
 from semg_hht.hht.preprocessing import Preprocessing, describe_json, preprocess
 from semg_hht.hht.spectrum import (
     DEFAULT_N_FREQ,
@@ -194,6 +194,7 @@ class _Loaded:
     channel_errors: list[str]
     notes: list[str]
     already_converted: int = 0
+    shortfall: str | None = None
 
 
 class _AlreadyConverted:
@@ -218,6 +219,8 @@ class _FileResult:
     already_converted: bool = False
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    shortfall: str | None = None
+    """What the recording is missing when it was cut short (its complete part was converted)."""
     segment_errors: list[tuple[tuple[int, int], str, str]] = field(default_factory=list)  # where, label, reason
     write_errors: list[tuple[tuple[int, int], str, bool]] = field(default_factory=list)
     """Each channel's segment whose file could not be written, why, and whether the storage is at fault;
@@ -233,6 +236,7 @@ class _Summary:
     failed_files: int = 0
     failed_segments: int = 0
     unwritten_files: int = 0
+    cut_short: int = 0
     files_per_worker: Counter[str] = field(default_factory=Counter)
     task_seconds: float = 0.0
     """Time the tasks ran on their workers, added up: the conversion's own cost, without the engine's."""
@@ -411,7 +415,7 @@ def _convert_file(source: _Source, options: ConversionOptions, existing: frozens
     loaded = _load_segments(source, options, existing)
     if isinstance(loaded, str):
         return _FileResult(errors=[loaded])
-    result = _FileResult(notes=loaded.notes, errors=list(loaded.channel_errors))
+    result = _FileResult(notes=loaded.notes, errors=list(loaded.channel_errors), shortfall=loaded.shortfall)
     result.already_converted = bool(loaded.already_converted) and not loaded.channels and not result.errors
     for segments in loaded.channels:
         _convert_segments(source, options, segments, result)
@@ -432,7 +436,7 @@ def _load_segments(source: _Source, options: ConversionOptions, existing: frozen
         return str(error)
     named = options.channels.names_outputs
     tags = output_tags(recording, indices)
-    loaded = _Loaded([], [], notes)
+    loaded = _Loaded([], [], notes, shortfall=recording.shortfall)
     for position, (index, tag) in enumerate(zip(indices, tags, strict=True)):
         channel = recording.channels[index]
         stem = f"{source.stem}_{tag}" if named else source.stem
@@ -719,10 +723,14 @@ def _report(summary: _Summary, elapsed: float) -> int:
         logger.info(
             f"Failed: {summary.failed_files} file(s), {summary.failed_segments} segment(s) (each reported on stderr)"
         )
+    if summary.cut_short:
+        logger.info(f"Cut short: {summary.cut_short} file(s), converted from what they hold (each named on stderr)")
     if summary.unwritten_files:
         logger.error(f"the outputs of {summary.unwritten_files} file(s) could not be written (reasons above)")
         return EXIT_WRITE_FAILED
-    return EXIT_PARTIAL if summary.failed_files or summary.failed_segments else EXIT_OK
+    if summary.failed_files or summary.failed_segments:
+        return EXIT_PARTIAL
+    return EXIT_CUT_SHORT if summary.cut_short else EXIT_OK
 
 
 def _finish(source: _Source, result: _FileResult, options: ConversionOptions, summary: _Summary) -> None:
@@ -730,6 +738,9 @@ def _finish(source: _Source, result: _FileResult, options: ConversionOptions, su
     name = printable_path(source.path)
     for note in result.notes:
         logger.info(f"Note: {name}: {note}", extra=TO_STDERR)
+    if result.shortfall is not None:
+        logger.warning(f"{name}: cut short: {result.shortfall}; converted what it holds")
+        summary.cut_short += 1
     summary.matrices += result.written
     errors = list(result.errors)
     if result.write_errors:

@@ -43,11 +43,13 @@ class RecordedChannel:
 
 @dataclass(frozen=True)
 class Recording:
-    """The channels of one recording file, the format's name, and a note on unit conversion if one was made."""
+    """The channels of one recording file, the format's name, a note on unit conversion if one was made, and,
+    for a file cut short whose complete part was read, what is missing (``shortfall``)."""
 
     channels: tuple[RecordedChannel, ...]
     format: str
     conversion: str | None = None
+    shortfall: str | None = None
 
 
 def in_millivolts(values: np.ndarray, unit: str | None) -> tuple[np.ndarray, str | None]:

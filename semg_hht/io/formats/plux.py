@@ -68,7 +68,8 @@ def _note(converted: Sequence[bool]) -> str | None:
 def read_opensignals_text(path: str | os.PathLike) -> Recording:
     check_regular_file(path)
     with open(path, encoding="utf-8", errors="replace") as stream:
-        lines = stream.read().splitlines()
+        text = stream.read()
+    lines = text.splitlines()
     if len(lines) < 3 or lines[2].strip() != END_OF_HEADER:
         raise ValueError(f"an OpenSignals header has 3 lines, the third {END_OF_HEADER!r}: the header is cut short")
     try:
@@ -78,9 +79,18 @@ def read_opensignals_text(path: str | os.PathLike) -> Recording:
     if not isinstance(devices, dict) or not devices or not all(isinstance(d, dict) for d in devices.values()):
         raise ValueError("line 2 is not the OpenSignals JSON header: no device")
     rows = [line.split() for line in lines[3:] if line.strip()]
+    width = sum(len(device.get("column", [])) for device in devices.values())
+    shortfall = None
+    # OpenSignals ends every row with a line break: a file that does not stopped in its last row,
+    # whose last value may be cut too. The complete rows are kept, and what is missing is said.
+    if rows and not text.endswith(("\n", "\r")):
+        cut = rows.pop()
+        shortfall = (
+            f"the file ends mid-row: its last row ({len(cut)} of {width} values) was left out, "
+            f"{len(rows)} complete rows read"
+        )
     if not rows:
         raise ValueError("no samples: the file ends after its header")
-    width = sum(len(device.get("column", [])) for device in devices.values())
     ragged = next((i for i, row in enumerate(rows) if len(row) != width), None)
     if ragged is not None:
         raise ValueError(f"line {ragged + 4} has {len(rows[ragged])} values; the header's columns are {width}")
@@ -91,7 +101,7 @@ def read_opensignals_text(path: str | os.PathLike) -> Recording:
         channels += channel_list
         converted += more
         offset += len(device.get("column", []))
-    return Recording(tuple(channels), "OpenSignals text", _note(converted))
+    return Recording(tuple(channels), "OpenSignals text", _note(converted), shortfall)
 
 
 def _text_device(device: dict, table: np.ndarray, prefix: str | None) -> tuple[list[RecordedChannel], list[bool]]:

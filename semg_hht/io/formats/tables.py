@@ -5,7 +5,8 @@ Which layout a file has is read from its first lines:
 - **Delsys Trigno / EMGworks export**: lines ``Label: <sensor> Sampling frequency: <Hz> Number of
   points: <n> start: <s> Unit: <unit> Domain Unit: s``, one per channel, then a header of
   (``X[s]``, ``"<label>"``) column pairs: each channel has its own time column and runs at its own
-  rate, so a slower channel's cells end early. The body is trusted over the header's point counts.
+  rate, so a slower channel's cells end early. The body is read; a channel with fewer samples than
+  its line announces makes the recording one cut short (``Recording.shortfall``).
   Channels whose label says ``EMG`` are EMG (the IMU's ACC and GYRO channels are not).
 - **Named columns with a time column** (Noraxon MR3 and similar exports): optional title lines, a
   header whose first cell is ``time`` (any case, a unit may follow: ``time (s)``, ``Time,s`` is
@@ -32,7 +33,7 @@ from semg_hht.io.npyfile import check_regular_file
 
 _CELL_SHOWN = 20  # characters of a bad cell quoted in a message
 _DELSYS_LABEL = re.compile(
-    r"^Label:\s*(?P<label>.+?)\s+Sampling frequency:\s*(?P<fs>\S+)\s+Number of points:.*?"
+    r"^Label:\s*(?P<label>.+?)\s+Sampling frequency:\s*(?P<fs>\S+)\s+Number of points:\s*(?P<points>\d+)?.*?"
     r"(?:Unit:\s*(?P<unit>\S+))?(?:\s+Domain Unit:.*)?$"
 )
 _TIME_HEADER = re.compile(r"^\s*time\b", re.IGNORECASE)
@@ -197,7 +198,7 @@ def _read_delsys(lines: list[str]) -> Recording:
             raise ValueError(
                 f"line {position + 1} is not a Delsys channel description ('Label: ... Sampling frequency:')"
             )
-        labels.append((match["label"], match["unit"]))
+        labels.append((match["label"], match["unit"], None if match["points"] is None else int(match["points"])))
         position += 1
     header_at = next((i for i in range(position, len(lines)) if lines[i].lstrip().startswith("X[")), None)
     if header_at is None:
@@ -209,9 +210,23 @@ def _read_delsys(lines: list[str]) -> Recording:
     if not rows:
         raise ValueError("no samples: the Delsys export ends after its header")
     channels = [
-        _delsys_channel(rows, 2 * index, header_at + 2, label, unit) for index, (label, unit) in enumerate(labels)
+        _delsys_channel(rows, 2 * index, header_at + 2, label, unit) for index, (label, unit, _) in enumerate(labels)
     ]
-    return Recording(tuple(channels), "Delsys Trigno/EMGworks CSV")
+    return Recording(tuple(channels), "Delsys Trigno/EMGworks CSV", shortfall=_delsys_shortfall(labels, channels))
+
+
+def _delsys_shortfall(labels: list[tuple[str, str | None, int | None]], channels: list[RecordedChannel]) -> str | None:
+    """What a Delsys export cut short is missing: the channels with fewer samples than their line announces."""
+    short = [
+        (label, len(channel.signal), points)
+        for (label, _, points), channel in zip(labels, channels, strict=True)
+        if points is not None and len(channel.signal) < points
+    ]
+    if not short:
+        return None
+    label, read, announced = short[0]
+    more = f" (and {len(short) - 1} more channels)" if len(short) > 1 else ""
+    return f"the header announces {announced} samples of {label!r}, {read} were read{more}"
 
 
 def _delsys_channel(
