@@ -131,16 +131,20 @@ def test_metadata_round_trips_through_its_plain_form():
     assert plain["train_files"] == ["a.npz"]  # the run's fields at the top level, where older releases read them
 
 
-def test_a_checkpoint_of_another_frequency_axis_is_refused_naming_both(tmp_path):
+def test_a_checkpoint_keeps_its_frequency_axis_and_refuses_an_unusable_one(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.tile(np.arange(6), 4)
-    classifier = HHTClassifier(features="hht").fit_features(rng.normal(size=(24, 28)) + labels[:, None], labels)
-    metadata = dataclasses.replace(CheckpointMetadata.of(classifier), frequency_hz=list(np.linspace(10, 240, 256)))
-    save_checkpoint(tmp_path / "final", classifier, metadata)
-    with pytest.raises(
-        CheckpointError, match="computed on 256 rows from 10 to 240 Hz, this release's on 256 rows from 20 to 450 Hz"
-    ):
-        load_checkpoint(tmp_path / "final")
+    axis = list(np.linspace(10, 240, 256))
+    classifier = HHTClassifier(features="hht", frequency_hz=axis)
+    classifier.fit_features(rng.normal(size=(24, 28)) + labels[:, None], labels)
+    save_checkpoint(tmp_path / "final", classifier, CheckpointMetadata.of(classifier))
+    loaded, metadata = load_checkpoint(tmp_path / "final")
+    np.testing.assert_allclose(metadata.frequency_hz, axis)
+    np.testing.assert_allclose(loaded.frequency_axis, axis)
+    metadata = dataclasses.replace(metadata, frequency_hz=axis[:100])
+    save_checkpoint(tmp_path / "short", classifier, metadata)
+    with pytest.raises(CheckpointError, match="frequency_hz must be 256 finite, increasing Hz"):
+        load_checkpoint(tmp_path / "short")
 
 
 def test_checkpoints_before_schema_3_read_as_their_schema():

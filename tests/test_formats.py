@@ -193,14 +193,16 @@ def test_edfbrowser_bdf_and_edf_agree_with_pyedflib():
 
 @needs_pyedflib
 @pytest.mark.slow
-def test_edf_rate_too_low_for_the_band_is_a_clear_error_per_channel(tmp_path):
+def test_edf_channels_at_low_rates_get_bands_that_fit_unless_a_band_is_given(tmp_path):
     out = tmp_path / "out"
     result = run_script(SCRIPT, "--input", EDF_DATA / "test_generator.edf", "--output_dir", out, "--channel", "all")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "channel 'squarewave': a sampling rate of 200 Hz is too low for --f_max 450 Hz" in result.stderr
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "band 20-90 Hz for its 200 Hz sampling rate" in result.stderr
+    squarewave = load_matrix_file(out / "test_generator_squarewave.npz")
+    assert (squarewave.frequency[0], squarewave.frequency[-1]) == (20.0, 90.0)
     bdf = EDF_DATA / "test_generator.bdf"
-    args = ("--input", bdf, "--output_dir", out, "--channel", "ramp 7Hz", "--f_max", "200")  # a 500 Hz signal
-    result = run_script(SCRIPT, *args)
+    args = ("--input", bdf, "--output_dir", tmp_path / "given", "--channel", "ramp 7Hz", "--bandpass", "20", "450")
+    result = run_script(SCRIPT, *args, "--f_max", "200")  # a 500 Hz signal: the band-pass given is used as given
     assert result.returncode == 1
     assert "a sampling rate of 500 Hz is too low for the band-pass 20-450 Hz (needs more than 900 Hz)" in result.stderr
 

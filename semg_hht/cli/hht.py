@@ -95,10 +95,11 @@ def _add_preprocessing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bandpass",
         nargs="+",
-        default=[f"{frequency:g}" for frequency in DEFAULT_BANDPASS],
+        default=None,
         metavar="HZ",
         help="zero-phase 4th-order Butterworth band-pass LOW HIGH in Hz before the transform, or 'none' "
-        f"(default: {' '.join(f'{frequency:g}' for frequency in DEFAULT_BANDPASS)})",
+        f"(default: {' '.join(f'{frequency:g}' for frequency in DEFAULT_BANDPASS)}, its upper edge lowered to the "
+        "recording's band where the sampling rate needs it; a band given here is used as given)",
     )
     parser.add_argument(
         "--notch",
@@ -135,7 +136,11 @@ def _add_transform_arguments(parser: argparse.ArgumentParser) -> None:
         "--f_min", type=float, default=DEFAULT_F_MIN, help="frequency of row 0 in Hz (default: %(default)s)"
     )
     parser.add_argument(
-        "--f_max", type=float, default=DEFAULT_F_MAX, help="frequency of the last row in Hz (default: %(default)s)"
+        "--f_max",
+        type=float,
+        default=None,
+        help=f"frequency of the last row in Hz (default: {DEFAULT_F_MAX:g}, or 0.45 x the recording's sampling rate "
+        "where that is lower; the default --bandpass then ends there too)",
     )
     parser.add_argument(
         "--quantity",
@@ -179,7 +184,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Convert (or list) with the flags ``argv`` (default: the command line's); the exit code (module docstring)."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    args.bandpass = _bandpass(parser, args.bandpass)
+    args.fit_bandpass = args.bandpass is None
+    args.bandpass = DEFAULT_BANDPASS if args.bandpass is None else _bandpass(parser, args.bandpass)
     args.notch = None if args.notch == "none" else float(args.notch)
     listing = args.list
     del args.list

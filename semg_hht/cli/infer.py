@@ -58,6 +58,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="regular expression with a group named 'subject' that finds the subject in a file name, "
         "e.g. '^(?P<subject>S\\d+)_' (as in train.py)",
     )
+    parser.add_argument(
+        "--resample_axis",
+        action="store_true",
+        help="predict matrices on another frequency axis than the model's by re-reading their rows on the model's "
+        "axis (linear interpolation); without it such files are refused, each naming both axes",
+    )
     add_encoder_arguments(parser)
     parser.add_argument(
         "--safe",

@@ -115,6 +115,11 @@ TASKS_PER_WORKER = 4
 """Tasks per worker at least, where there are enough files: batches shrink for small runs."""
 
 
+FITTED_BAND_FRACTION = 0.45
+"""Without ``f_max``, a recording's band ends at this fraction of its sampling rate where that is below 450 Hz:
+under Nyquist (0.5) with room for the anti-aliasing filter's roll-off, as the 20-450 Hz band of 1 kHz recordings."""
+
+
 @dataclass(frozen=True)
 class ConversionOptions:
     """The settings of one conversion run, named as ``compute_hht.py``'s flags.
@@ -132,7 +137,7 @@ class ConversionOptions:
     method: Method = DEFAULT_HHT_METHOD
     ensembles: int = DEFAULT_ENSEMBLES
     f_min: float = DEFAULT_F_MIN
-    f_max: float = DEFAULT_F_MAX
+    f_max: float | None = None
     quantity: Quantity = DEFAULT_SPECTRUM_QUANTITY
     log: bool = False
     seed: int = DEFAULT_SEED
@@ -143,6 +148,9 @@ class ConversionOptions:
     remove_mean: bool = DEFAULT_REMOVE_MEAN
     bandpass: tuple[float, float] | None = DEFAULT_BANDPASS
     notch: float | None = DEFAULT_NOTCH
+    fit_bandpass: bool = True
+    """Lower the band-pass's upper edge to the recording's band where its rate needs it (the default band-pass;
+    one given with ``--bandpass`` is used as given)."""
 
     @property
     def channels(self) -> ChannelSelection:
@@ -150,7 +158,21 @@ class ConversionOptions:
 
     @property
     def preprocessing(self) -> Preprocessing:
+        """The preprocessing as asked for, before it is fitted to a recording's rate (:meth:`preprocessing_for`)."""
         return Preprocessing(self.remove_mean, self.bandpass, self.notch)
+
+    def f_max_for(self, fs: float) -> float:
+        """The band's upper edge for a recording sampled at ``fs`` Hz: ``f_max`` as given, else the default
+        450 Hz or :data:`FITTED_BAND_FRACTION` x ``fs``, whichever is lower."""
+        return self.f_max if self.f_max is not None else min(DEFAULT_F_MAX, FITTED_BAND_FRACTION * fs)
+
+    def preprocessing_for(self, fs: float) -> Preprocessing:
+        """The preprocessing of a recording sampled at ``fs`` Hz: a default band-pass too wide for the rate ends
+        at the recording's band (:meth:`f_max_for`)."""
+        bandpass = self.bandpass
+        if self.fit_bandpass and bandpass is not None and bandpass[1] >= fs / 2:
+            bandpass = (bandpass[0], self.f_max_for(fs))
+        return Preprocessing(self.remove_mean, bandpass, self.notch)
 
 
 @dataclass(frozen=True)
@@ -288,10 +310,11 @@ def check_options(options: ConversionOptions) -> None:
         raise UsageError(f"`method` must be {_one_of(HHT_METHODS)}; got {options.method}")
     if options.quantity not in SPECTRUM_QUANTITIES:
         raise UsageError(f"`quantity` must be {_one_of(SPECTRUM_QUANTITIES)}; got {options.quantity}")
+    f_max = DEFAULT_F_MAX if options.f_max is None else options.f_max
     try:
-        frequency_axis(DEFAULT_N_FREQ, options.f_min, options.f_max)
+        frequency_axis(DEFAULT_N_FREQ, options.f_min, f_max)
     except HHTInputError:
-        raise UsageError(f"need 0 <= `f_min` < `f_max`; got {options.f_min:g} and {options.f_max:g} Hz") from None
+        raise UsageError(f"need 0 <= `f_min` < `f_max`; got {options.f_min:g} and {f_max:g} Hz") from None
     if options.fs is not None:
         # A rate no file could use is a bad flag, not a bad file.
         problem = _rate_problem(options, options.fs)
@@ -306,12 +329,12 @@ def _one_of(choices: tuple[str, ...]) -> str:
 
 def _rate_problem(options: ConversionOptions, fs: float) -> str | None:
     """Why a recording sampled at ``fs`` Hz cannot be converted with ``options``; None if it can."""
-    if options.f_max >= fs / 2:
-        return (
-            f"a sampling rate of {fs:g} Hz is too low for `f_max` {options.f_max:g} Hz "
-            f"(needs more than {2 * options.f_max:g} Hz)"
-        )
-    problem = options.preprocessing.rate_problem(fs)
+    f_max = options.f_max_for(fs)
+    if f_max >= fs / 2:
+        return f"a sampling rate of {fs:g} Hz is too low for `f_max` {f_max:g} Hz (needs more than {2 * f_max:g} Hz)"
+    if f_max <= options.f_min:
+        return f"a sampling rate of {fs:g} Hz leaves no band above `f_min` {options.f_min:g} Hz (it ends at {f_max:g})"
+    problem = options.preprocessing_for(fs).rate_problem(fs)
     if problem:
         return problem + "; lower `bandpass` or give `bandpass` none"
     if options.window is not None:
@@ -453,7 +476,20 @@ def _load_segments(source: _Source, options: ConversionOptions, existing: frozen
             )
     if not loaded.channels and loaded.channel_errors and not named:
         return loaded.channel_errors[0]
+    loaded.notes.extend(_fitted_band_notes(options, {segments.fs for segments in loaded.channels}))
     return loaded
+
+
+def _fitted_band_notes(options: ConversionOptions, rates: set[float]) -> list[str]:
+    """What a recording's rate did to its band, where it was fitted below the default (no `f_max` given)."""
+    if options.f_max is not None:
+        return []
+    return [
+        f"band {options.f_min:g}-{options.f_max_for(fs):g} Hz for its {fs:g} Hz sampling rate "
+        f"({FITTED_BAND_FRACTION:g} x the rate; `f_max` sets another)"
+        for fs in sorted(rates)
+        if options.f_max_for(fs) < DEFAULT_F_MAX
+    ]
 
 
 def _plan_channel(
@@ -491,7 +527,7 @@ def _plan_channel(
             return found
     flat = {index: _flat_reason(emg[start : start + length]) for index, start in enumerate(starts.tolist())}
     dead = {index: reason for index, reason in flat.items() if reason}
-    return preprocess(emg, fs, options.preprocessing), fs, length, starts, dead
+    return preprocess(emg, fs, options.preprocessing_for(fs)), fs, length, starts, dead
 
 
 def _flat_reason(segment: np.ndarray) -> str | None:
@@ -525,7 +561,7 @@ def _spectrum(segment: np.ndarray, fs: float, options: ConversionOptions, seed: 
             segment,
             fs,
             f_min=options.f_min,
-            f_max=options.f_max,
+            f_max=options.f_max_for(fs),
             quantity=options.quantity,
             log=options.log,
             method=options.method,
@@ -540,10 +576,10 @@ def _spectrum(segment: np.ndarray, fs: float, options: ConversionOptions, seed: 
 def _convert_segments(source: _Source, options: ConversionOptions, segments: _Segments, result: _FileResult) -> None:
     """Transform the segments of one channel of a recording, write a matrix file for each, count into ``result``."""
     windowed = options.window is not None
-    frequency = frequency_axis(DEFAULT_N_FREQ, options.f_min, options.f_max)
+    frequency = frequency_axis(DEFAULT_N_FREQ, options.f_min, options.f_max_for(segments.fs))
     # One channel keeps the seeds of earlier releases (the input's name); several are told apart by their stems.
     seed_name = source.path.name if segments.stem == source.stem else segments.stem
-    preprocessing = describe_json(options.preprocessing)
+    preprocessing = describe_json(options.preprocessing_for(segments.fs))
     for index, start in enumerate(segments.starts.tolist()):
         segment = segments.signal[start : start + segments.length]
         where = (segments.position, index)
@@ -671,8 +707,11 @@ def _announce(options: ConversionOptions, inputs: list[Path], ignored: Counter[s
     logger.info(f"Output directory: {printable_path(options.output_dir)}")
     hop = options.hop or options.window
     segmenting = "whole recordings" if options.window is None else f"`window` {options.window:g} s, `hop` {hop:g} s"
+    band = (
+        f"{options.f_max:g} Hz" if options.f_max is not None else f"{DEFAULT_F_MAX:g} Hz or 0.45 x the rate, if lower"
+    )
     logger.info(
-        f"Transform: {options.method}, {options.f_min:g}-{options.f_max:g} Hz, {options.quantity}"
+        f"Transform: {options.method}, {options.f_min:g} Hz to {band}, {options.quantity}"
         f"{', log' if options.log else ''}; {segmenting}; workers: {engine}"
     )
     channels = "all EMG channels" if options.channels.every_emg else options.channel

@@ -16,8 +16,9 @@ from tqdm import tqdm
 from semg_hht.classes import parse_filename
 from semg_hht.data.aggregation import recording_of
 from semg_hht.errors import UsageError
+from semg_hht.hht.axes import axis_text, resample_rows, same_axis
 from semg_hht.io.labels_file import LabelRow, LabelsFile
-from semg_hht.io.matrices import MatrixFileError, iter_matrix_batches, list_npz_files
+from semg_hht.io.matrices import MatrixBatch, MatrixFileError, iter_matrix_batches, list_npz_files
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.normalisation import FileGroups, muscle_of
 
@@ -241,6 +242,7 @@ def extract_file_features(
     paths: Sequence[Path],
     batch_size: int,
     description: str = "Encoding",
+    resample_axis: bool | None = None,
 ) -> FileFeatures:
     """Read each file once and compute its features (every block of the classifier's feature set)
     from that one read, streaming in batches with a progress bar.
@@ -248,10 +250,16 @@ def extract_file_features(
     Only the (n, n_features) features are kept, never the matrices of the whole set.
     A matrix whose features are not finite (values so large that the encoder
     overflows float32), or a file without the time-domain features the ``td`` block
-    needs, is reported as an error like an unreadable file.
+    needs, is reported as an error like an unreadable file. So is a matrix whose stored
+    frequency axis is not the classifier's (``frequency_axis``), when its features come from the
+    matrix (``cnn``, ``hht``), unless ``resample_axis``: its rows are then re-read on the
+    classifier's axis (:func:`~semg_hht.hht.axes.resample_rows`); ``False`` offers that in the
+    message, ``None`` (training) does not. A file that stores no axis is taken to be on the
+    classifier's.
     """
     encoded = FileFeatures([], np.empty((len(paths), len(classifier.feature_names)), np.float32), [])
     needs_time_domain = "td" in classifier.feature_blocks
+    reads_matrix = bool({"cnn", "hht"} & set(classifier.feature_blocks))
     if "cnn" not in classifier.feature_blocks:
         # The batch size bounds the encoder's memory; without it, larger batches cost the
         # descriptors less per file (64 matrices: 16 MB).
@@ -263,6 +271,7 @@ def extract_file_features(
             keep = [i for i, stored in enumerate(batch.time_domain) if stored is not None or not needs_time_domain]
             for i in sorted(set(range(len(batch.paths))) - set(keep)):
                 encoded.errors.append(MatrixFileError(batch.paths[i], NO_TIME_DOMAIN))
+            keep = _on_the_axis(classifier, batch, keep, resample_axis, encoded.errors) if reads_matrix else keep
             if not keep:  # a batch of refused files: nothing to encode
                 continue
             # Indexing copies: only when a file has to be left out.
@@ -279,6 +288,29 @@ def extract_file_features(
                 encoded.recordings.append(batch.recordings[i])
     encoded.features = encoded.features[: len(encoded.paths)]
     return encoded
+
+
+def _on_the_axis(
+    classifier: HHTClassifier, batch: MatrixBatch, keep: list[int], resample: bool | None, errors: list[MatrixFileError]
+) -> list[int]:
+    """The files of ``keep`` on the classifier's frequency axis; those on another are resampled onto it in
+    ``batch.matrices`` (with ``resample``) or refused into ``errors``."""
+    axis, kept = classifier.frequency_axis, []
+    for i in keep:
+        stored = batch.frequency[i]
+        if stored is None or same_axis(stored, axis):
+            kept.append(i)
+        elif resample:
+            batch.matrices[i] = resample_rows(batch.matrices[i][None], stored, axis)[0]
+            kept.append(i)
+        else:
+            offer = "" if resample is None else ", or resample it onto the model's axis (`resample_axis`)"
+            reason = (
+                f"its frequency axis ({axis_text(stored)}) is not the model's ({axis_text(axis)}): "
+                f"convert it on the model's band{offer}"
+            )
+            errors.append(MatrixFileError(batch.paths[i], reason))
+    return kept
 
 
 def with_groups(encoded: FileFeatures, source: SubjectSource, required: bool) -> tuple[FileFeatures, FileGroups | None]:

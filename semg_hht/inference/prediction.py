@@ -162,6 +162,7 @@ class InferenceOptions:
     explain: str | None = None
     aggregate: str = DEFAULT_AGGREGATE
     vote: str = DEFAULT_AGGREGATION_RULE
+    resample_axis: bool = False
 
     def subject_source(self) -> SubjectSource:
         """Where the input files' subjects come from (checked before any data is read)."""
@@ -216,7 +217,7 @@ def run_inference(options: InferenceOptions) -> int:
         )
 
     try:
-        encoded = extract_file_features(classifier, files, options.batch_size, "Predicting")
+        encoded = extract_file_features(classifier, files, options.batch_size, "Predicting", options.resample_axis)
     except Exception as failure:
         if not is_out_of_device_memory(failure):
             raise

@@ -20,6 +20,7 @@ from typing import IO
 import numpy as np
 
 from semg_hht.defaults import DEFAULT_N_FREQ, DEFAULT_N_TIME
+from semg_hht.hht.axes import is_frequency_axis
 from semg_hht.io.atomic import atomic_open
 from semg_hht.io.npyfile import (
     ZIP_MAGICS,
@@ -119,13 +120,15 @@ class MatrixRecord:
     ``channel`` is the recording channel's name (``channel`` array, written by newer
     compute_hht.py runs), ``recording`` the stem of the recording it comes from (``recording``),
     ``time_domain`` the segment's time-domain features (of the preprocessed signal)
-    (``td_features``, :func:`semg_hht.hht.time_domain.hudgins_features`); None where absent.
+    (``td_features``, :func:`semg_hht.hht.time_domain.hudgins_features`), ``frequency`` the Hz of
+    each matrix row (``frequency``, shape (256,)); None where absent.
     """
 
     matrix: np.ndarray
     channel: str | None = None
     time_domain: np.ndarray | None = None
     recording: str | None = None
+    frequency: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,13 @@ def load_matrix_file(path: str | os.PathLike) -> MatrixRecord:
                 time_domain = stored.astype(np.float64)
                 if not np.isfinite(time_domain).all():
                     raise ValueError(f"'{TIME_DOMAIN_KEY}' has values that are NaN or infinite")
-        return MatrixRecord(validate_matrix(array), channel, time_domain, recording or None)
+            frequency = None
+            if "frequency" in members:
+                frequency = read_member(archive, members["frequency"], "array 'frequency'", _check_axis)
+                frequency = frequency.astype(np.float64)
+                if frequency.shape != (MATRIX_SHAPE[0],) or not is_frequency_axis(frequency):
+                    raise ValueError("'frequency' must hold 256 finite, increasing Hz, one per row")
+        return MatrixRecord(validate_matrix(array), channel, time_domain, recording or None, frequency)
     except Exception as error:
         raise MatrixFileError(path, failure_reason(error, ".npz")) from None
 
@@ -319,7 +328,8 @@ class MatrixBatch:
 
     ``matrices`` has shape (len(paths), 256, 256), float32, row i from ``paths[i]``;
     ``errors`` holds ``MatrixFileError`` for the files that could not be used;
-    ``channels``, ``time_domain`` and ``recordings`` are parallel to ``paths`` (see :class:`MatrixRecord`).
+    ``channels``, ``time_domain``, ``recordings`` and ``frequency`` are parallel to ``paths`` (see
+    :class:`MatrixRecord`).
     """
 
     paths: list[Path]
@@ -328,6 +338,7 @@ class MatrixBatch:
     channels: list[str | None] = field(default_factory=list)
     time_domain: list[np.ndarray | None] = field(default_factory=list)
     recordings: list[str | None] = field(default_factory=list)
+    frequency: list[np.ndarray | None] = field(default_factory=list)
 
 
 def _load_batch(paths: Sequence[Path]) -> MatrixBatch:
@@ -343,6 +354,7 @@ def _load_batch(paths: Sequence[Path]) -> MatrixBatch:
         batch.channels.append(record.channel)
         batch.time_domain.append(record.time_domain)
         batch.recordings.append(record.recording)
+        batch.frequency.append(record.frequency)
     batch.matrices = batch.matrices[: len(batch.paths)]
     return batch
 

@@ -25,6 +25,7 @@ probable one, so a prediction and its confidence agree.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -46,6 +47,7 @@ from semg_hht.defaults import (
     NORMALISATION_MODES,
     SVM_KERNELS,
 )
+from semg_hht.hht.axes import frequency_axis, is_frequency_axis
 from semg_hht.io.matrices import MATRIX_SHAPE
 from semg_hht.model.estimator_base import Estimator, GroupsConsumer, balanced_accuracy_score, classifier_tags
 from semg_hht.model.feature_sets import block_slices, block_weights, feature_names, feature_set_name, parse_feature_set
@@ -229,6 +231,10 @@ class HHTClassifier(GroupsConsumer, Estimator):
         The calibrated RBF SVM, the scalable head (Nystroem approximation of the same kernel +
         logistic regression, ``svm_C`` its inverse regularisation), or ``auto``: chosen by the
         number of training samples (:func:`choose_head`).
+    frequency_hz : sequence of 256 floats, optional
+        Hz of each matrix row, on which the descriptors are computed (a recording sampled at 500 Hz
+        is converted on a narrower band than the default 20-450 Hz); train.py takes it from the
+        training files, and predicting refuses a file on another axis unless asked to resample it.
 
     Attributes
     ----------
@@ -271,6 +277,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
         normalisation: str = DEFAULT_NORMALISATION,
         model: str = DEFAULT_MODEL,
         head: str = DEFAULT_HEAD,
+        frequency_hz: Sequence[float] | None = None,
     ):
         self.encoder = encoder
         self.svm_C = svm_C
@@ -284,6 +291,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
         self.normalisation = normalisation
         self.model = model
         self.head = head
+        self.frequency_hz = frequency_hz
         self._check_settings()
 
     def _check_settings(self) -> None:
@@ -301,6 +309,10 @@ class HHTClassifier(GroupsConsumer, Estimator):
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        if self.frequency_hz is not None and (
+            len(self.frequency_hz) != MATRIX_SHAPE[0] or not is_frequency_axis(np.asarray(self.frequency_hz))
+        ):
+            raise ValueError("frequency_hz must be 256 finite, increasing Hz: one per matrix row")
 
     def __sklearn_is_fitted__(self) -> bool:
         return self.is_fitted
@@ -325,6 +337,11 @@ class HHTClassifier(GroupsConsumer, Estimator):
     @property
     def feature_names(self) -> list[str]:
         return feature_names(self.feature_blocks)
+
+    @property
+    def frequency_axis(self) -> np.ndarray:
+        """Hz of each matrix row the model describes (``frequency_hz``, or the default conversion's axis)."""
+        return frequency_axis() if self.frequency_hz is None else np.asarray(self.frequency_hz, dtype=np.float64)
 
     @property
     def torch_device(self) -> torch.device:
@@ -362,7 +379,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
                 step = CNNFeatures(self.active_encoder(), device=self.device, bf16=self.bf16).fit()
                 parts.append(step.transform(matrices))
             elif block == "hht":
-                parts.append(HHTDescriptors().transform(matrices))
+                parts.append(HHTDescriptors(self.frequency_axis).transform(matrices))
             else:
                 parts.append(StoredTimeDomain().transform(time_domain))
         # float32 like the encoder's output: half the memory of a folder's features, and the

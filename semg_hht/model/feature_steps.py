@@ -45,10 +45,19 @@ class _Stateless(Transformer):
 
 
 class HHTDescriptors(_Stateless):
-    """The named HHT descriptors (:mod:`semg_hht.model.descriptors`) of (n, 256, 256) matrices, shape (n, 28)."""
+    """The named HHT descriptors (:mod:`semg_hht.model.descriptors`) of (n, 256, 256) matrices, shape (n, 28).
+
+    Parameters
+    ----------
+    frequency : array of shape (256,), optional
+        Hz of each matrix row; by default the 20-450 Hz axis of the default conversion.
+    """
+
+    def __init__(self, frequency: Any = None):
+        self.frequency = frequency
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(hht_descriptors(X), dtype=np.float32)
+        return np.asarray(hht_descriptors(X, self.frequency), dtype=np.float32)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array(BLOCK_NAMES["hht"], dtype=object)

@@ -21,8 +21,9 @@ from semg_hht.data.dataset import (
 )
 from semg_hht.errors import UsageError
 from semg_hht.evaluation.splits import make_split
+from semg_hht.hht.axes import axis_text, same_axis
 from semg_hht.io.labels_file import read_labels_file
-from semg_hht.io.matrices import list_npz_files, printable_path
+from semg_hht.io.matrices import list_npz_files, printable_path, read_matrix_axes
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.feature_sets import parse_feature_set
 from semg_hht.model.normalisation import FileGroups, take_groups
@@ -153,6 +154,7 @@ def encode_files(options: TrainingOptions, classifier: HHTClassifier, scanned: S
     """
     folder = scanned.folder
     logger.info("\nLoading data...")
+    _take_the_files_axis(classifier, folder.labelled)
     # A trained encoder changes the features, so test files are encoded after training.
     first_pass = folder.labelled + (folder.test if options.epochs == 0 else [])
     encoded = extract_file_features(classifier, first_pass, options.batch_size, "Loading and encoding")
@@ -172,6 +174,18 @@ def encode_files(options: TrainingOptions, classifier: HHTClassifier, scanned: S
         test_errors = [error for error in encoded.errors if Path(error.path) not in index_of]
         tests = encoded.take(np.flatnonzero(~is_labelled).tolist(), test_errors)
     return FirstPass(_labelled_data(labelled, scanned, index_of), tests, skipped)
+
+
+def _take_the_files_axis(classifier: HHTClassifier, labelled: list[Path]) -> None:
+    """A new model describes matrices on the frequency axis of the training files (the first that stores one):
+    recordings sampled at 500 Hz are converted on a narrower band than 20-450 Hz. Files on another axis
+    are then skipped, each with the reason; a resumed model keeps its own axis."""
+    if classifier.frequency_hz is not None:
+        return
+    stored = next((axes.frequency for axes in map(read_matrix_axes, labelled) if axes.frequency is not None), None)
+    if stored is not None and not same_axis(stored, classifier.frequency_axis):
+        classifier.frequency_hz = [float(f) for f in stored]
+    logger.info(f"Frequency axis: {axis_text(classifier.frequency_axis)}")
 
 
 def _labelled_data(encoded: FileFeatures, scanned: Scan, index_of: dict[Path, int]) -> LabelledData:

@@ -19,7 +19,6 @@ import numpy as np
 
 from semg_hht.classes import CLASS_NAMES
 from semg_hht.defaults import DEFAULT_BATCH_SIZE
-from semg_hht.hht.axes import frequency_axis
 from semg_hht.model.checkpoint.format import FORMAT_VERSION, package_versions
 from semg_hht.model.checkpoint.migration import LEGACY_SETTINGS
 from semg_hht.model.classifier import HHTClassifier, parse_gamma
@@ -101,7 +100,7 @@ class CheckpointMetadata:
             },
             features=classifier.feature_set,
             feature_names=classifier.feature_names,
-            frequency_hz=[float(f) for f in frequency_axis()],
+            frequency_hz=[float(f) for f in classifier.frequency_axis],
             normalisation=classifier.normalisation,
             model=classifier.model,
             head=classifier.head,

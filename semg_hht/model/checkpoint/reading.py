@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semg_hht.classes import CLASS_NAMES
-from semg_hht.hht.axes import frequency_axis
 from semg_hht.io.npyfile import npz_members, read_member
 from semg_hht.model.checkpoint.format import (
     FACTOR_SEPARATOR,
@@ -140,7 +139,6 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
         metadata = CheckpointMetadata.from_plain(stored)
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{files['metadata']}: unusable metadata ({error})") from None
-    _check_frequency_axis(metadata, files["metadata"])
     classifier = _unfitted_classifier(metadata, device, files["metadata"])
     if "cnn" in classifier.feature_blocks:
         classifier.encoder = classifier.encoder_ = _load_encoder(files["encoder"])
@@ -184,6 +182,7 @@ def _unfitted_classifier(metadata: CheckpointMetadata, device: torch.device | st
             normalisation=metadata.normalisation,
             model=metadata.model,
             head=metadata.head,
+            frequency_hz=metadata.frequency_hz,
         )
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: unusable model settings ({error})") from None
@@ -198,22 +197,6 @@ def _unfitted_classifier(metadata: CheckpointMetadata, device: torch.device | st
         )
     classifier.encoder_ = None
     return classifier
-
-
-def _check_frequency_axis(metadata: CheckpointMetadata, path: Path) -> None:
-    """This release describes matrices on the frequency axis the checkpoint's descriptors had (schema 3 on)."""
-    if metadata.frequency_hz is None or "hht" not in metadata.features.split("+"):
-        return
-    recorded, current = np.asarray(metadata.frequency_hz), frequency_axis()
-    if recorded.shape != current.shape or not np.allclose(recorded, current):
-        raise CheckpointError(
-            f"{path}: the checkpoint's descriptors were computed on {_axis(recorded)}, "
-            f"this release's on {_axis(current)}"
-        )
-
-
-def _axis(frequency: np.ndarray) -> str:
-    return f"{len(frequency)} rows from {frequency[0]:g} to {frequency[-1]:g} Hz" if len(frequency) else "no rows"
 
 
 def _check_widths(classifier: HHTClassifier, prefix: Path) -> None:
