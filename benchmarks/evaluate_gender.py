@@ -6,11 +6,11 @@ One command prints one Markdown table (stdout; progress on stderr)::
     python benchmarks/evaluate_gender.py [--work_dir DIR] [--sapsanis_dir DIR]
 
 The data (``../shared/realdata/sapsanis-db1``, its README gives source and licence): 5 subjects
-(3 female, 2 male), 2 forearm channels at 500 Hz, 6 grasps x 30 trials of 6 s. Each trial is
-written as a 2-channel recording and converted with compute_hht's code and ``--channel all``
-(one matrix per trial and channel; the default preprocessing, mean removed and band-passed, and
-the band fitted to the 500 Hz rate: 20-225 Hz). The label is the subject's sex; the grasp is not
-used. Subjects come from the file names.
+(3 female, 2 male), 2 forearm channels at 500 Hz, 6 grasps x 30 trials of 6 s. The ``.mat`` files
+are converted with compute_hht's code, ``--mat_layout trials --fs 500 --channel all`` (one 2-channel
+recording per grasp and trial, one matrix per trial and channel; the default preprocessing, mean
+removed and band-passed, and the band fitted to the 500 Hz rate: 20-225 Hz). The label is the
+subject's sex; the grasp is not used. Subjects come from the file names.
 
 Leave-one-subject-out: train on four subjects, predict the fifth. Figures per held-out subject:
 the share of its trials given its sex, one prediction per trial (its two channels' probabilities
@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -48,7 +47,6 @@ from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.feature_sets import block_slices
 
 DEFAULT_SAPSANIS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "sapsanis-db1"
-GRASPS = ("cyl", "hook", "tip", "palm", "spher", "lat")
 FS = 500.0
 CLASS_OF_SEX = {"male": CLASS_NAMES.index("M_full"), "female": CLASS_NAMES.index("F_full")}
 METHODS = {
@@ -63,32 +61,28 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def write_trials(sapsanis_dir: Path, folder: Path) -> None:
-    """Each trial of each subject's file as a 2-channel ``.npz`` recording: ``<subject>_<grasp>_t<k>.npz``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(sapsanis_dir.glob("*.mat")):
-        variables = scipy.io.loadmat(path)
-        for grasp in GRASPS:
-            first, second = variables[f"{grasp}_ch1"], variables[f"{grasp}_ch2"]
-            for trial in range(len(first)):
-                signal = np.stack([first[trial], second[trial]], axis=1)
-                np.savez(folder / f"{path.stem}_{grasp}_t{trial + 1:02d}.npz", signal=signal, fs=np.float64(FS))
-
-
 def convert(sapsanis_dir: Path, work: Path, workers: int) -> tuple[Path, int, float]:
-    """The matrices of every trial and channel (cached in ``work``); their folder, count and seconds (0 if cached)."""
+    """The matrices of every trial and channel (cached in ``work``); their folder, count and seconds (0 if cached).
+
+    The ``.mat`` files are read in the trials layout: ``<grasp>_ch1`` and ``<grasp>_ch2`` (trials x samples) give
+    one 2-channel recording per grasp and trial, ``<subject>_<grasp>-t<k>``.
+    """
     output = work / "matrices"
     if output.is_dir():
         return output, len(list_npz_files(output)), 0.0
-    recordings = work / "recordings"
-    write_trials(sapsanis_dir, recordings)
     partial = work / "matrices.partial"
     options = ConversionOptions(
-        input=str(recordings), output_dir=str(partial), channel="all", workers=workers, overwrite=True
+        input=str(sapsanis_dir),
+        output_dir=str(partial),
+        fs=FS,
+        channel="all",
+        mat_layout="trials",
+        workers=workers,
+        overwrite=True,
     )
     started = time.perf_counter()
     if run_conversion(options) != 0:
-        raise SystemExit(f"converting {recordings} failed")
+        raise SystemExit(f"converting {sapsanis_dir} failed")
     seconds = time.perf_counter() - started
     partial.rename(output)
     return output, len(list_npz_files(output)), seconds

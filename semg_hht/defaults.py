@@ -123,3 +123,5 @@ DEFAULT_SIMULATED_DURATION_S = 2.0
 # Folders.
 DEFAULT_CHECKPOINT_DIR = "./checkpoints"
 DEFAULT_SAMPLE_DIR = "./data"
+MAT_LAYOUTS = ("auto", "channels", "trials", "ninapro")
+"""How a ``.mat`` recording holds its signal (:mod:`semg_hht.io.formats.matlab`); ``auto`` is the default."""

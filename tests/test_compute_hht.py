@@ -368,7 +368,7 @@ GOOD = {
 }
 NON_UTF8_GOOD = b"caf\xe9_\xff.csv"
 NON_UTF8_BAD = b"flat_\xff.npy"
-IGNORED = ("notes.md", "data.mat", "info.json")
+IGNORED = ("notes.md", "data.xyz", "info.json")
 
 
 @pytest.fixture(scope="session")
@@ -417,7 +417,7 @@ def test_catalogue_good_files_odd_names_and_summary(catalogue_run):
     assert {b"caf\xe9_\xff_seg000.npz", b"caf\xe9_\xff_seg001.npz"} <= outputs
     assert reported(result.stderr, "flat_\\xff.npy", "channel 'ch1' is constant (1)")
     assert not (folder / MARKER).exists(), "an object array was unpickled"
-    assert "Ignored 3 files with other extensions: .json, .mat, .md" in result.stdout
+    assert "Ignored 3 files with other extensions: .json, .md, .xyz" in result.stdout
     n_files = len(CASES) + len(GOOD) + 2
     assert f"Converted 6 of {n_files} files: 13 matrices written" in result.stdout
     assert f"Failed: {len(CASES) + 1} file(s), 3 segment(s)" in result.stdout

@@ -19,9 +19,16 @@ from hypothesis import strategies as st
 from conftest import REALDATA, mutated, run_script
 from semg_hht.errors import EXIT_CUT_SHORT, EXIT_PARTIAL
 from semg_hht.hht.preprocessing import Preprocessing, preprocess
+from semg_hht.io.formats.matlab import MatSelection
 from semg_hht.io.formats.plux import emg_millivolts
 from semg_hht.io.matrices import list_npz_files, load_matrix_file
-from semg_hht.io.recordings import ChannelSelection, RecordingError, read_recording, select_channels
+from semg_hht.io.recordings import (
+    ChannelSelection,
+    RecordingError,
+    read_recording,
+    recording_parts,
+    select_channels,
+)
 
 SCRIPT = "compute_hht.py"
 FORMATS = REALDATA / "formats"
@@ -444,3 +451,91 @@ def test_exports_cut_short_are_converted_named_and_given_their_own_exit_code(tmp
     (inputs / "empty.txt").write_text("")
     again = run_script(SCRIPT, *args, "--overwrite")
     assert again.returncode == EXIT_PARTIAL and "cut.txt: cut short" in again.stderr
+
+
+# --- MATLAB .mat ------------------------------------------------------------------------------
+
+SAPSANIS = REALDATA / "sapsanis-db1"
+
+
+def ninapro_file(path: Path, relabelled: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A NinaPro-layout file (no NinaPro file is here): emg (samples x 3), movements 1 and 2 twice each, rest 0."""
+    import scipy.io
+
+    emg = np.random.default_rng(0).standard_normal((6000, 3))
+    stimulus, repetition = np.zeros((6000, 1), int), np.zeros((6000, 1), int)
+    for k, (movement, number) in enumerate([(1, 1), (1, 2), (2, 1), (2, 2)]):
+        stimulus[500 + 1300 * k : 1500 + 1300 * k], repetition[500 + 1300 * k : 1500 + 1300 * k] = movement, number
+    names = ("restimulus", "rerepetition") if relabelled else ("stimulus", "repetition")
+    variables = {"emg": emg, names[0]: stimulus, names[1]: repetition, "frequency": np.array([[2000.0]])}
+    scipy.io.savemat(path, variables)
+    return emg, stimulus[:, 0], repetition[:, 0]
+
+
+@pytest.mark.parametrize("relabelled", [True, False])
+def test_ninapro_layout_gives_one_recording_per_movement_repetition(tmp_path, relabelled):
+    emg, stimulus, _ = ninapro_file(tmp_path / "S1_A1_E1.mat", relabelled)
+    recording = read_recording(tmp_path / "S1_A1_E1.mat")
+    parts = [part for part, _ in recording_parts(recording)]
+    assert parts == ["mov01-rep01", "mov01-rep02", "mov02-rep01", "mov02-rep02"]
+    third = [channel for channel in recording.channels if channel.part == "mov02-rep01"]
+    assert [channel.name for channel in third] == ["ch1", "ch2", "ch3"] and third[0].fs == 2000.0
+    np.testing.assert_array_equal(third[2].signal, emg[500 + 2600 : 1500 + 2600, 2])
+    assert recording.format == "MATLAB .mat (ninapro)" and (stimulus != 0).sum() == 4000
+
+
+def test_trials_and_channels_layouts_and_version_7_3(tmp_path):
+    import h5py
+    import scipy.io
+
+    rng = np.random.default_rng(1)
+    cyl_ch1, cyl_ch2, signal = rng.standard_normal((3, 800)), rng.standard_normal((3, 800)), rng.standard_normal(900)
+    scipy.io.savemat(tmp_path / "trials.mat", {"cyl_ch1": cyl_ch1, "cyl_ch2": cyl_ch2})
+    trials = read_recording(tmp_path / "trials.mat", MatSelection(layout="trials"))
+    assert [part for part, _ in recording_parts(trials)] == ["cyl-t01", "cyl-t02", "cyl-t03"]
+    second = [channel for channel in trials.channels if channel.part == "cyl-t02"]
+    np.testing.assert_array_equal(second[1].signal, cyl_ch2[1])
+    # Version 7.3 is HDF5 behind MATLAB's 512-byte header, its arrays stored column-major (transposed).
+    path = tmp_path / "v73.mat"
+    with h5py.File(path, "w", userblock_size=512) as archive:
+        archive["left"] = signal[:, None].T
+        archive["both"] = np.stack([signal, -signal], axis=1).T
+        archive["fs"] = np.array([[1000.0]])
+    with open(path, "r+b") as stream:
+        stream.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(116))
+    channels = read_recording(path, MatSelection(("both",), "channels"))
+    assert [channel.name for channel in channels.channels] == ["both1", "both2"] and channels.channels[0].fs == 1000.0
+    np.testing.assert_array_equal(channels.channels[1].signal, -signal)
+    listed = r"no numeric variable named 'right' \(3 numeric variables: both 900x2, fs 1x1, left 900x1\)"
+    with pytest.raises(RecordingError, match=listed):
+        read_recording(path, MatSelection(("right",), "channels"))
+    (tmp_path / "fake.mat").write_text("not matlab")
+    with pytest.raises(RecordingError, match="not a MATLAB .mat file"):
+        read_recording(tmp_path / "fake.mat")
+
+
+@pytest.mark.skipif(not (SAPSANIS / "male_1.mat").exists(), reason="the Sapsanis recordings are absent")
+def test_the_real_sapsanis_file_reads_as_180_two_channel_trials():
+    import scipy.io
+
+    recording = read_recording(SAPSANIS / "male_1.mat", MatSelection(layout="trials"))
+    parts = recording_parts(recording)
+    assert len(parts) == 180 and all([c.name for c in part.channels] == ["ch1", "ch2"] for _, part in parts)
+    stored = scipy.io.loadmat(SAPSANIS / "male_1.mat")
+    lateral = dict(parts)["lat-t07"]
+    np.testing.assert_array_equal(lateral.channels[0].signal, stored["lat_ch1"][6])
+    assert lateral.channels[0].fs is None  # the file stores no rate: --fs 500
+
+
+@pytest.mark.slow
+def test_compute_hht_converts_a_ninapro_file_per_repetition_and_lists_its_variables(tmp_path):
+    ninapro_file(tmp_path / "S1_A1_E1.mat")
+    listed = run_script(SCRIPT, "--input", tmp_path / "S1_A1_E1.mat", "--list")
+    assert listed.returncode == 0 and "4 numeric variables: emg 6000x3" in listed.stdout
+    assert "12 channels in 4 recordings (mov01-rep01, ...)" in listed.stdout
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, "--input", tmp_path / "S1_A1_E1.mat", "--output_dir", out, "--channel", "all")
+    assert result.returncode == 0, result.stderr
+    assert len(list_npz_files(out)) == 12
+    record = load_matrix_file(out / "S1_A1_E1_mov02-rep01_ch3.npz")
+    assert (record.recording, record.channel) == ("S1_A1_E1_mov02-rep01", "ch3")

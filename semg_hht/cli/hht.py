@@ -60,6 +60,7 @@ from semg_hht.defaults import (
     DEFAULT_SPECTRUM_QUANTITY,
     HHT_METHODS,
     MAINS_FREQUENCIES,
+    MAT_LAYOUTS,
     SPECTRUM_QUANTITIES,
 )
 
@@ -91,6 +92,21 @@ def _add_preprocessing_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_CHANNEL,
         help="a channel number (from 0) or name, a comma-separated list of them, or 'all' (every EMG channel "
         "that is not flat; each gives its own matrices) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--mat_variables",
+        metavar="NAMES",
+        help="for .mat recordings: the comma-separated variables that hold the signal (default: every numeric "
+        "variable; NinaPro: emg); --list shows them",
+    )
+    parser.add_argument(
+        "--mat_layout",
+        choices=MAT_LAYOUTS,
+        default="auto",
+        help="for .mat recordings: channels (each variable a channel, or samples x channels), trials (each "
+        "variable <group>_<channel>, trials x samples: one recording per group and trial), ninapro (emg cut into "
+        "one recording per movement repetition by restimulus/rerepetition), or auto: ninapro where the file has "
+        "emg, else channels (default: %(default)s)",
     )
     parser.add_argument(
         "--bandpass",
@@ -195,6 +211,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     def convert() -> int:
         from semg_hht.conversion.workflow import ConversionOptions, run_conversion, run_listing
 
-        return run_listing(args.input) if listing else run_conversion(ConversionOptions(**vars(args)))
+        options = ConversionOptions(**vars(args))
+        return run_listing(args.input, options.mat_selection) if listing else run_conversion(options)
 
     return run_command(convert)

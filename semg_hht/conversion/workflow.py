@@ -88,11 +88,13 @@ from semg_hht.hht.spectrum import (
 from semg_hht.hht.time_domain import hudgins_features
 from semg_hht.io.figures import save_spectrum
 from semg_hht.io.folder_lock import folder_lock
+from semg_hht.io.formats.matlab import MatSelection, describe_variables
 from semg_hht.io.matrices import MatrixProvenance, display_name, printable_path, write_matrix_file
 from semg_hht.io.recordings import (
     SUPPORTED_EXTENSIONS,
     ChannelSelection,
     RecordedChannel,
+    Recording,
     RecordingError,
     carries_rate,
     describe_recording,
@@ -100,6 +102,7 @@ from semg_hht.io.recordings import (
     finite_signal,
     output_tags,
     read_recording,
+    recording_parts,
     select_channels,
 )
 from semg_hht.logs import TO_STDERR
@@ -148,6 +151,8 @@ class ConversionOptions:
     remove_mean: bool = DEFAULT_REMOVE_MEAN
     bandpass: tuple[float, float] | None = DEFAULT_BANDPASS
     notch: float | None = DEFAULT_NOTCH
+    mat_variables: str | None = None
+    mat_layout: str = "auto"
     fit_bandpass: bool = True
     """Lower the band-pass's upper edge to the recording's band where its rate needs it (the default band-pass;
     one given with ``--bandpass`` is used as given)."""
@@ -155,6 +160,11 @@ class ConversionOptions:
     @property
     def channels(self) -> ChannelSelection:
         return ChannelSelection.parse(self.channel)
+
+    @property
+    def mat_selection(self) -> MatSelection:
+        """Which variables of a ``.mat`` recording hold the signal, and how (:mod:`semg_hht.io.formats.matlab`)."""
+        return MatSelection.parse(self.mat_variables, self.mat_layout)
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -205,6 +215,8 @@ class _Segments:
     position: int = 0
     label: str = ""
     dead: dict[int, str] = field(default_factory=dict)
+    recording: str = ""
+    """The stem of the recording the channel belongs to (the input's, or its part's), stored with each matrix."""
 
 
 @dataclass
@@ -267,7 +279,7 @@ class _Summary:
 # --- checks before any data is read ---------------------------------------------------------
 
 
-def run_listing(input_path: str) -> int:
+def run_listing(input_path: str, mat: MatSelection | None = None) -> int:
     """``compute_hht.py --list``: log each recording's channels (stdout); an unreadable file is named on stderr.
 
     Returns 0, or 1 when some files could not be read.
@@ -276,7 +288,10 @@ def run_listing(input_path: str) -> int:
     failed = 0
     for path in paths:
         try:
-            logger.info(describe_recording(path, read_recording(path)))
+            recording = read_recording(path, mat)
+            if extension(path) == ".mat":  # read above: its variables can be listed
+                logger.info(f"{printable_path(path)}: {describe_variables(path)}")
+            logger.info(describe_recording(path, recording))
         except RecordingError as error:
             logger.error(str(error))
             failed += 1
@@ -297,6 +312,7 @@ def check_options(options: ConversionOptions) -> None:
         raise UsageError("`hop` needs `window`")
     try:
         options.channels  # noqa: B018 - parsed here to refuse a bad value before anything is read
+        options.mat_selection  # noqa: B018
         options.preprocessing  # noqa: B018
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -451,19 +467,18 @@ def _load_segments(source: _Source, options: ConversionOptions, existing: frozen
     ``existing`` holds the case-folded names of output files that existed before the run.
     """
     try:
-        recording = read_recording(source.path)
-        indices, notes = select_channels(recording, options.channels)
+        recording = read_recording(source.path, options.mat_selection)
+        chosen, notes = _chosen_channels(recording, options.channels, source.stem)
     except RecordingError as error:
         return error.reason
     except ValueError as error:
         return str(error)
     named = options.channels.names_outputs
-    tags = output_tags(recording, indices)
     loaded = _Loaded([], [], notes, shortfall=recording.shortfall)
-    for position, (index, tag) in enumerate(zip(indices, tags, strict=True)):
-        channel = recording.channels[index]
-        stem = f"{source.stem}_{tag}" if named else source.stem
-        label = f"channel {channel.name!r}: " if named else ""
+    for position, (base, channel, tag) in enumerate(chosen):
+        stem = f"{base}_{tag}" if named else base
+        part = f"{channel.part} " if channel.part else ""
+        label = f"{part}channel {channel.name!r}: " if named else (f"{channel.part}: " if part else "")
         planned = _plan_channel(channel, options, stem, recording.format, existing)
         if isinstance(planned, _AlreadyConverted):
             loaded.already_converted += 1
@@ -472,12 +487,30 @@ def _load_segments(source: _Source, options: ConversionOptions, existing: frozen
         else:
             signal, fs, length, starts, dead = planned
             loaded.channels.append(
-                _Segments(signal, fs, length, starts, stem, channel.name, channel.unit, position, label, dead)
+                _Segments(signal, fs, length, starts, stem, channel.name, channel.unit, position, label, dead, base)
             )
-    if not loaded.channels and loaded.channel_errors and not named:
+    if not loaded.channels and loaded.channel_errors and not named and len(chosen) == 1:
         return loaded.channel_errors[0]
     loaded.notes.extend(_fitted_band_notes(options, {segments.fs for segments in loaded.channels}))
     return loaded
+
+
+def _chosen_channels(
+    recording: Recording, selection: ChannelSelection, stem: str
+) -> tuple[list[tuple[str, RecordedChannel, str]], list[str]]:
+    """Each chosen channel of each recording the file holds, with its recording's stem (the input's, or
+    ``<input>_<part>``) and its output tag; and the notes of the choice."""
+    chosen, notes = [], []
+    for part, channels in recording_parts(recording):
+        try:
+            indices, part_notes = select_channels(channels, selection)
+        except ValueError as error:
+            raise ValueError(f"{part}: {error}" if part else str(error)) from None
+        base = f"{stem}_{part}" if part else stem
+        tags = output_tags(channels, indices)
+        chosen += [(base, channels.channels[index], tag) for index, tag in zip(indices, tags, strict=True)]
+        notes += [f"{part}: {note}" if part else note for note in part_notes]
+    return chosen, notes
 
 
 def _fitted_band_notes(options: ConversionOptions, rates: set[float]) -> list[str]:
@@ -604,7 +637,7 @@ def _convert_segments(source: _Source, options: ConversionOptions, segments: _Se
                 # The transform has refused what these features would (non-finite, constant, too short).
                 time_domain=hudgins_features(segment),
                 duration_s=segments.length / segments.fs,
-                provenance=MatrixProvenance(source.stem, segments.unit, preprocessing),
+                provenance=MatrixProvenance(segments.recording, segments.unit, preprocessing),
             )
             if options.png:
                 quantity = f"log(1 + {options.quantity})" if options.log else options.quantity

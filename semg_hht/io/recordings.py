@@ -12,6 +12,9 @@ extension            format                                                     
 ``.h5``              PLUX OpenSignals HDF5 (:mod:`~semg_hht.io.formats.plux`)       in the file
 ``.c3d``             C3D analog channels (:mod:`~semg_hht.io.formats.c3d_analog`)   in the file
 ``.edf``, ``.bdf``   EDF, EDF+ and BDF (:mod:`~semg_hht.io.formats.edf`)            in the file
+``.mat``             MATLAB v5 and v7.3: channels, trials or NinaPro repetitions   ``frequency``
+                     (:mod:`~semg_hht.io.formats.matlab`)                        or ``fs`` if
+                                                                                 stored
 ===================  ==========================================================  ==============
 
 Every reader gives each channel's name, samples, rate and unit (voltages in mV), and says
@@ -23,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,7 @@ from semg_hht.classes import NAMING_TOKENS
 from semg_hht.io.formats.c3d_analog import read_c3d
 from semg_hht.io.formats.common import RecordedChannel, Recording
 from semg_hht.io.formats.edf import read_edf
+from semg_hht.io.formats.matlab import MatSelection, read_mat
 from semg_hht.io.formats.numeric import read_npy, read_npz
 from semg_hht.io.formats.plux import is_opensignals_text, read_opensignals_h5, read_opensignals_text
 from semg_hht.io.formats.tables import has_rate, read_table
@@ -54,6 +58,7 @@ READERS: dict[str, Callable[[str | os.PathLike], Recording]] = {
     ".csv": _read_text,
     ".edf": read_edf,
     ".h5": read_opensignals_h5,
+    ".mat": read_mat,
     ".npy": read_npy,
     ".npz": read_npz,
     ".txt": _read_text,
@@ -78,8 +83,8 @@ def extension(path: str | os.PathLike) -> str:
     return Path(path).suffix.lower()
 
 
-def read_recording(path: str | os.PathLike) -> Recording:
-    """Read one recording file; its extension says the format.
+def read_recording(path: str | os.PathLike, mat: MatSelection | None = None) -> Recording:
+    """Read one recording file; its extension says the format (``mat``: the variables and layout of a ``.mat``).
 
     Raises
     ------
@@ -91,7 +96,7 @@ def read_recording(path: str | os.PathLike) -> Recording:
     try:
         if suffix not in READERS:
             raise ValueError(f"unsupported extension {suffix or '(none)'!r}")
-        recording = READERS[suffix](path)
+        recording = read_mat(path, mat) if suffix == ".mat" else READERS[suffix](path)
         if not recording.channels:
             raise ValueError("the file holds no channels")
         return recording
@@ -164,6 +169,16 @@ def _find(recording: Recording, item: int | str) -> int:
     return found[0]
 
 
+def recording_parts(recording: Recording) -> list[tuple[str | None, Recording]]:
+    """The recordings a file holds, in order: ``(part, its channels)``; ``[(None, recording)]`` for a file of one."""
+    parts: dict[str | None, list[RecordedChannel]] = {}
+    for channel in recording.channels:
+        parts.setdefault(channel.part, []).append(channel)
+    if list(parts) == [None]:
+        return [(None, recording)]
+    return [(part, replace(recording, channels=tuple(channels))) for part, channels in parts.items()]
+
+
 def is_flat(channel: RecordedChannel) -> bool:
     finite = channel.signal[np.isfinite(channel.signal)]
     return finite.size == 0 or np.ptp(finite) == 0
@@ -224,7 +239,9 @@ def output_tags(recording: Recording, indices: list[int]) -> list[str]:
 
 def describe_recording(path: str | os.PathLike, recording: Recording) -> str:
     """What ``compute_hht.py --list`` shows: the format, a line per channel (number, name, EMG, rate, length, unit)."""
-    lines = [f"{printable_path(path)}: {recording.format}, {_channel_list(recording).split(':')[0]}"]
+    parts = recording_parts(recording)
+    held = "" if len(parts) == 1 else f" in {len(parts)} recordings ({parts[0][0]}, ...)"
+    lines = [f"{printable_path(path)}: {recording.format}, {_channel_list(recording).split(':')[0]}{held}"]
     if recording.conversion:
         lines.append(f"  ({recording.conversion})")
     lines.append(f"  {'#':>3}  {'name':<32} {'EMG':<4} {'rate (Hz)':>10} {'samples':>9} {'seconds':>8}  unit")
@@ -232,8 +249,9 @@ def describe_recording(path: str | os.PathLike, recording: Recording) -> str:
         rate = "-" if channel.fs is None else f"{channel.fs:g}"
         seconds = "-" if channel.fs is None else f"{channel.signal.size / channel.fs:.2f}"
         emg = ("yes" if channel.is_emg else "no") + ("*" if channel.is_emg and is_flat(channel) else "")
+        name = channel.name if channel.part is None else f"{channel.part}/{channel.name}"
         lines.append(
-            f"  {index:>3}  {channel.name[:32]:<32} {emg:<4} {rate:>10} {channel.signal.size:>9} {seconds:>8}  "
+            f"  {index:>3}  {name[:32]:<32} {emg:<4} {rate:>10} {channel.signal.size:>9} {seconds:>8}  "
             f"{channel.unit or '-'}"
         )
     if any(channel.is_emg and is_flat(channel) for channel in recording.channels):

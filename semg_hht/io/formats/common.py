@@ -32,6 +32,9 @@ class RecordedChannel:
         ``mV`` for any voltage, else the file's unit; None where the file names none.
     is_emg : bool
         Whether the file marks the channel as EMG (see each reader); ``--channel all`` takes these.
+    part : str or None
+        Which recording of the file the channel belongs to where a file holds several (a trial, a
+        movement repetition; letters, digits and ``-``); None where the file is one recording.
     """
 
     name: str
@@ -39,6 +42,7 @@ class RecordedChannel:
     fs: float | None
     unit: str | None = None
     is_emg: bool = True
+    part: str | None = None
 
 
 @dataclass(frozen=True)
