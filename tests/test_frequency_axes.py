@@ -101,3 +101,20 @@ def test_a_model_keeps_its_training_axis_and_refuses_matrices_on_another(tmp_pat
     assert mixed.returncode == 1, mixed.stderr
     for name in moved:
         assert f"{name}: its frequency axis (20-450 Hz (256 rows)) is not the model's (20-225" in mixed.stderr
+
+
+@pytest.mark.slow
+def test_a_100_hz_tone_has_a_mean_frequency_of_100_hz_at_500_hz_and_at_2_khz(tmp_path):
+    # Known answer: the descriptors read each matrix on its own axis (20-225 Hz at 500 Hz, 20-450 Hz at 2 kHz).
+    for fs in (500.0, 2000.0):
+        t = np.arange(int(4 * fs)) / fs
+        np.savez(tmp_path / f"tone_{fs:g}.npz", signal=np.sin(2 * np.pi * 100.0 * t), fs=np.float64(fs))
+    result = run_script("compute_hht.py", "--input", tmp_path, "--output_dir", tmp_path / "out", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    for fs, top in ((500.0, 225.0), (2000.0, 450.0)):
+        record = load_matrix_file(tmp_path / "out" / f"tone_{fs:g}.npz")
+        assert record.frequency[-1] == top
+        classifier = HHTClassifier(features="hht", frequency_hz=list(record.frequency))
+        described = dict(zip(classifier.feature_names, classifier.transform(record.matrix[None])[0], strict=True))
+        assert described["mean_frequency_hz"] == pytest.approx(100.0, abs=2.0), fs
+        assert described["median_frequency_hz"] == pytest.approx(100.0, abs=2.0), fs

@@ -142,7 +142,10 @@ def _current_umask() -> int:
 
 
 def fsync_directory(directory: Path) -> None:
-    """Make renames in ``directory`` durable; not possible on every platform."""
+    """Make renames in ``directory`` durable where the platform can (POSIX); Windows opens no directory
+    as a file, and its file system commits a rename's metadata itself."""
+    if os.name == "nt":
+        return
     try:
         descriptor = os.open(directory, os.O_RDONLY)
     except OSError:
