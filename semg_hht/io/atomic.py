@@ -142,8 +142,8 @@ def _current_umask() -> int:
 
 
 def fsync_directory(directory: Path) -> None:
-    """Make renames in ``directory`` durable where the platform can (POSIX); Windows opens no directory
-    as a file, and its file system commits a rename's metadata itself."""
+    """Make renames in ``directory`` durable where the platform can (POSIX); Windows cannot open a directory
+    to flush it, so there a rename is as durable as the file system makes it by itself."""
     if os.name == "nt":
         return
     try:
