@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
+AXIS_PROBE_FILES = 100
+"""Labelled files read for the run's frequency axis, at most (:func:`_take_the_files_axis`)."""
 
 
 def choose_device(options: TrainingOptions) -> torch.device | str:
@@ -182,7 +184,9 @@ def _take_the_files_axis(classifier: HHTClassifier, labelled: list[Path]) -> Non
     are then skipped, each with the reason; a resumed model keeps its own axis."""
     if classifier.frequency_hz is not None:
         return
-    stored = next((axes.frequency for axes in map(read_matrix_axes, labelled) if axes.frequency is not None), None)
+    # The first files only: a folder of files that store no axis (the descriptors' default) is not read twice.
+    first = map(read_matrix_axes, labelled[:AXIS_PROBE_FILES])
+    stored = next((axes.frequency for axes in first if axes.frequency is not None), None)
     if stored is not None and not same_axis(stored, classifier.frequency_axis):
         classifier.frequency_hz = [float(f) for f in stored]
     logger.info(f"Frequency axis: {axis_text(classifier.frequency_axis)}")
