@@ -477,8 +477,9 @@ def _load_segments(source: _Source, options: ConversionOptions, existing: frozen
     loaded = _Loaded([], [], notes, shortfall=recording.shortfall)
     for position, (base, channel, tag) in enumerate(chosen):
         stem = f"{base}_{tag}" if named else base
-        part = f"{channel.part} " if channel.part else ""
-        label = f"{part}channel {channel.name!r}: " if named else (f"{channel.part}: " if part else "")
+        # Messages name the recording of a file of several (a trial, a repetition) and the channel where named.
+        where = " ".join(filter(None, [channel.part, f"channel {channel.name!r}" if named else None]))
+        label = f"{where}: " if where else ""
         planned = _plan_channel(channel, options, stem, recording.format, existing)
         if isinstance(planned, _AlreadyConverted):
             loaded.already_converted += 1
