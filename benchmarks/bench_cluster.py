@@ -117,58 +117,88 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--fs", type=float, default=2000.0)
     parser.add_argument("--method", default="emd", choices=("emd", "eemd", "ceemdan"))
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every configuration, one after another in each round; each figure is the median over "
+        "rounds, and the ratio's range is given beside it (this machine's cores vary from run to run)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         inputs = work / "in"
         make_recordings(inputs, args.files, args.seconds, args.fs)
-        rows = {"in-process (1 worker)": convert(inputs, work / "one", args, "--workers", "1")}
-        rows["local cluster, 2 workers"] = convert(inputs, work / "local", args, "--workers", "2")
-        address, processes = start_cluster(work, 2)
-        try:
-            rows["running scheduler, 2 workers"] = convert(inputs, work / "remote", args, "--scheduler", address)
-        finally:
-            for process in processes:
-                process.kill()
-        limit = machine_limit(inputs, work, args)
-    report(rows, limit, args)
+        rounds = [one_round(inputs, work / f"round{number}", args) for number in range(args.repeat)]
+    report(rounds, args)
 
 
-def report(rows: dict[str, tuple[float, float]], limit: float, args: argparse.Namespace) -> None:
-    n = args.files
+def one_round(inputs: Path, work: Path, args: argparse.Namespace) -> tuple[dict[str, tuple[float, float]], float]:
+    """Every configuration once, on the same files: the (wall, phase) seconds of each, and the machine limit's."""
+    work.mkdir()
+    rows = {"in-process (1 worker)": convert(inputs, work / "one", args, "--workers", "1")}
+    rows["local cluster, 2 workers"] = convert(inputs, work / "local", args, "--workers", "2")
+    # Started for its own run only: idle workers would take a little of the other runs' cores.
+    address, processes = start_cluster(work, 2)
+    try:
+        rows["running scheduler, 2 workers"] = convert(inputs, work / "remote", args, "--scheduler", address)
+    finally:
+        for process in processes:
+            process.kill()
+    return rows, machine_limit(inputs, work, args)
+
+
+def figures_of(rows: dict[str, tuple[float, float]], limit: float, n: int) -> dict[str, dict[str, float]]:
+    """One round's figures per configuration."""
     one_wall = rows["in-process (1 worker)"][0]
-    figures = {
+    return {
         name: {
-            "wall_s": round(wall, 2),
-            "files_per_s": round(n / wall, 1),
-            "conversion_files_per_s": round(n / phase, 1),
-            "ratio_to_1_worker": round(one_wall / wall, 2),
-            "share_of_machine_limit": round(limit / wall, 2),
-            "overhead_ms_per_file": round(1e3 * (2 * wall - one_wall) / n, 2) if "2 workers" in name else 0.0,
+            "wall_s": wall,
+            "files_per_s": n / wall,
+            "conversion_files_per_s": n / phase,
+            "ratio_to_1_worker": one_wall / wall,
+            "share_of_machine_limit": limit / wall,
+            "overhead_ms_per_file": 1e3 * (2 * wall - one_wall) / n if "2 workers" in name else 0.0,
         }
         for name, (wall, phase) in rows.items()
     }
+
+
+def report(rounds: list[tuple[dict[str, tuple[float, float]], float]], args: argparse.Namespace) -> None:
+    n = args.files
+    per_round = [figures_of(rows, limit, n) for rows, limit in rounds]
+    figures = {
+        name: {key: round(float(np.median([each[name][key] for each in per_round])), 2) for key in per_round[0][name]}
+        for name in per_round[0]
+    }
+    for name in figures:
+        ratios = [each[name]["ratio_to_1_worker"] for each in per_round]
+        figures[name]["ratio_range"] = [round(min(ratios), 2), round(max(ratios), 2)]
+    limit_rate = float(np.median([n / limit for _, limit in rounds]))
     summary = {
         "files": n,
         "seconds": args.seconds,
         "fs": args.fs,
         "method": args.method,
         "cores": os.cpu_count(),
-        "machine_limit_files_per_s": round(n / limit, 1),
+        "rounds": len(rounds),
+        "machine_limit_files_per_s": round(limit_rate, 1),
         "runs": figures,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
         return
     print(f"{n} recordings of {args.seconds:g} s at {args.fs:g} Hz, {args.method}, {os.cpu_count()} cores")
-    print(f"machine limit (two in-process runs side by side): {n / limit:.1f} files/s")
-    header = ("wall s", "files/s", "phase/s", "x 1 wkr", "of limit", "ms/file")
-    print(f"{'configuration':32} " + " ".join(f"{column:>8}" for column in header))
+    print(f"medians over {len(rounds)} round(s); machine limit (two in-process runs side by side): {limit_rate:.1f}/s")
+    header = ("wall s", "files/s", "phase/s", "x 1 wkr", "range", "of limit", "ms/file")
+    print(f"{'configuration':32} " + " ".join(f"{column:>9}" for column in header))
     for name, row in figures.items():
+        low, high = row["ratio_range"]
         print(
-            f"{name:32} {row['wall_s']:8.2f} {row['files_per_s']:8.1f} {row['conversion_files_per_s']:8.1f} "
-            f"{row['ratio_to_1_worker']:8.2f} {row['share_of_machine_limit']:8.2f} {row['overhead_ms_per_file']:8.2f}"
+            f"{name:32} {row['wall_s']:9.2f} {row['files_per_s']:9.1f} {row['conversion_files_per_s']:9.1f} "
+            f"{row['ratio_to_1_worker']:9.2f} {f'{low:.2f}-{high:.2f}':>9} {row['share_of_machine_limit']:9.2f} "
+            f"{row['overhead_ms_per_file']:9.2f}"
         )
 
 
