@@ -125,3 +125,6 @@ DEFAULT_CHECKPOINT_DIR = "./checkpoints"
 DEFAULT_SAMPLE_DIR = "./data"
 MAT_LAYOUTS = ("auto", "channels", "trials", "ninapro")
 """How a ``.mat`` recording holds its signal (:mod:`semg_hht.io.formats.matlab`); ``auto`` is the default."""
+FITTED_BAND_FRACTION = 0.45
+"""Without ``f_max``, a recording's band ends at this fraction of its sampling rate where that is below 450 Hz:
+under Nyquist (0.5) with room for the anti-aliasing filter's roll-off, as the 20-450 Hz band of 1 kHz recordings."""

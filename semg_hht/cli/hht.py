@@ -58,6 +58,7 @@ from semg_hht.defaults import (
     DEFAULT_REMOVE_MEAN,
     DEFAULT_SEED,
     DEFAULT_SPECTRUM_QUANTITY,
+    FITTED_BAND_FRACTION,
     HHT_METHODS,
     MAINS_FREQUENCIES,
     MAT_LAYOUTS,
@@ -155,8 +156,8 @@ def _add_transform_arguments(parser: argparse.ArgumentParser) -> None:
         "--f_max",
         type=float,
         default=None,
-        help=f"frequency of the last row in Hz (default: {DEFAULT_F_MAX:g}, or 0.45 x the recording's sampling rate "
-        "where that is lower; the default --bandpass then ends there too)",
+        help=f"frequency of the last row in Hz (default: {DEFAULT_F_MAX:g}, or {FITTED_BAND_FRACTION:g} x the "
+        "recording's sampling rate where that is lower; the default --bandpass then ends there too)",
     )
     parser.add_argument(
         "--quantity",

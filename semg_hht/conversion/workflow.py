@@ -70,6 +70,7 @@ from semg_hht.defaults import (
     DEFAULT_REMOVE_MEAN,
     DEFAULT_SEED,
     DEFAULT_SPECTRUM_QUANTITY,
+    FITTED_BAND_FRACTION,
     HHT_METHODS,
     SPECTRUM_QUANTITIES,
 )
@@ -116,11 +117,6 @@ scheduler's and the client's time, about what EMD needs for a two-second recordi
 files go in batches; a batch is small enough that a run ends with its workers evenly busy."""
 TASKS_PER_WORKER = 4
 """Tasks per worker at least, where there are enough files: batches shrink for small runs."""
-
-
-FITTED_BAND_FRACTION = 0.45
-"""Without ``f_max``, a recording's band ends at this fraction of its sampling rate where that is below 450 Hz:
-under Nyquist (0.5) with room for the anti-aliasing filter's roll-off, as the 20-450 Hz band of 1 kHz recordings."""
 
 
 @dataclass(frozen=True)
@@ -741,9 +737,8 @@ def _announce(options: ConversionOptions, inputs: list[Path], ignored: Counter[s
     logger.info(f"Output directory: {printable_path(options.output_dir)}")
     hop = options.hop or options.window
     segmenting = "whole recordings" if options.window is None else f"`window` {options.window:g} s, `hop` {hop:g} s"
-    band = (
-        f"{options.f_max:g} Hz" if options.f_max is not None else f"{DEFAULT_F_MAX:g} Hz or 0.45 x the rate, if lower"
-    )
+    fitted = f"{DEFAULT_F_MAX:g} Hz or {FITTED_BAND_FRACTION:g} x the rate, if lower"
+    band = f"{options.f_max:g} Hz" if options.f_max is not None else fitted
     logger.info(
         f"Transform: {options.method}, {options.f_min:g} Hz to {band}, {options.quantity}"
         f"{', log' if options.log else ''}; {segmenting}; workers: {engine}"
