@@ -1,0 +1,569 @@
+#!/usr/bin/env python3
+"""Evidence per recording on real recordings: ours, the classic pipeline under the same steps, and LibEMG.
+
+One command prints one Markdown table (stdout; progress on stderr)::
+
+    python benchmarks/evaluate_recordings.py [--work_dir DIR] [--units whole 1.0/0.5] [--output results.json]
+
+The data: the contraction-intensity recordings of subjects S1-S6 (``../shared/realdata``; 8 forearm
+channels at 1 kHz, about 3 s each), labelled MVC -> full, 50 % MVC -> half, 20 % MVC and no
+movement (C1) -> invalid (3 classes, chance 1/3). Every method gives **one prediction per
+8-channel recording**: the mean of its samples' class probabilities (the sum rule,
+``semg_hht.data.aggregation``), scored as balanced accuracy.
+
+Splits, the same for every row:
+
+* leave-one-subject-out (LOSO): train on five subjects, predict the sixth;
+* leave-one-motion-out (LOMO): for each held-out subject and each motion (C2 wrist flexion, C3
+  wrist extension, C6 chuck grip), train on the other subjects' recordings of the two other
+  motions (and their no-movement recording), predict the held-out subject's three recordings of
+  that motion; a subject's figure is the mean over its three motions. A lab measuring a new
+  movement with the model it has.
+
+Figures are mean +- std over the six held-out subjects.
+
+Rows:
+
+* LibEMG (``benchmarks/libemg_peer.py``, in its own environment made by
+  ``benchmarks/setup_libemg.py``; skipped, saying why, where that environment is absent): its
+  configuration (window, feature group, classifier) chosen per held-out subject on the training
+  subjects only, and its post-hoc best configuration (chosen by looking at the held-out
+  subjects, labelled so). LOSO only.
+* The classic pipeline as the field feeds it: Hudgins' time-domain features (MAV, WL, ZC, SSC:
+  ``semg_hht.hht.time_domain.hudgins_features``) of 200 ms windows every 50 ms of all 8
+  channels in one vector, StandardScaler + LDA.
+* Under our steps, for each sample unit of ``--units`` (``whole``: one matrix per recording and
+  channel, as train.py trains today; ``W/H``: windows of W s every H s, ``compute_hht.py
+  --window W --hop H``): the time-domain features (the classic features under our steps, the
+  ``td_features`` compute_hht stores), the HHT descriptors, and both, each z-scored within
+  (subject, channel) as ``--normalise subject_muscle`` does, in two layouts: per channel (each
+  matrix one sample, as train.py does) and all 8 channels of a window in one vector (the
+  z-scored descriptors of each channel side by side, channel names kept in their order). The head
+  and its settings are chosen by nested cross-validation on the training subjects
+  (``head_candidates``: LDA, an RBF SVM at three C, a random forest; at most 5 subject-wise inner
+  folds, balanced accuracy of the samples); the chosen heads are counted in the last column. An
+  SVM chosen is refitted with Platt's calibration for its probabilities.
+* train.py's own estimator on whole-recording matrices (``--units whole`` only):
+  ``HHTClassifier`` with ``--normalise subject_muscle --tune`` (its default model and
+  C x gamma grid, nested).
+
+Throughput: the windows (of all channels) per second per core of our path, conversion (EMD and
+the Hilbert spectrum, on ``--workers`` processes) and descriptors together, beside LibEMG's
+feature extraction alone (one core, each feature group).
+
+The recordings are copied into one folder of ``--work_dir`` (a temporary folder by default) and
+converted once per unit by compute_hht's code with its defaults; the matrices and LibEMG's result
+are cached there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from setup_libemg import DEFAULT_ENV, environment_python
+from sklearn.base import clone
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
+
+from semg_hht.conversion.workflow import ConversionOptions, run_conversion
+from semg_hht.data.dataset import extract_file_features
+from semg_hht.evaluation.scores import balanced_accuracy
+from semg_hht.evaluation.splits import InnerFolds
+from semg_hht.hht.preprocessing import Preprocessing, preprocess
+from semg_hht.hht.time_domain import hudgins_features
+from semg_hht.io.matrices import list_npz_files
+from semg_hht.logs import PACKAGE, configure_logging, quieter
+from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.feature_sets import block_slices
+from semg_hht.model.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
+from semg_hht.model.svm_fitting import PlattCalibratedSVC
+from semg_hht.training.tuning import tune_svm
+
+DEFAULT_CONTRACTION_DIR = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "contraction-intensity"
+)
+FS = 1000.0
+RECORDING_NAME = re.compile(r"^(S\d+)_(MVC|50P|20P)_C(\d+)_R\d+\.csv$")
+CLASSES = ("full", "half", "invalid")
+HELD_OUT_MOTIONS = ("2", "3", "6")
+CLASSIC_WINDOW_S, CLASSIC_HOP_S = 0.2, 0.05
+FEATURE_SETS = {"time-domain": ("td",), "HHT descriptors": ("hht",), "HHT + time-domain": ("hht", "td")}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """The labelled recordings, parallel: names, class indices (of ``CLASSES``), subjects, motions and signals."""
+
+    names: list[str]
+    labels: np.ndarray
+    subjects: np.ndarray
+    motions: np.ndarray
+    signals: list[np.ndarray]  # (n_samples, n_channels) each
+
+
+@dataclass(frozen=True)
+class Samples:
+    """One sample unit's matrices, parallel: their recording (index), segment, channel, and hht+td features."""
+
+    recording: np.ndarray
+    segment: np.ndarray
+    channel: np.ndarray
+    features: np.ndarray
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Train on the recordings ``train``, predict ``test``; ``subject`` is the held-out subject."""
+
+    scheme: str
+    subject: str
+    train: np.ndarray
+    test: np.ndarray
+
+
+def read_recordings(folder: Path) -> Recordings:
+    sources = sorted(p for p in folder.glob("S*/*.csv") if RECORDING_NAME.match(p.name))
+    names, labels, subjects, motions, signals = [], [], [], [], []
+    for source in sources:
+        subject, level, motion = RECORDING_NAME.match(source.name).groups()
+        names.append(source.stem)
+        labels.append(2 if motion == "1" or level == "20P" else CLASSES.index("full" if level == "MVC" else "half"))
+        subjects.append(subject)
+        motions.append(motion)
+        signals.append(np.loadtxt(source, delimiter=",", ndmin=2))
+    return Recordings(names, np.array(labels), np.array(subjects), np.array(motions), signals)
+
+
+def folds(recordings: Recordings) -> list[Fold]:
+    """The LOSO folds, then the LOMO folds (module docstring)."""
+    subjects, motions = recordings.subjects, recordings.motions
+    result = [
+        Fold("LOSO", s, np.flatnonzero(subjects != s), np.flatnonzero(subjects == s)) for s in np.unique(subjects)
+    ]
+    for s in np.unique(subjects):
+        for motion in HELD_OUT_MOTIONS:
+            train = np.flatnonzero((subjects != s) & (motions != motion))
+            result.append(Fold("LOMO", s, train, np.flatnonzero((subjects == s) & (motions == motion))))
+    return result
+
+
+# --- samples ------------------------------------------------------------------------------------
+
+
+def unit_window(unit: str) -> tuple[float | None, float | None]:
+    """``whole`` -> (None, None); ``W/H`` -> window W s every H s."""
+    if unit == "whole":
+        return None, None
+    window, hop = unit.split("/")
+    return float(window), float(hop)
+
+
+def gathered(source: Path, work: Path) -> Path:
+    """The recordings of every subject folder of ``source`` copied into one folder of ``work`` (one conversion
+    run per sample unit; about 13 MB)."""
+    folder = work / "recordings"
+    folder.mkdir(exist_ok=True)
+    for recording in source.glob("S*/*.csv"):
+        if RECORDING_NAME.match(recording.name) and not (folder / recording.name).exists():
+            shutil.copyfile(recording, folder / recording.name)
+    return folder
+
+
+def convert(source: Path, work: Path, unit: str, workers: int) -> tuple[Path, float | None]:
+    """The matrices of every recording and channel cut as ``unit`` (converted once, cached in ``work``), and
+    the seconds the conversion took (None where cached)."""
+    output = work / ("matrices_" + unit.replace("/", "_"))
+    if output.is_dir():
+        return output, None
+    started = time.perf_counter()
+    partial = output.with_name(output.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    window, hop = unit_window(unit)
+    options = ConversionOptions(
+        input=str(source), output_dir=str(partial), fs=FS, channel="all", window=window, hop=hop, workers=workers
+    )
+    with quieter(PACKAGE, logging.ERROR):
+        if run_conversion(options) != 0:
+            raise SystemExit(f"converting {source} failed")
+    partial.rename(output)
+    return output, time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one sample unit's matrices cost: conversion seconds on ``workers`` processes (None: cached) and
+    the descriptors' seconds in this process."""
+
+    matrices: int
+    conversion_s: float | None
+    workers: int
+    description_s: float
+
+    def line(self, unit: str, channels: int) -> str:
+        """The unit's throughput in windows of all channels per second per core (module docstring)."""
+        windows = self.matrices / channels
+        if self.conversion_s is None:
+            return f"ours [{unit}]: {windows:.0f} windows of {channels} channels, matrices cached (not timed)"
+        core_seconds = self.conversion_s * self.workers + self.description_s
+        return (
+            f"ours [{unit}]: {windows:.0f} windows of {channels} channels converted and described in "
+            f"{self.conversion_s:.1f} s on {self.workers} processes + {self.description_s:.1f} s: "
+            f"{windows / core_seconds:.0f} windows/s per core"
+        )
+
+
+def prepare_unit(source: Path, work: Path, unit: str, workers: int, recordings: Recordings) -> tuple[Samples, Cost]:
+    """One sample unit's matrices (converted or cached) with their features, and what they cost."""
+    folder, conversion_s = convert(source, work, unit, workers)
+    started = time.perf_counter()
+    samples = samples_of(folder, recordings)
+    return samples, Cost(len(samples.recording), conversion_s, workers, time.perf_counter() - started)
+
+
+def samples_of(folder: Path, recordings: Recordings) -> Samples:
+    """Every matrix of ``folder`` with its recording, channel and hht+td features."""
+    paths = list_npz_files(folder)
+    index = {name: i for i, name in enumerate(recordings.names)}
+    owners, segments, channels = [], [], []
+    for path in paths:
+        with np.load(path, allow_pickle=False) as stored:
+            owners.append(index[str(stored["recording"])])
+            segments.append(int(stored["segment_index"]) if "segment_index" in stored.files else 0)
+            channels.append(str(stored["channel"]))
+    with quieter(PACKAGE, logging.ERROR):
+        encoded = extract_file_features(HHTClassifier(features="hht+td"), paths, 64)
+    if len(encoded.paths) != len(paths):
+        raise SystemExit(f"{len(paths) - len(encoded.paths)} matrices could not be described: {encoded.errors[:3]}")
+    return Samples(np.array(owners), np.array(segments), np.array(channels), encoded.features.astype(np.float64))
+
+
+def classic_windows(recordings: Recordings) -> tuple[np.ndarray, np.ndarray]:
+    """Hudgins' features of every 200 ms window (every 50 ms) of all channels in one vector, and its recording."""
+    length, hop = round(CLASSIC_WINDOW_S * FS), round(CLASSIC_HOP_S * FS)
+    rows, owners = [], []
+    for r, signal in enumerate(recordings.signals):
+        channels = np.stack([preprocess(channel, FS, Preprocessing()) for channel in signal.T])
+        for start in range(0, channels.shape[1] - length + 1, hop):
+            rows.append(hudgins_features(channels[:, start : start + length]).reshape(-1))
+            owners.append(r)
+    return np.array(rows), np.array(owners)
+
+
+# --- heads --------------------------------------------------------------------------------------
+
+
+def head_candidates(seed: int) -> list[dict]:
+    """The heads nested cross-validation chooses from: LDA, an RBF SVM at three C, a random forest."""
+    return [
+        {"head": [LinearDiscriminantAnalysis()]},
+        {"head": [SVC(gamma="scale", random_state=seed)], "head__C": [1.0, 10.0, 100.0]},
+        {"head": [RandomForestClassifier(n_estimators=300, random_state=seed)]},
+    ]
+
+
+def head_name(pipeline: Pipeline) -> str:
+    head = pipeline.named_steps["head"]
+    return (
+        f"SVM C={head.C:g}"
+        if isinstance(head, SVC)
+        else {"LinearDiscriminantAnalysis": "LDA"}.get(type(head).__name__, "RF")
+    )
+
+
+def fit_chosen_head(x: np.ndarray, y: np.ndarray, subjects: np.ndarray, seed: int) -> tuple[Pipeline, str]:
+    """The head best in nested cross-validation on the training subjects, refitted on all of them."""
+    search = GridSearchCV(
+        Pipeline([("scale", StandardScaler()), ("head", LinearDiscriminantAnalysis())]),
+        head_candidates(seed),
+        scoring="balanced_accuracy",
+        cv=InnerFolds(5, random_state=seed),
+        refit=False,
+    )
+    search.fit(x, y, groups=subjects)
+    chosen = clone(search.estimator).set_params(**search.best_params_)
+    name = head_name(chosen)
+    if isinstance(chosen.named_steps["head"], SVC):  # probabilities for the mean per recording
+        chosen.set_params(head=PlattCalibratedSVC(chosen.named_steps["head"]))
+    return chosen.fit(x, y), name
+
+
+def per_recording(probabilities: np.ndarray, owners: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """The class of each recording of ``test`` from the mean probability of its rows (``owners``)."""
+    return np.array([probabilities[owners == r].mean(axis=0).argmax() for r in test])
+
+
+def zscored(features: np.ndarray, keys: np.ndarray, population: PopulationStatistics) -> np.ndarray:
+    """Standardised within each key (subject, channel), as ``--normalise subject_muscle`` does (``population``:
+    the training rows' statistics, for a key with too few rows)."""
+    return normalise_within_groups(features, keys, population)
+
+
+# --- one fold -----------------------------------------------------------------------------------
+
+
+def columns(blocks: tuple[str, ...]) -> np.ndarray:
+    slices = block_slices(("hht", "td"))
+    return np.concatenate([np.arange(slices[b].start, slices[b].stop) for b in blocks])
+
+
+def run_fold(fold: Fold, recordings: Recordings, samples: dict[str, Samples], classic, seed: int) -> dict:
+    """Every row's predicted class per test recording of ``fold``: {row: (predicted, head chosen)}."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    labels = recordings.labels
+    result: dict[str, tuple[np.ndarray, str]] = {}
+    with threadpool_limits(1), quieter(PACKAGE, logging.ERROR):
+        x, owners = classic
+        train = np.isin(owners, fold.train)
+        lda = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis()).fit(x[train], labels[owners[train]])
+        test = np.isin(owners, fold.test)
+        result[CLASSIC_ROW] = (per_recording(lda.predict_proba(x[test]), owners[test], fold.test), "LDA")
+        for unit, unit_samples in samples.items():
+            for name, blocks in FEATURE_SETS.items():
+                x, owners = zscored_fold(unit_samples, blocks, recordings.subjects, fold)
+                result[steps_row(name, unit)] = chosen_head_predictions(x, owners, recordings, fold, seed)
+                x, owners = channels_in_one_vector(x, unit_samples)
+                result[vector_row(name, unit)] = chosen_head_predictions(x, owners, recordings, fold, seed)
+            if unit == "whole":
+                result[TRAIN_PY_ROW] = (train_py_predictions(unit_samples, recordings, fold, seed), "SVM")
+    return {row: (predicted.tolist(), head) for row, (predicted, head) in result.items()}
+
+
+def zscored_fold(samples: Samples, blocks: tuple[str, ...], subjects: np.ndarray, fold: Fold) -> tuple:
+    """The fold's samples' features of ``blocks``, z-scored within (subject, channel) (the training
+    rows' statistics for a key with too few rows), and each row's recording; rows of neither side are 0."""
+    x = samples.features[:, columns(blocks)]
+    keys = np.char.add(subjects[samples.recording], "/" + samples.channel)
+    rows_train, rows_test = np.isin(samples.recording, fold.train), np.isin(samples.recording, fold.test)
+    population = PopulationStatistics.of(x[rows_train])
+    result = np.zeros_like(x)
+    for rows in (rows_train, rows_test):
+        result[rows] = zscored(x[rows], keys[rows], population)
+    return result, samples.recording
+
+
+def channels_in_one_vector(x: np.ndarray, samples: Samples) -> tuple[np.ndarray, np.ndarray]:
+    """One row per window of a recording, its channels' features side by side (in channel order), and each
+    row's recording; a window missing a channel is left out."""
+    windows: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    for row, (recording, segment, channel) in enumerate(
+        zip(samples.recording, samples.segment, samples.channel, strict=True)
+    ):
+        windows.setdefault((int(recording), int(segment)), {})[str(channel)] = x[row]
+    channels = sorted(set(samples.channel.tolist()))
+    complete = [(key, found) for key, found in sorted(windows.items()) if len(found) == len(channels)]
+    rows = np.stack([np.concatenate([found[c] for c in channels]) for _, found in complete])
+    return rows, np.array([key[0] for key, _ in complete])
+
+
+def chosen_head_predictions(x: np.ndarray, owners: np.ndarray, recordings: Recordings, fold: Fold, seed: int):
+    """The head chosen by nested CV on the fold's training rows, and its class per test recording."""
+    train, test = np.isin(owners, fold.train), np.isin(owners, fold.test)
+    head, chosen = fit_chosen_head(x[train], recordings.labels[owners[train]], recordings.subjects[owners[train]], seed)
+    return per_recording(head.predict_proba(x[test]), owners[test], fold.test), chosen
+
+
+def train_py_predictions(samples: Samples, recordings: Recordings, fold: Fold, seed: int) -> np.ndarray:
+    """train.py's estimator (``--features hht --normalise subject_muscle --tune``) per test recording."""
+    rows_train = np.isin(samples.recording, fold.train)
+    rows_test = np.isin(samples.recording, fold.test)
+    x = samples.features[:, columns(("hht",))]
+    groups = FileGroups(recordings.subjects[samples.recording], samples.channel)
+    labels = recordings.labels[samples.recording]
+    model = HHTClassifier(features="hht", normalisation="subject_muscle", seed=seed)
+    tuned = tune_svm(model, x[rows_train], labels[rows_train], groups.take(np.flatnonzero(rows_train)), seed)
+    model.set_params(svm_C=tuned["C"], svm_gamma=tuned["gamma"])
+    model.fit_features(x[rows_train], labels[rows_train], groups.take(np.flatnonzero(rows_train)))
+    probabilities = model.predict_proba_features(x[rows_test], groups.take(np.flatnonzero(rows_test)))
+    return per_recording(probabilities[:, : len(CLASSES)], samples.recording[rows_test], fold.test)
+
+
+CLASSIC_ROW = "Hudgins time-domain, all channels in one vector, 200 ms windows + LDA (the classic pipeline)"
+TRAIN_PY_ROW = "train.py: HHT descriptors, --normalise subject_muscle --tune [whole]"
+
+
+def steps_row(feature_set: str, unit: str) -> str:
+    return f"{feature_set} per channel, z-scored, head by nested CV [{unit}]"
+
+
+def vector_row(feature_set: str, unit: str) -> str:
+    return f"{feature_set}, all channels in one vector, z-scored, head by nested CV [{unit}]"
+
+
+# --- LibEMG -------------------------------------------------------------------------------------
+
+
+def run_peer(recordings: Recordings, work: Path, python: Path, jobs: int = 1) -> dict:
+    """LibEMG's result (libemg_peer.py in its own environment), cached in ``work``; ``skipped`` says why if absent."""
+    if not python.exists():
+        return {"skipped": f"LibEMG's environment is absent ({python}); make it with benchmarks/setup_libemg.py"}
+    result_path = work / "libemg_result.json"
+    if not result_path.exists():
+        task = work / "libemg_task.npz"
+        offsets = np.concatenate([[0], np.cumsum([len(signal) for signal in recordings.signals])])
+        np.savez(
+            task,
+            signals=np.concatenate(recordings.signals),
+            offsets=offsets,
+            labels=recordings.labels,
+            subjects=recordings.subjects,
+            fs=FS,
+        )
+        log(f"LibEMG: every configuration on every split ({python}) ...")
+        partial = result_path.with_name(result_path.name + ".partial")
+        script = Path(__file__).with_name("libemg_peer.py")
+        # LibEMG prints notices on stdout at import: the table owns stdout, so they go to stderr.
+        peer = subprocess.run(
+            [str(python), str(script), str(task), str(partial), "--jobs", str(jobs)], stdout=sys.stderr
+        )
+        if peer.returncode != 0:
+            return {"skipped": f"libemg_peer.py failed with exit status {peer.returncode} (its messages above)"}
+        partial.replace(result_path)
+    return json.loads(result_path.read_text(encoding="utf-8"))
+
+
+# --- table --------------------------------------------------------------------------------------
+
+
+def subject_scores(
+    outcomes: list[tuple[Fold, dict]], recordings: Recordings, row: str, scheme: str
+) -> dict[str, float]:
+    """Per held-out subject: the balanced accuracy of its recordings (LOMO: the mean over its motions)."""
+    by_subject: dict[str, list[float]] = {}
+    for fold, predictions in outcomes:
+        if fold.scheme == scheme and row in predictions:
+            score = balanced_accuracy(recordings.labels[fold.test], np.array(predictions[row][0]))
+            by_subject.setdefault(fold.subject, []).append(score)
+    return {subject: float(np.mean(scores)) for subject, scores in sorted(by_subject.items())}
+
+
+def cell(scores: dict[str, float]) -> str:
+    values = list(scores.values())
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "–"
+
+
+def heads_cell(outcomes: list[tuple[Fold, dict]], row: str) -> str:
+    counts = Counter(predictions[row][1] for _, predictions in outcomes if row in predictions)
+    return ", ".join(f"{head} {count}" for head, count in counts.most_common())
+
+
+def table(outcomes: list[tuple[Fold, dict]], recordings: Recordings, peer: dict) -> tuple[str, dict]:
+    """The Markdown table and its figures per row, scheme and subject."""
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    lines = [
+        "| method | LOSO bal. acc. per recording | LOMO bal. acc. per recording | heads chosen (folds) |",
+        "|---|---|---|---|",
+    ]
+    if "chosen" in peer:
+        chosen = {s: fold["score"] for s, fold in peer["chosen"].items()}
+        configurations = Counter(fold["configuration"] for fold in peer["chosen"].values())
+        figures["LibEMG, chosen on training subjects"] = {"LOSO": chosen}
+        lines.append(
+            f"| LibEMG {peer['libemg_version']}, configuration chosen on the training subjects | {cell(chosen)} | – | "
+            + ", ".join(f"{c} {n}" for c, n in configurations.most_common())
+            + " |"
+        )
+        best = peer["post_hoc_best"]
+        figures["LibEMG, post-hoc best"] = {"LOSO": best["scores"]}
+        lines.append(
+            f"| LibEMG, post-hoc best configuration ({best['configuration']}; chosen on the held-out subjects) "
+            f"| {cell(best['scores'])} | – | – |"
+        )
+    for row in dict.fromkeys(row for _, predictions in outcomes for row in predictions):
+        figures[row] = {scheme: subject_scores(outcomes, recordings, row, scheme) for scheme in ("LOSO", "LOMO")}
+        lines.append(
+            f"| {row} | {cell(figures[row]['LOSO'])} | {cell(figures[row]['LOMO'])} | {heads_cell(outcomes, row)} |"
+        )
+    return "\n".join(lines), figures
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contraction_dir", type=Path, default=DEFAULT_CONTRACTION_DIR, help="the real recordings")
+    parser.add_argument("--units", nargs="+", default=["whole", "1.0/0.5"], help="sample units: whole, or W/H seconds")
+    parser.add_argument("--libemg_python", type=Path, default=environment_python(DEFAULT_ENV))
+    parser.add_argument("--no_peer", action="store_true", help="leave LibEMG out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="folds run at once")
+    parser.add_argument("--workers", type=int, default=2, help="conversion processes")
+    parser.add_argument("--work_dir", type=Path, help="cache of matrices and LibEMG's result (default: temporary)")
+    parser.add_argument("--output", type=Path, help="write the table's figures per subject as JSON")
+    args = parser.parse_args(argv)
+    for unit in args.units:
+        if unit != "whole" and not re.fullmatch(r"\d+(\.\d+)?/\d+(\.\d+)?", unit):
+            parser.error(f"--units: {unit!r} is neither 'whole' nor WINDOW/HOP in seconds")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    configure_logging(logging.ERROR)
+    if not any(args.contraction_dir.glob("S*/*.csv")):
+        raise SystemExit(f"the contraction-intensity recordings are not present: {args.contraction_dir}")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as temporary:
+        work = args.work_dir or Path(temporary)
+        work.mkdir(parents=True, exist_ok=True)
+        recordings = read_recordings(args.contraction_dir)
+        source = gathered(args.contraction_dir, work)
+        prepared = {unit: prepare_unit(source, work, unit, args.workers, recordings) for unit in args.units}
+        samples = {unit: unit_samples for unit, (unit_samples, _) in prepared.items()}
+        log(
+            f"{len(recordings.names)} recordings of {len(np.unique(recordings.subjects))} subjects; samples: "
+            + ", ".join(f"{unit} {len(s.recording)}" for unit, s in samples.items())
+            + f" ({time.perf_counter() - started:.0f} s)"
+        )
+        classic = classic_windows(recordings)
+        all_folds = folds(recordings)
+        predictions = Parallel(n_jobs=args.jobs)(
+            delayed(run_fold)(fold, recordings, samples, classic, args.seed) for fold in all_folds
+        )
+        log(f"ours and the classic pipeline: {len(all_folds)} folds ({time.perf_counter() - started:.0f} s)")
+        peer = {"skipped": "--no_peer"} if args.no_peer else run_peer(recordings, work, args.libemg_python, args.jobs)
+    outcomes = list(zip(all_folds, predictions, strict=True))
+    text, figures = table(outcomes, recordings, peer)
+    print(text)
+    print(
+        f"\nOne prediction per 8-channel recording (the mean of its samples' probabilities); balanced accuracy, "
+        f"mean ± std over {len(np.unique(recordings.subjects))} held-out subjects; chance 1/3. Seed {args.seed}."
+    )
+    channels = recordings.signals[0].shape[1]
+    print("Throughput: " + "; ".join(cost.line(unit, channels) for unit, (_, cost) in prepared.items()) + ".")
+    if "skipped" in peer:
+        print(f"LibEMG skipped: {peer['skipped']}")
+    else:
+        speeds = ", ".join(f"{group} {speed:.0f}" for group, speed in peer["windows_per_second"].items())
+        print(f"LibEMG's feature extraction, windows/s on one core: {speeds}; its run took {peer['seconds']:.0f} s.")
+    if args.output:
+        args.output.write_text(json.dumps({"figures": figures, "peer": peer}, indent=2), encoding="utf-8")
+    log(f"total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""benchmarks/evaluate_recordings.py and libemg_peer.py: evidence per recording beside the classic and the peer."""
+
+import importlib.util
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_python
+
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """A benchmark script as a module (its folder on the path: evaluate_recordings imports setup_libemg)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_peer_chooses_on_training_subjects_only():
+    peer = load_benchmark("libemg_peer")
+    subjects = ["S1", "S2", "S3"]
+    # "a" is best when S1 is held out (it predicts S2 and S3 well without S1), "b" is best on S1 itself.
+    scores = {
+        "a": {"S1": {"S1": 0.2}, "S2": {"S2": 0.6}, "S3": {"S3": 0.6}, "S1,S2": {"S1": 0.2, "S2": 1.0},
+              "S1,S3": {"S1": 0.2, "S3": 1.0}, "S2,S3": {"S2": 0.5, "S3": 0.5}},
+        "b": {"S1": {"S1": 1.0}, "S2": {"S2": 0.4}, "S3": {"S3": 0.4}, "S1,S2": {"S1": 1.0, "S2": 0.0},
+              "S1,S3": {"S1": 1.0, "S3": 0.0}, "S2,S3": {"S2": 0.6, "S3": 0.6}},
+    }  # fmt: skip
+    chosen = peer.choose(scores, ["a", "b"], subjects)
+    assert chosen["S1"] == {"configuration": "a", "inner": 1.0, "score": 0.2}
+    # For S2 the inner folds predict S1 (left out with S2) and S3: a gives (0.2 + 0.5) / 2, b (1.0 + 0.6) / 2.
+    assert chosen["S2"]["configuration"] == "b" and chosen["S2"]["inner"] == pytest.approx(0.8)
+    assert chosen["S2"]["score"] == 0.4
+
+
+def test_the_peer_scores_one_prediction_per_recording():
+    peer = load_benchmark("libemg_peer")
+    labels, subjects = np.array([0, 1, 1]), np.array(["S1", "S1", "S2"])
+    owners = np.array([0, 0, 0, 1, 1, 2])
+    # Recording 0: two unsure windows for class 1 are outweighed by one sure window for class 0 (a vote would not be).
+    probabilities = np.array([[0.45, 0.55], [0.45, 0.55], [1.0, 0.0], [0.1, 0.9], [0.2, 0.8], [0.9, 0.1]])
+    assert peer.recording_scores(probabilities, owners, labels, subjects, ["S1", "S2"]) == {"S1": 1.0, "S2": 0.0}
+
+
+def write_recordings(folder, subjects=("S1", "S2", "S3"), seconds=1.2, channels=2):
+    """Contraction-like recordings: amplitude and spectrum change with the level, each subject with its own gain."""
+    rng = np.random.default_rng(0)
+    levels = {"MVC": (1.0, 0.6), "50P": (0.5, 0.4), "20P": (0.2, 0.25)}
+    for k, subject in enumerate(subjects):
+        (folder / subject).mkdir(parents=True)
+        gain = 1.0 + 0.5 * k
+        names = [(level, motion) for level in levels for motion in ("2", "3", "6")] + [("50P", "1")]
+        for level, motion in names:
+            amplitude, smoothing = levels[level]
+            if motion == "1":
+                amplitude = 0.05
+            noise = rng.standard_normal((int(seconds * 1000), channels))
+            kernel = np.ones(max(1, int(1 / smoothing))) / max(1, int(1 / smoothing))
+            signal = np.stack([np.convolve(column, kernel, mode="same") for column in noise.T], axis=1)
+            np.savetxt(
+                folder / subject / f"{subject}_{level}_C{motion}_R1.csv", gain * amplitude * signal, delimiter=","
+            )
+
+
+@pytest.mark.slow
+def test_the_recording_table_has_every_row_and_both_splits(tmp_path):
+    write_recordings(tmp_path / "recordings")
+    output = tmp_path / "figures.json"
+    result = run_python(
+        BENCHMARKS / "evaluate_recordings.py",
+        "--contraction_dir", tmp_path / "recordings",
+        "--work_dir", tmp_path / "work",
+        "--units", "whole", "0.6/0.3",
+        "--libemg_python", tmp_path / "absent" / "python",
+        "--jobs", "2",
+        "--output", output,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "method" not in line]
+    # The classic pipeline, 3 feature sets x 2 layouts (per channel, channels in one vector) x 2 units, train.py's.
+    assert len(rows) == 1 + 3 * 2 * 2 + 1
+    assert "LibEMG skipped: LibEMG's environment is absent" in result.stdout
+    figures = json.loads(output.read_text())["figures"]
+    for row, schemes in figures.items():
+        assert set(schemes["LOSO"]) == {"S1", "S2", "S3"} and set(schemes["LOMO"]) == {"S1", "S2", "S3"}, row
+        assert all(0 <= value <= 1 for scheme in schemes.values() for value in scheme.values())
+    # The levels differ in amplitude and spectrum, so the per-channel HHT descriptors must separate them.
+    hht = figures["HHT descriptors per channel, z-scored, head by nested CV [whole]"]
+    assert np.mean(list(hht["LOSO"].values())) > 0.6
+
+
+setup_libemg = load_benchmark("setup_libemg")
+PEER_PYTHON = setup_libemg.environment_python(setup_libemg.DEFAULT_ENV)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PEER_PYTHON.exists(), reason="LibEMG's environment (benchmarks/setup_libemg.py) is absent")
+def test_the_peer_runs_in_its_own_environment(tmp_path):
+    write_recordings(tmp_path / "recordings", seconds=0.6, channels=2)
+    benchmark = load_benchmark("evaluate_recordings")
+    recordings = benchmark.read_recordings(tmp_path / "recordings")
+    result = benchmark.run_peer(recordings, tmp_path, PEER_PYTHON)
+    assert set(result["chosen"]) == {"S1", "S2", "S3"}
+    assert result["libemg_version"] == "2.0.3" and result["post_hoc_best"]["configuration"] in result["outer_scores"]
