@@ -20,7 +20,8 @@ Splits, the same for every row:
   that motion; a subject's figure is the mean over its three motions. A lab measuring a new
   movement with the model it has.
 
-Figures are mean +- std over the six held-out subjects.
+Figures are mean +- std over the six held-out subjects. Rows with one matrix per sample are also
+scored one matrix at a time (LOSO per matrix: no aggregation).
 
 Rows:
 
@@ -35,7 +36,9 @@ Rows:
 * Under our steps, for each sample unit of ``--units`` (``whole``: one matrix per recording and
   channel, as train.py trains today; ``W/H``: windows of W s every H s, ``compute_hht.py
   --window W --hop H``): the time-domain features (the classic features under our steps, the
-  ``td_features`` compute_hht stores), the HHT descriptors, and both, each z-scored within
+  ``td_features`` compute_hht stores), the HHT descriptors, both, and both with IMF-level
+  features (:func:`imf_features`, computed here from each matrix's segment: a candidate the
+  package does not compute, kept out of it unless these rows show it helps), each z-scored within
   (subject, channel) as ``--normalise subject_muscle`` does, in two layouts: per channel (each
   matrix one sample, as train.py does) and all 8 channels of a window in one vector (the
   z-scored descriptors of each channel side by side, channel names kept in their order). The head
@@ -43,6 +46,7 @@ Rows:
   (``head_candidates``: LDA, an RBF SVM at three C, a random forest; at most 5 subject-wise inner
   folds, balanced accuracy of the samples); the chosen heads are counted in the last column. An
   SVM chosen is refitted with Platt's calibration for its probabilities.
+* The per-channel rows of whole recordings once more without normalisation (subjects unknown).
 * train.py's own estimator on whole-recording matrices (``--units whole`` only):
   ``HHTClassifier`` with ``--normalise subject_muscle --tune`` (its default model and
   C x gamma grid, nested).
@@ -88,9 +92,12 @@ from semg_hht.conversion.workflow import ConversionOptions, run_conversion
 from semg_hht.data.dataset import extract_file_features
 from semg_hht.evaluation.scores import balanced_accuracy
 from semg_hht.evaluation.splits import InnerFolds
+from semg_hht.hht.decomposition import decompose
 from semg_hht.hht.preprocessing import Preprocessing, preprocess
+from semg_hht.hht.spectrum import instantaneous_amplitude_frequency
 from semg_hht.hht.time_domain import hudgins_features
 from semg_hht.io.matrices import list_npz_files
+from semg_hht.io.recordings import read_recording
 from semg_hht.logs import PACKAGE, configure_logging, quieter
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.feature_sets import block_slices
@@ -106,7 +113,14 @@ RECORDING_NAME = re.compile(r"^(S\d+)_(MVC|50P|20P)_C(\d+)_R\d+\.csv$")
 CLASSES = ("full", "half", "invalid")
 HELD_OUT_MOTIONS = ("2", "3", "6")
 CLASSIC_WINDOW_S, CLASSIC_HOP_S = 0.2, 0.05
-FEATURE_SETS = {"time-domain": ("td",), "HHT descriptors": ("hht",), "HHT + time-domain": ("hht", "td")}
+IMF_SET = "HHT + time-domain + IMF-level"
+FEATURE_SETS = {
+    "time-domain": ("td",),
+    "HHT descriptors": ("hht",),
+    "HHT + time-domain": ("hht", "td"),
+    IMF_SET: ("hht", "td", "imf"),
+}
+IMF_COUNT = 4  # IMF-level features of the first (fastest) IMFs: those that carry the sEMG band at 1 kHz
 
 
 def log(message: str) -> None:
@@ -122,6 +136,7 @@ class Recordings:
     subjects: np.ndarray
     motions: np.ndarray
     signals: list[np.ndarray]  # (n_samples, n_channels) each
+    channels: list[str]  # the channels' names, in the signals' column order
 
 
 @dataclass(frozen=True)
@@ -145,16 +160,20 @@ class Fold:
 
 
 def read_recordings(folder: Path) -> Recordings:
+    """The recordings of ``folder``'s subject folders, read by compute_hht's reader (its channel names)."""
     sources = sorted(p for p in folder.glob("S*/*.csv") if RECORDING_NAME.match(p.name))
     names, labels, subjects, motions, signals = [], [], [], [], []
+    channels: list[str] = []
     for source in sources:
         subject, level, motion = RECORDING_NAME.match(source.name).groups()
         names.append(source.stem)
         labels.append(2 if motion == "1" or level == "20P" else CLASSES.index("full" if level == "MVC" else "half"))
         subjects.append(subject)
         motions.append(motion)
-        signals.append(np.loadtxt(source, delimiter=",", ndmin=2))
-    return Recordings(names, np.array(labels), np.array(subjects), np.array(motions), signals)
+        recorded = read_recording(source).channels
+        signals.append(np.stack([channel.signal for channel in recorded], axis=1))
+        channels = [channel.name for channel in recorded]
+    return Recordings(names, np.array(labels), np.array(subjects), np.array(motions), signals, channels)
 
 
 def folds(recordings: Recordings) -> list[Fold]:
@@ -214,13 +233,15 @@ def convert(source: Path, work: Path, unit: str, workers: int) -> tuple[Path, fl
 
 @dataclass(frozen=True)
 class Cost:
-    """What one sample unit's matrices cost: conversion seconds on ``workers`` processes (None: cached) and
-    the descriptors' seconds in this process."""
+    """What one sample unit's matrices cost: conversion seconds on ``workers`` processes (None: cached), the
+    descriptors' seconds in this process, and the IMF-level candidates' seconds on ``workers`` processes
+    (outside our path: they decompose each segment again)."""
 
     matrices: int
     conversion_s: float | None
     workers: int
     description_s: float
+    imf_s: float
 
     def line(self, unit: str, channels: int) -> str:
         """The unit's throughput in windows of all channels per second per core (module docstring)."""
@@ -231,7 +252,7 @@ class Cost:
         return (
             f"ours [{unit}]: {windows:.0f} windows of {channels} channels converted and described in "
             f"{self.conversion_s:.1f} s on {self.workers} processes + {self.description_s:.1f} s: "
-            f"{windows / core_seconds:.0f} windows/s per core"
+            f"{windows / core_seconds:.0f} windows/s per core (the IMF-level candidates took {self.imf_s:.1f} s more)"
         )
 
 
@@ -239,25 +260,66 @@ def prepare_unit(source: Path, work: Path, unit: str, workers: int, recordings: 
     """One sample unit's matrices (converted or cached) with their features, and what they cost."""
     folder, conversion_s = convert(source, work, unit, workers)
     started = time.perf_counter()
-    samples = samples_of(folder, recordings)
-    return samples, Cost(len(samples.recording), conversion_s, workers, time.perf_counter() - started)
+    samples, spans = samples_of(folder, recordings)
+    described = time.perf_counter()
+    imf = segments_imf_features(recordings, samples, spans, workers)
+    cost = Cost(len(samples.recording), conversion_s, workers, described - started, time.perf_counter() - described)
+    features = np.hstack([samples.features, imf])
+    return Samples(samples.recording, samples.segment, samples.channel, features), cost
 
 
-def samples_of(folder: Path, recordings: Recordings) -> Samples:
-    """Every matrix of ``folder`` with its recording, channel and hht+td features."""
+def samples_of(folder: Path, recordings: Recordings) -> tuple[Samples, list[tuple[int, int]]]:
+    """Every matrix of ``folder`` with its recording, segment, channel and hht+td features, and the samples
+    of its recording it covers (start, stop)."""
     paths = list_npz_files(folder)
     index = {name: i for i, name in enumerate(recordings.names)}
-    owners, segments, channels = [], [], []
+    owners, segments, channels, spans = [], [], [], []
     for path in paths:
         with np.load(path, allow_pickle=False) as stored:
             owners.append(index[str(stored["recording"])])
             segments.append(int(stored["segment_index"]) if "segment_index" in stored.files else 0)
             channels.append(str(stored["channel"]))
+            start = round(float(stored["segment_start_s"]) * FS)
+            spans.append((start, start + round(float(stored["duration_s"]) * FS)))
     with quieter(PACKAGE, logging.ERROR):
         encoded = extract_file_features(HHTClassifier(features="hht+td"), paths, 64)
     if len(encoded.paths) != len(paths):
         raise SystemExit(f"{len(paths) - len(encoded.paths)} matrices could not be described: {encoded.errors[:3]}")
-    return Samples(np.array(owners), np.array(segments), np.array(channels), encoded.features.astype(np.float64))
+    features = encoded.features.astype(np.float64)
+    return Samples(np.array(owners), np.array(segments), np.array(channels), features), spans
+
+
+def segments_imf_features(recordings: Recordings, samples: Samples, spans: list, workers: int) -> np.ndarray:
+    """:func:`imf_features` of each matrix's segment (its recording's channel, preprocessed whole as compute_hht
+    does, then cut), on ``workers`` processes."""
+    preprocessed: dict[tuple[int, str], np.ndarray] = {}
+    segments = []
+    for owner, channel, (start, stop) in zip(samples.recording.tolist(), samples.channel.tolist(), spans, strict=True):
+        if (owner, channel) not in preprocessed:
+            column = recordings.signals[owner][:, recordings.channels.index(channel)]
+            preprocessed[owner, channel] = preprocess(column, FS, Preprocessing())
+        segments.append(preprocessed[owner, channel][start:stop])
+    return np.array(Parallel(n_jobs=workers)(delayed(imf_features)(segment, FS) for segment in segments))
+
+
+def imf_features(segment: np.ndarray, fs: float) -> np.ndarray:
+    """IMF-level features of one preprocessed segment, (3 * IMF_COUNT,): for each of its first ``IMF_COUNT``
+    IMFs (EMD, as compute_hht decomposes; IMF 1 the fastest), ``log`` of its mean power, its share of all the
+    IMFs' power, and its power-weighted mean instantaneous frequency in Hz (the analytic signal's, Huang et
+    al. 1998; the amplitude-weighted mean of Xie & Wang 2006, per IMF). A missing IMF gives -690.8 (the log
+    of 1e-300), 0 and 0."""
+    imfs = decompose(segment.astype(np.float64), "emd", 0, 0.0, None)
+    amplitude, frequency = instantaneous_amplitude_frequency(imfs, fs)
+    power = np.mean(imfs**2, axis=1)
+    values = []
+    for k in range(IMF_COUNT):
+        if k < len(imfs):
+            weight = amplitude[k] ** 2
+            mean_frequency = float(np.sum(weight * np.clip(frequency[k], 0.0, fs / 2)) / np.sum(weight))
+            values += [np.log(max(power[k], 1e-300)), power[k] / power.sum(), mean_frequency]
+        else:
+            values += [np.log(1e-300), 0.0, 0.0]
+    return np.array(values)
 
 
 def classic_windows(recordings: Recordings) -> tuple[np.ndarray, np.ndarray]:
@@ -325,30 +387,46 @@ def zscored(features: np.ndarray, keys: np.ndarray, population: PopulationStatis
 
 
 def columns(blocks: tuple[str, ...]) -> np.ndarray:
+    """The columns of ``blocks`` in the hht+td+imf features of :class:`Samples`."""
     slices = block_slices(("hht", "td"))
+    slices["imf"] = slice(slices["td"].stop, slices["td"].stop + 3 * IMF_COUNT)
     return np.concatenate([np.arange(slices[b].start, slices[b].stop) for b in blocks])
 
 
 def run_fold(fold: Fold, recordings: Recordings, samples: dict[str, Samples], classic, seed: int) -> dict:
-    """Every row's predicted class per test recording of ``fold``: {row: (predicted, head chosen)}."""
+    """Every row's outcome on ``fold``: {row: {"recordings": class per test recording, "head": the head
+    chosen, and for the rows of one matrix per sample "samples" and "truth": class and label per test matrix}}."""
     warnings.filterwarnings("ignore", category=FutureWarning)
     labels = recordings.labels
-    result: dict[str, tuple[np.ndarray, str]] = {}
+    result: dict[str, dict] = {}
     with threadpool_limits(1), quieter(PACKAGE, logging.ERROR):
         x, owners = classic
         train = np.isin(owners, fold.train)
         lda = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis()).fit(x[train], labels[owners[train]])
         test = np.isin(owners, fold.test)
-        result[CLASSIC_ROW] = (per_recording(lda.predict_proba(x[test]), owners[test], fold.test), "LDA")
+        result[CLASSIC_ROW] = outcome(lda.predict_proba(x[test]), owners[test], fold, "LDA")
         for unit, unit_samples in samples.items():
             for name, blocks in FEATURE_SETS.items():
                 x, owners = zscored_fold(unit_samples, blocks, recordings.subjects, fold)
-                result[steps_row(name, unit)] = chosen_head_predictions(x, owners, recordings, fold, seed)
+                result[steps_row(name, unit)] = chosen_head_outcome(x, owners, recordings, fold, seed, per_matrix=True)
+                if unit == "whole" and name != IMF_SET:
+                    raw = unit_samples.features[:, columns(blocks)]
+                    row = steps_row(name, unit, normalised=False)
+                    result[row] = chosen_head_outcome(raw, owners, recordings, fold, seed, per_matrix=True)
                 x, owners = channels_in_one_vector(x, unit_samples)
-                result[vector_row(name, unit)] = chosen_head_predictions(x, owners, recordings, fold, seed)
+                result[vector_row(name, unit)] = chosen_head_outcome(x, owners, recordings, fold, seed)
             if unit == "whole":
-                result[TRAIN_PY_ROW] = (train_py_predictions(unit_samples, recordings, fold, seed), "SVM")
-    return {row: (predicted.tolist(), head) for row, (predicted, head) in result.items()}
+                result[TRAIN_PY_ROW] = train_py_outcome(unit_samples, recordings, fold, seed)
+    return result
+
+
+def outcome(probabilities: np.ndarray, owners: np.ndarray, fold: Fold, head: str, truth=None) -> dict:
+    """A row's outcome (:func:`run_fold`) from the test samples' probabilities and recordings; ``truth``
+    (the test samples' labels) where each sample is one matrix, to score them one by one too."""
+    result = {"recordings": per_recording(probabilities, owners, fold.test).tolist(), "head": head}
+    if truth is not None:
+        result |= {"samples": probabilities.argmax(axis=1).tolist(), "truth": np.asarray(truth).tolist()}
+    return result
 
 
 def zscored_fold(samples: Samples, blocks: tuple[str, ...], subjects: np.ndarray, fold: Fold) -> tuple:
@@ -378,15 +456,16 @@ def channels_in_one_vector(x: np.ndarray, samples: Samples) -> tuple[np.ndarray,
     return rows, np.array([key[0] for key, _ in complete])
 
 
-def chosen_head_predictions(x: np.ndarray, owners: np.ndarray, recordings: Recordings, fold: Fold, seed: int):
-    """The head chosen by nested CV on the fold's training rows, and its class per test recording."""
+def chosen_head_outcome(x, owners, recordings: Recordings, fold: Fold, seed: int, per_matrix: bool = False) -> dict:
+    """The outcome (:func:`outcome`) of the head chosen by nested CV on the fold's training rows."""
     train, test = np.isin(owners, fold.train), np.isin(owners, fold.test)
     head, chosen = fit_chosen_head(x[train], recordings.labels[owners[train]], recordings.subjects[owners[train]], seed)
-    return per_recording(head.predict_proba(x[test]), owners[test], fold.test), chosen
+    truth = recordings.labels[owners[test]] if per_matrix else None
+    return outcome(head.predict_proba(x[test]), owners[test], fold, chosen, truth)
 
 
-def train_py_predictions(samples: Samples, recordings: Recordings, fold: Fold, seed: int) -> np.ndarray:
-    """train.py's estimator (``--features hht --normalise subject_muscle --tune``) per test recording."""
+def train_py_outcome(samples: Samples, recordings: Recordings, fold: Fold, seed: int) -> dict:
+    """The outcome of train.py's estimator (``--features hht --normalise subject_muscle --tune``)."""
     rows_train = np.isin(samples.recording, fold.train)
     rows_test = np.isin(samples.recording, fold.test)
     x = samples.features[:, columns(("hht",))]
@@ -397,15 +476,15 @@ def train_py_predictions(samples: Samples, recordings: Recordings, fold: Fold, s
     model.set_params(svm_C=tuned["C"], svm_gamma=tuned["gamma"])
     model.fit_features(x[rows_train], labels[rows_train], groups.take(np.flatnonzero(rows_train)))
     probabilities = model.predict_proba_features(x[rows_test], groups.take(np.flatnonzero(rows_test)))
-    return per_recording(probabilities[:, : len(CLASSES)], samples.recording[rows_test], fold.test)
+    return outcome(probabilities[:, : len(CLASSES)], samples.recording[rows_test], fold, "SVM", labels[rows_test])
 
 
 CLASSIC_ROW = "Hudgins time-domain, all channels in one vector, 200 ms windows + LDA (the classic pipeline)"
 TRAIN_PY_ROW = "train.py: HHT descriptors, --normalise subject_muscle --tune [whole]"
 
 
-def steps_row(feature_set: str, unit: str) -> str:
-    return f"{feature_set} per channel, z-scored, head by nested CV [{unit}]"
+def steps_row(feature_set: str, unit: str, normalised: bool = True) -> str:
+    return f"{feature_set} per channel, {'z-scored' if normalised else 'not normalised'}, head by nested CV [{unit}]"
 
 
 def vector_row(feature_set: str, unit: str) -> str:
@@ -447,15 +526,20 @@ def run_peer(recordings: Recordings, work: Path, python: Path, jobs: int = 1) ->
 # --- table --------------------------------------------------------------------------------------
 
 
-def subject_scores(
-    outcomes: list[tuple[Fold, dict]], recordings: Recordings, row: str, scheme: str
-) -> dict[str, float]:
-    """Per held-out subject: the balanced accuracy of its recordings (LOMO: the mean over its motions)."""
+def subject_scores(outcomes: list[tuple[Fold, dict]], recordings: Recordings, row: str, figure: str) -> dict:
+    """Per held-out subject, one figure of ``row``: ``LOSO`` and ``LOMO`` the balanced accuracy of its
+    recordings (LOMO: the mean over its motions), ``LOSO per matrix`` that of its matrices one by one."""
+    scheme, _, level = figure.partition(" ")
     by_subject: dict[str, list[float]] = {}
-    for fold, predictions in outcomes:
-        if fold.scheme == scheme and row in predictions:
-            score = balanced_accuracy(recordings.labels[fold.test], np.array(predictions[row][0]))
-            by_subject.setdefault(fold.subject, []).append(score)
+    for fold, rows in outcomes:
+        if fold.scheme != scheme or row not in rows or (level and "samples" not in rows[row]):
+            continue
+        found = rows[row]
+        if level:
+            score = balanced_accuracy(np.array(found["truth"]), np.array(found["samples"]))
+        else:
+            score = balanced_accuracy(recordings.labels[fold.test], np.array(found["recordings"]))
+        by_subject.setdefault(fold.subject, []).append(score)
     return {subject: float(np.mean(scores)) for subject, scores in sorted(by_subject.items())}
 
 
@@ -465,37 +549,39 @@ def cell(scores: dict[str, float]) -> str:
 
 
 def heads_cell(outcomes: list[tuple[Fold, dict]], row: str) -> str:
-    counts = Counter(predictions[row][1] for _, predictions in outcomes if row in predictions)
+    counts = Counter(rows[row]["head"] for _, rows in outcomes if row in rows)
     return ", ".join(f"{head} {count}" for head, count in counts.most_common())
 
 
+FIGURES = ("LOSO", "LOMO", "LOSO per matrix")
+
+
 def table(outcomes: list[tuple[Fold, dict]], recordings: Recordings, peer: dict) -> tuple[str, dict]:
-    """The Markdown table and its figures per row, scheme and subject."""
+    """The Markdown table and its figures per row, figure (``FIGURES``) and subject."""
     figures: dict[str, dict[str, dict[str, float]]] = {}
     lines = [
-        "| method | LOSO bal. acc. per recording | LOMO bal. acc. per recording | heads chosen (folds) |",
-        "|---|---|---|---|",
+        "| method | LOSO bal. acc. per recording | LOMO bal. acc. per recording | LOSO bal. acc. per matrix "
+        "| heads chosen (folds) |",
+        "|---|---|---|---|---|",
     ]
     if "chosen" in peer:
         chosen = {s: fold["score"] for s, fold in peer["chosen"].items()}
         configurations = Counter(fold["configuration"] for fold in peer["chosen"].values())
         figures["LibEMG, chosen on training subjects"] = {"LOSO": chosen}
         lines.append(
-            f"| LibEMG {peer['libemg_version']}, configuration chosen on the training subjects | {cell(chosen)} | – | "
-            + ", ".join(f"{c} {n}" for c, n in configurations.most_common())
-            + " |"
+            f"| LibEMG {peer['libemg_version']}, configuration chosen on the training subjects "
+            f"| {cell(chosen)} | – | – | " + ", ".join(f"{c} {n}" for c, n in configurations.most_common()) + " |"
         )
         best = peer["post_hoc_best"]
         figures["LibEMG, post-hoc best"] = {"LOSO": best["scores"]}
         lines.append(
             f"| LibEMG, post-hoc best configuration ({best['configuration']}; chosen on the held-out subjects) "
-            f"| {cell(best['scores'])} | – | – |"
+            f"| {cell(best['scores'])} | – | – | – |"
         )
-    for row in dict.fromkeys(row for _, predictions in outcomes for row in predictions):
-        figures[row] = {scheme: subject_scores(outcomes, recordings, row, scheme) for scheme in ("LOSO", "LOMO")}
-        lines.append(
-            f"| {row} | {cell(figures[row]['LOSO'])} | {cell(figures[row]['LOMO'])} | {heads_cell(outcomes, row)} |"
-        )
+    for row in dict.fromkeys(row for _, rows in outcomes for row in rows):
+        figures[row] = {figure: subject_scores(outcomes, recordings, row, figure) for figure in FIGURES}
+        cells = " | ".join(cell(figures[row][figure]) for figure in FIGURES)
+        lines.append(f"| {row} | {cells} | {heads_cell(outcomes, row)} |")
     return "\n".join(lines), figures
 
 

@@ -84,13 +84,16 @@ def test_the_recording_table_has_every_row_and_both_splits(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "method" not in line]
-    # The classic pipeline, 3 feature sets x 2 layouts (per channel, channels in one vector) x 2 units, train.py's.
-    assert len(rows) == 1 + 3 * 2 * 2 + 1
+    # The classic pipeline, 4 feature sets x 2 layouts (per channel, channels in one vector) x 2 units, 3 feature
+    # sets not normalised (whole recordings, per channel), train.py's estimator.
+    assert len(rows) == 1 + 4 * 2 * 2 + 3 + 1
     assert "LibEMG skipped: LibEMG's environment is absent" in result.stdout
     figures = json.loads(output.read_text())["figures"]
     for row, schemes in figures.items():
         assert set(schemes["LOSO"]) == {"S1", "S2", "S3"} and set(schemes["LOMO"]) == {"S1", "S2", "S3"}, row
         assert all(0 <= value <= 1 for scheme in schemes.values() for value in scheme.values())
+    per_matrix = {row for row, schemes in figures.items() if schemes["LOSO per matrix"]}
+    assert per_matrix == {row for row in figures if " per channel, " in row or row.startswith("train.py")}
     # The levels differ in amplitude and spectrum, so the per-channel HHT descriptors must separate them.
     hht = figures["HHT descriptors per channel, z-scored, head by nested CV [whole]"]
     assert np.mean(list(hht["LOSO"].values())) > 0.6
@@ -109,3 +112,31 @@ def test_the_peer_runs_in_its_own_environment(tmp_path):
     result = benchmark.run_peer(recordings, tmp_path, PEER_PYTHON)
     assert set(result["chosen"]) == {"S1", "S2", "S3"}
     assert result["libemg_version"] == "2.0.3" and result["post_hoc_best"]["configuration"] in result["outer_scores"]
+
+
+def test_the_motion_folds_never_train_on_the_held_out_motion_or_subject():
+    benchmark = load_benchmark("evaluate_recordings")
+    subjects = np.repeat(["S1", "S2", "S3"], 4)
+    motions = np.tile(["1", "2", "3", "6"], 3)
+    recordings = benchmark.Recordings([], np.zeros(12, int), subjects, motions, [], [])
+    folds = benchmark.folds(recordings)
+    assert [f.scheme for f in folds].count("LOSO") == 3 and [f.scheme for f in folds].count("LOMO") == 9
+    for fold in folds:
+        assert set(subjects[fold.test]) == {fold.subject} and fold.subject not in set(subjects[fold.train])
+        if fold.scheme == "LOMO":
+            (held_out,) = set(motions[fold.test])
+            assert held_out != "1" and held_out not in set(motions[fold.train])
+            assert len(fold.train) == 2 * 3  # the other two subjects' no-movement and two other motions
+
+
+def test_channels_in_one_vector_puts_a_windows_channels_side_by_side_in_channel_order():
+    benchmark = load_benchmark("evaluate_recordings")
+    # Two recordings; recording 1 has two windows, and its second window lacks channel b.
+    recording = np.array([0, 0, 1, 1, 1])
+    segment = np.array([0, 0, 0, 0, 1])
+    channel = np.array(["b", "a", "a", "b", "a"])
+    x = np.arange(10.0).reshape(5, 2)
+    samples = benchmark.Samples(recording, segment, channel, x)
+    rows, owners = benchmark.channels_in_one_vector(x, samples)
+    np.testing.assert_array_equal(rows, [[2, 3, 0, 1], [4, 5, 6, 7]])
+    np.testing.assert_array_equal(owners, [0, 1])
