@@ -141,7 +141,8 @@ class Recordings:
 
 @dataclass(frozen=True)
 class Samples:
-    """One sample unit's matrices, parallel: their recording (index), segment, channel, and hht+td features."""
+    """One sample unit's matrices, parallel: their recording (index), segment, channel, and features (the
+    hht+td blocks, then the IMF-level candidates: :func:`columns` finds each block)."""
 
     recording: np.ndarray
     segment: np.ndarray
@@ -372,6 +373,13 @@ def fit_chosen_head(x: np.ndarray, y: np.ndarray, subjects: np.ndarray, seed: in
     return chosen.fit(x, y), name
 
 
+def class_probabilities(model, x: np.ndarray) -> np.ndarray:
+    """``model``'s probabilities of every class of ``CLASSES`` (n, 3), 0 for a class it was not trained on."""
+    probabilities = np.zeros((len(x), len(CLASSES)))
+    probabilities[:, model.classes_] = model.predict_proba(x)
+    return probabilities
+
+
 def per_recording(probabilities: np.ndarray, owners: np.ndarray, test: np.ndarray) -> np.ndarray:
     """The class of each recording of ``test`` from the mean probability of its rows (``owners``)."""
     return np.array([probabilities[owners == r].mean(axis=0).argmax() for r in test])
@@ -404,7 +412,7 @@ def run_fold(fold: Fold, recordings: Recordings, samples: dict[str, Samples], cl
         train = np.isin(owners, fold.train)
         lda = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis()).fit(x[train], labels[owners[train]])
         test = np.isin(owners, fold.test)
-        result[CLASSIC_ROW] = outcome(lda.predict_proba(x[test]), owners[test], fold, "LDA")
+        result[CLASSIC_ROW] = outcome(class_probabilities(lda, x[test]), owners[test], fold, "LDA")
         for unit, unit_samples in samples.items():
             for name, blocks in FEATURE_SETS.items():
                 x, owners = zscored_fold(unit_samples, blocks, recordings.subjects, fold)
@@ -461,7 +469,7 @@ def chosen_head_outcome(x, owners, recordings: Recordings, fold: Fold, seed: int
     train, test = np.isin(owners, fold.train), np.isin(owners, fold.test)
     head, chosen = fit_chosen_head(x[train], recordings.labels[owners[train]], recordings.subjects[owners[train]], seed)
     truth = recordings.labels[owners[test]] if per_matrix else None
-    return outcome(head.predict_proba(x[test]), owners[test], fold, chosen, truth)
+    return outcome(class_probabilities(head, x[test]), owners[test], fold, chosen, truth)
 
 
 def train_py_outcome(samples: Samples, recordings: Recordings, fold: Fold, seed: int) -> dict:
