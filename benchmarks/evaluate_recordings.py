@@ -36,14 +36,15 @@ Rows:
 * Under our steps, for each sample unit of ``--units`` (``whole``: one matrix per recording and
   channel, as train.py trains today; ``W/H``: windows of W s every H s, ``compute_hht.py
   --window W --hop H``): the time-domain features (the classic features under our steps, the
-  ``td_features`` compute_hht stores), the HHT descriptors, both, and both with IMF-level
-  features (:func:`imf_features`, computed here from each matrix's segment: a candidate the
-  package does not compute, kept out of it unless these rows show it helps), each z-scored within
+  ``td_features`` compute_hht stores), the HHT descriptors, both, and both with one of two
+  candidates the package does not compute, kept out of it unless these rows show they help:
+  IMF-level features (:func:`imf_features`, from each matrix's segment) and marginal-spectrum
+  moments with band amplitude statistics (:func:`marginal_features`, from each matrix); each z-scored within
   (subject, channel) as ``--normalise subject_muscle`` does, in two layouts: per channel (each
   matrix one sample, as train.py does) and all 8 channels of a window in one vector (the
   z-scored descriptors of each channel side by side, channel names kept in their order). The head
   and its settings are chosen by nested cross-validation on the training subjects
-  (``head_candidates``: LDA, an RBF SVM at three C, a random forest; at most 5 subject-wise inner
+  (``head_candidates``: LDA, an RBF SVM at three C, a random forest of ``--trees``; at most 5 subject-wise inner
   folds, balanced accuracy of the samples); the chosen heads are counted in the last column. An
   SVM chosen is refitted with Platt's calibration for its probabilities.
 * The per-channel rows of whole recordings once more without normalisation (subjects unknown).
@@ -114,12 +115,15 @@ CLASSES = ("full", "half", "invalid")
 HELD_OUT_MOTIONS = ("2", "3", "6")
 CLASSIC_WINDOW_S, CLASSIC_HOP_S = 0.2, 0.05
 IMF_SET = "HHT + time-domain + IMF-level"
+MARGINAL_SET = "HHT + time-domain + marginal moments"
 FEATURE_SETS = {
     "time-domain": ("td",),
     "HHT descriptors": ("hht",),
     "HHT + time-domain": ("hht", "td"),
     IMF_SET: ("hht", "td", "imf"),
+    MARGINAL_SET: ("hht", "td", "marginal"),
 }
+CANDIDATE_SETS = (IMF_SET, MARGINAL_SET)  # candidates the package does not compute
 IMF_COUNT = 4  # IMF-level features of the first (fastest) IMFs: those that carry the sEMG band at 1 kHz
 
 
@@ -235,14 +239,14 @@ def convert(source: Path, work: Path, unit: str, workers: int) -> tuple[Path, fl
 @dataclass(frozen=True)
 class Cost:
     """What one sample unit's matrices cost: conversion seconds on ``workers`` processes (None: cached), the
-    descriptors' seconds in this process, and the IMF-level candidates' seconds on ``workers`` processes
-    (outside our path: they decompose each segment again)."""
+    descriptors' seconds in this process, and the candidates' seconds (outside our path: the IMF-level
+    ones decompose each segment again, on ``workers`` processes)."""
 
     matrices: int
     conversion_s: float | None
     workers: int
     description_s: float
-    imf_s: float
+    candidates_s: float
 
     def line(self, unit: str, channels: int) -> str:
         """The unit's throughput in windows of all channels per second per core (module docstring)."""
@@ -253,7 +257,7 @@ class Cost:
         return (
             f"ours [{unit}]: {windows:.0f} windows of {channels} channels converted and described in "
             f"{self.conversion_s:.1f} s on {self.workers} processes + {self.description_s:.1f} s: "
-            f"{windows / core_seconds:.0f} windows/s per core (the IMF-level candidates took {self.imf_s:.1f} s more)"
+            f"{windows / core_seconds:.0f} windows/s per core (the candidates took {self.candidates_s:.1f} s more)"
         )
 
 
@@ -263,9 +267,11 @@ def prepare_unit(source: Path, work: Path, unit: str, workers: int, recordings: 
     started = time.perf_counter()
     samples, spans = samples_of(folder, recordings)
     described = time.perf_counter()
-    imf = segments_imf_features(recordings, samples, spans, workers)
+    candidates = np.hstack(
+        [segments_imf_features(recordings, samples, spans, workers), marginal_features(list_npz_files(folder))]
+    )
     cost = Cost(len(samples.recording), conversion_s, workers, described - started, time.perf_counter() - described)
-    features = np.hstack([samples.features, imf])
+    features = np.hstack([samples.features, candidates])
     return Samples(samples.recording, samples.segment, samples.channel, features), cost
 
 
@@ -323,6 +329,36 @@ def imf_features(segment: np.ndarray, fs: float) -> np.ndarray:
     return np.array(values)
 
 
+MARGINAL_NAMES = (
+    "peak_frequency_hz",
+    "spectral_skewness",
+    "spectral_kurtosis",
+    *(f"band_amplitude_cv_{k}" for k in range(8)),
+)
+
+
+def marginal_features(paths: list[Path]) -> np.ndarray:
+    """Candidates from each matrix's Hilbert spectrum ``H`` (rows: frequency ``f``, columns: time), in the order
+    of ``MARGINAL_NAMES``: the peak frequency, skewness and kurtosis of the marginal spectrum
+    ``h(f) = sum_t H[f, t]`` (Huang et al. 1998; the spectral moments of Phinyomark et al. 2012, taken on
+    the marginal), and the coefficient of variation over time of the amplitude in each of the 8 bands of the
+    descriptors (rows 32k .. 32k + 31): how steady each band's amplitude is over the contraction."""
+    rows = []
+    for path in paths:
+        with np.load(path, allow_pickle=False) as stored:
+            spectrum, frequency = stored["hht"].astype(np.float64), stored["frequency"].astype(np.float64)
+        marginal = spectrum.sum(axis=1)
+        weights = marginal / max(marginal.sum(), 1e-300)
+        mean = float(weights @ frequency)
+        spread = max(float(np.sqrt(weights @ (frequency - mean) ** 2)), 1e-12)
+        standardised = (frequency - mean) / spread
+        bands = spectrum.reshape(8, -1, spectrum.shape[1]).sum(axis=1)  # (8 bands, time)
+        band_cv = bands.std(axis=1) / np.maximum(bands.mean(axis=1), 1e-300)
+        peak = float(frequency[np.argmax(marginal)])
+        rows.append([peak, float(weights @ standardised**3), float(weights @ standardised**4), *band_cv])
+    return np.array(rows)
+
+
 def classic_windows(recordings: Recordings) -> tuple[np.ndarray, np.ndarray]:
     """Hudgins' features of every 200 ms window (every 50 ms) of all channels in one vector, and its recording."""
     length, hop = round(CLASSIC_WINDOW_S * FS), round(CLASSIC_HOP_S * FS)
@@ -338,12 +374,20 @@ def classic_windows(recordings: Recordings) -> tuple[np.ndarray, np.ndarray]:
 # --- heads --------------------------------------------------------------------------------------
 
 
-def head_candidates(seed: int) -> list[dict]:
+@dataclass(frozen=True)
+class HeadSearch:
+    """The settings of the nested head search: the seed of every random step and the forest's trees."""
+
+    seed: int
+    trees: int
+
+
+def head_candidates(search: HeadSearch) -> list[dict]:
     """The heads nested cross-validation chooses from: LDA, an RBF SVM at three C, a random forest."""
     return [
         {"head": [LinearDiscriminantAnalysis()]},
-        {"head": [SVC(gamma="scale", random_state=seed)], "head__C": [1.0, 10.0, 100.0]},
-        {"head": [RandomForestClassifier(n_estimators=300, random_state=seed)]},
+        {"head": [SVC(gamma="scale", random_state=search.seed)], "head__C": [1.0, 10.0, 100.0]},
+        {"head": [RandomForestClassifier(n_estimators=search.trees, random_state=search.seed)]},
     ]
 
 
@@ -356,17 +400,17 @@ def head_name(pipeline: Pipeline) -> str:
     )
 
 
-def fit_chosen_head(x: np.ndarray, y: np.ndarray, subjects: np.ndarray, seed: int) -> tuple[Pipeline, str]:
+def fit_chosen_head(x: np.ndarray, y: np.ndarray, subjects: np.ndarray, search: HeadSearch) -> tuple[Pipeline, str]:
     """The head best in nested cross-validation on the training subjects, refitted on all of them."""
-    search = GridSearchCV(
+    grid = GridSearchCV(
         Pipeline([("scale", StandardScaler()), ("head", LinearDiscriminantAnalysis())]),
-        head_candidates(seed),
+        head_candidates(search),
         scoring="balanced_accuracy",
-        cv=InnerFolds(5, random_state=seed),
+        cv=InnerFolds(5, random_state=search.seed),
         refit=False,
     )
-    search.fit(x, y, groups=subjects)
-    chosen = clone(search.estimator).set_params(**search.best_params_)
+    grid.fit(x, y, groups=subjects)
+    chosen = clone(grid.estimator).set_params(**grid.best_params_)
     name = head_name(chosen)
     if isinstance(chosen.named_steps["head"], SVC):  # probabilities for the mean per recording
         chosen.set_params(head=PlattCalibratedSVC(chosen.named_steps["head"]))
@@ -395,13 +439,14 @@ def zscored(features: np.ndarray, keys: np.ndarray, population: PopulationStatis
 
 
 def columns(blocks: tuple[str, ...]) -> np.ndarray:
-    """The columns of ``blocks`` in the hht+td+imf features of :class:`Samples`."""
+    """The columns of ``blocks`` in the features of :class:`Samples`: hht, td, imf, marginal."""
     slices = block_slices(("hht", "td"))
     slices["imf"] = slice(slices["td"].stop, slices["td"].stop + 3 * IMF_COUNT)
+    slices["marginal"] = slice(slices["imf"].stop, slices["imf"].stop + len(MARGINAL_NAMES))
     return np.concatenate([np.arange(slices[b].start, slices[b].stop) for b in blocks])
 
 
-def run_fold(fold: Fold, recordings: Recordings, samples: dict[str, Samples], classic, seed: int) -> dict:
+def run_fold(fold: Fold, recordings: Recordings, samples: dict[str, Samples], classic, search: HeadSearch) -> dict:
     """Every row's outcome on ``fold``: {row: {"recordings": class per test recording, "head": the head
     chosen, and for the rows of one matrix per sample "samples" and "truth": class and label per test matrix}}."""
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -416,15 +461,17 @@ def run_fold(fold: Fold, recordings: Recordings, samples: dict[str, Samples], cl
         for unit, unit_samples in samples.items():
             for name, blocks in FEATURE_SETS.items():
                 x, owners = zscored_fold(unit_samples, blocks, recordings.subjects, fold)
-                result[steps_row(name, unit)] = chosen_head_outcome(x, owners, recordings, fold, seed, per_matrix=True)
-                if unit == "whole" and name != IMF_SET:
+                result[steps_row(name, unit)] = chosen_head_outcome(
+                    x, owners, recordings, fold, search, per_matrix=True
+                )
+                if unit == "whole" and name not in CANDIDATE_SETS:
                     raw = unit_samples.features[:, columns(blocks)]
                     row = steps_row(name, unit, normalised=False)
-                    result[row] = chosen_head_outcome(raw, owners, recordings, fold, seed, per_matrix=True)
+                    result[row] = chosen_head_outcome(raw, owners, recordings, fold, search, per_matrix=True)
                 x, owners = channels_in_one_vector(x, unit_samples)
-                result[vector_row(name, unit)] = chosen_head_outcome(x, owners, recordings, fold, seed)
+                result[vector_row(name, unit)] = chosen_head_outcome(x, owners, recordings, fold, search)
             if unit == "whole":
-                result[TRAIN_PY_ROW] = train_py_outcome(unit_samples, recordings, fold, seed)
+                result[TRAIN_PY_ROW] = train_py_outcome(unit_samples, recordings, fold, search.seed)
     return result
 
 
@@ -464,10 +511,12 @@ def channels_in_one_vector(x: np.ndarray, samples: Samples) -> tuple[np.ndarray,
     return rows, np.array([key[0] for key, _ in complete])
 
 
-def chosen_head_outcome(x, owners, recordings: Recordings, fold: Fold, seed: int, per_matrix: bool = False) -> dict:
+def chosen_head_outcome(x, owners, recordings: Recordings, fold: Fold, search: HeadSearch, per_matrix=False) -> dict:
     """The outcome (:func:`outcome`) of the head chosen by nested CV on the fold's training rows."""
     train, test = np.isin(owners, fold.train), np.isin(owners, fold.test)
-    head, chosen = fit_chosen_head(x[train], recordings.labels[owners[train]], recordings.subjects[owners[train]], seed)
+    head, chosen = fit_chosen_head(
+        x[train], recordings.labels[owners[train]], recordings.subjects[owners[train]], search
+    )
     truth = recordings.labels[owners[test]] if per_matrix else None
     return outcome(class_probabilities(head, x[test]), owners[test], fold, chosen, truth)
 
@@ -603,6 +652,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--libemg_python", type=Path, default=environment_python(DEFAULT_ENV))
     parser.add_argument("--no_peer", action="store_true", help="leave LibEMG out")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trees", type=int, default=300, help="trees of the random forest among the heads")
     parser.add_argument("--jobs", type=int, default=2, help="folds run at once")
     parser.add_argument("--workers", type=int, default=2, help="conversion processes")
     parser.add_argument("--work_dir", type=Path, help="cache of matrices and LibEMG's result (default: temporary)")
@@ -634,19 +684,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         classic = classic_windows(recordings)
         all_folds = folds(recordings)
+        search = HeadSearch(args.seed, args.trees)
         predictions = Parallel(n_jobs=args.jobs)(
-            delayed(run_fold)(fold, recordings, samples, classic, args.seed) for fold in all_folds
+            delayed(run_fold)(fold, recordings, samples, classic, search) for fold in all_folds
         )
         log(f"ours and the classic pipeline: {len(all_folds)} folds ({time.perf_counter() - started:.0f} s)")
         peer = {"skipped": "--no_peer"} if args.no_peer else run_peer(recordings, work, args.libemg_python, args.jobs)
     outcomes = list(zip(all_folds, predictions, strict=True))
     text, figures = table(outcomes, recordings, peer)
     print(text)
-    print(
-        f"\nOne prediction per 8-channel recording (the mean of its samples' probabilities); balanced accuracy, "
-        f"mean ± std over {len(np.unique(recordings.subjects))} held-out subjects; chance 1/3. Seed {args.seed}."
-    )
     channels = recordings.signals[0].shape[1]
+    print(
+        f"\nOne prediction per {channels}-channel recording (the mean of its samples' probabilities); "
+        f"balanced accuracy, mean ± std over {len(np.unique(recordings.subjects))} held-out subjects; "
+        f"chance 1/3. Seed {args.seed}; random forests of {args.trees} trees."
+    )
     print("Throughput: " + "; ".join(cost.line(unit, channels) for unit, (_, cost) in prepared.items()) + ".")
     if "skipped" in peer:
         print(f"LibEMG skipped: {peer['skipped']}")

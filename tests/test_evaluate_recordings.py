@@ -80,13 +80,14 @@ def test_the_recording_table_has_every_row_and_both_splits(tmp_path):
         "--units", "whole", "0.6/0.3",
         "--libemg_python", tmp_path / "absent" / "python",
         "--jobs", "2",
+        "--trees", "20",
         "--output", output,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "method" not in line]
-    # The classic pipeline, 4 feature sets x 2 layouts (per channel, channels in one vector) x 2 units, 3 feature
+    # The classic pipeline, 5 feature sets x 2 layouts (per channel, channels in one vector) x 2 units, 3 feature
     # sets not normalised (whole recordings, per channel), train.py's estimator.
-    assert len(rows) == 1 + 4 * 2 * 2 + 3 + 1
+    assert len(rows) == 1 + 5 * 2 * 2 + 3 + 1
     assert "LibEMG skipped: LibEMG's environment is absent" in result.stdout
     figures = json.loads(output.read_text())["figures"]
     for row, schemes in figures.items():
