@@ -74,7 +74,7 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +141,7 @@ class Recordings:
     motions: np.ndarray
     signals: list[np.ndarray]  # (n_samples, n_channels) each
     channels: list[str]  # the channels' names, in the signals' column order
+    preprocessed: list[np.ndarray] = field(default_factory=list)  # the signals as compute_hht preprocesses them
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,8 @@ class Fold:
 
 
 def read_recordings(folder: Path) -> Recordings:
-    """The recordings of ``folder``'s subject folders, read by compute_hht's reader (its channel names)."""
+    """The recordings of ``folder``'s subject folders, read by compute_hht's reader (its channel names), and
+    each channel preprocessed whole as compute_hht does (mean removed, band-passed)."""
     sources = sorted(p for p in folder.glob("S*/*.csv") if RECORDING_NAME.match(p.name))
     names, labels, subjects, motions, signals = [], [], [], [], []
     channels: list[str] = []
@@ -178,7 +180,8 @@ def read_recordings(folder: Path) -> Recordings:
         recorded = read_recording(source).channels
         signals.append(np.stack([channel.signal for channel in recorded], axis=1))
         channels = [channel.name for channel in recorded]
-    return Recordings(names, np.array(labels), np.array(subjects), np.array(motions), signals, channels)
+    preprocessed = [np.stack([preprocess(c, FS, Preprocessing()) for c in signal.T], axis=1) for signal in signals]
+    return Recordings(names, np.array(labels), np.array(subjects), np.array(motions), signals, channels, preprocessed)
 
 
 def folds(recordings: Recordings) -> list[Fold]:
@@ -299,13 +302,12 @@ def samples_of(folder: Path, recordings: Recordings) -> tuple[Samples, list[tupl
 def segments_imf_features(recordings: Recordings, samples: Samples, spans: list, workers: int) -> np.ndarray:
     """:func:`imf_features` of each matrix's segment (its recording's channel, preprocessed whole as compute_hht
     does, then cut), on ``workers`` processes."""
-    preprocessed: dict[tuple[int, str], np.ndarray] = {}
-    segments = []
-    for owner, channel, (start, stop) in zip(samples.recording.tolist(), samples.channel.tolist(), spans, strict=True):
-        if (owner, channel) not in preprocessed:
-            column = recordings.signals[owner][:, recordings.channels.index(channel)]
-            preprocessed[owner, channel] = preprocess(column, FS, Preprocessing())
-        segments.append(preprocessed[owner, channel][start:stop])
+    segments = [
+        recordings.preprocessed[owner][start:stop, recordings.channels.index(channel)]
+        for owner, channel, (start, stop) in zip(
+            samples.recording.tolist(), samples.channel.tolist(), spans, strict=True
+        )
+    ]
     return np.array(Parallel(n_jobs=workers)(delayed(imf_features)(segment, FS) for segment in segments))
 
 
@@ -363,10 +365,9 @@ def classic_windows(recordings: Recordings) -> tuple[np.ndarray, np.ndarray]:
     """Hudgins' features of every 200 ms window (every 50 ms) of all channels in one vector, and its recording."""
     length, hop = round(CLASSIC_WINDOW_S * FS), round(CLASSIC_HOP_S * FS)
     rows, owners = [], []
-    for r, signal in enumerate(recordings.signals):
-        channels = np.stack([preprocess(channel, FS, Preprocessing()) for channel in signal.T])
-        for start in range(0, channels.shape[1] - length + 1, hop):
-            rows.append(hudgins_features(channels[:, start : start + length]).reshape(-1))
+    for r, signal in enumerate(recordings.preprocessed):
+        for start in range(0, len(signal) - length + 1, hop):
+            rows.append(hudgins_features(signal[start : start + length].T).reshape(-1))
             owners.append(r)
     return np.array(rows), np.array(owners)
 
@@ -429,12 +430,6 @@ def per_recording(probabilities: np.ndarray, owners: np.ndarray, test: np.ndarra
     return np.array([probabilities[owners == r].mean(axis=0).argmax() for r in test])
 
 
-def zscored(features: np.ndarray, keys: np.ndarray, population: PopulationStatistics) -> np.ndarray:
-    """Standardised within each key (subject, channel), as ``--normalise subject_muscle`` does (``population``:
-    the training rows' statistics, for a key with too few rows)."""
-    return normalise_within_groups(features, keys, population)
-
-
 # --- one fold -----------------------------------------------------------------------------------
 
 
@@ -485,15 +480,16 @@ def outcome(probabilities: np.ndarray, owners: np.ndarray, fold: Fold, head: str
 
 
 def zscored_fold(samples: Samples, blocks: tuple[str, ...], subjects: np.ndarray, fold: Fold) -> tuple:
-    """The fold's samples' features of ``blocks``, z-scored within (subject, channel) (the training
-    rows' statistics for a key with too few rows), and each row's recording; rows of neither side are 0."""
+    """The fold's samples' features of ``blocks``, z-scored within (subject, channel) as ``--normalise
+    subject_muscle`` does (the training rows' statistics for a key with too few rows), and each row's
+    recording; rows of neither side are 0."""
     x = samples.features[:, columns(blocks)]
     keys = np.char.add(subjects[samples.recording], "/" + samples.channel)
     rows_train, rows_test = np.isin(samples.recording, fold.train), np.isin(samples.recording, fold.test)
     population = PopulationStatistics.of(x[rows_train])
     result = np.zeros_like(x)
     for rows in (rows_train, rows_test):
-        result[rows] = zscored(x[rows], keys[rows], population)
+        result[rows] = normalise_within_groups(x[rows], keys[rows], population)
     return result, samples.recording
 
 
