@@ -48,9 +48,11 @@ Rows:
   folds, balanced accuracy of the samples); the chosen heads are counted in the last column. An
   SVM chosen is refitted with Platt's calibration for its probabilities.
 * The per-channel rows of whole recordings once more without normalisation (subjects unknown).
-* train.py's own estimator on whole-recording matrices (``--units whole`` only):
-  ``HHTClassifier`` with ``--normalise subject_muscle --tune`` (its default model and
-  C x gamma grid, nested).
+* train.py's own estimator (its default model and C x gamma grid, nested), for each unit: one matrix
+  per sample, ``HHTClassifier`` with ``--normalise subject_muscle --tune`` (whole recordings only), and
+  window samples (``--sample window --normalise subject --tune``: ``HHTClassifier(channels=...)``, all
+  channels of a window in one vector, standardised within each subject, which is per subject and
+  channel since each column is one channel's) of the HHT descriptors and of HHT + time-domain.
 
 Throughput: the windows (of all channels) per second per core of our path, conversion (EMD and
 the Hilbert spectrum, on ``--workers`` processes) and descriptors together, beside LibEMG's
@@ -467,6 +469,9 @@ def run_fold(fold: Fold, recordings: Recordings, samples: dict[str, Samples], cl
                 result[vector_row(name, unit)] = chosen_head_outcome(x, owners, recordings, fold, search)
             if unit == "whole":
                 result[TRAIN_PY_ROW] = train_py_outcome(unit_samples, recordings, fold, search.seed)
+            for blocks in WINDOW_FEATURE_SETS:
+                row = train_py_window_row(blocks, unit)
+                result[row] = train_py_window_outcome(unit_samples, blocks, recordings, fold, search.seed)
     return result
 
 
@@ -530,6 +535,30 @@ def train_py_outcome(samples: Samples, recordings: Recordings, fold: Fold, seed:
     model.fit_features(x[rows_train], labels[rows_train], groups.take(np.flatnonzero(rows_train)))
     probabilities = model.predict_proba_features(x[rows_test], groups.take(np.flatnonzero(rows_test)))
     return outcome(probabilities[:, : len(CLASSES)], samples.recording[rows_test], fold, "SVM", labels[rows_test])
+
+
+def train_py_window_outcome(
+    samples: Samples, blocks: tuple[str, ...], recordings: Recordings, fold: Fold, seed: int
+) -> dict:
+    """The outcome of train.py's estimator on window samples (``--sample window --normalise subject --tune``)."""
+    x, owners = channels_in_one_vector(samples.features[:, columns(blocks)], samples)
+    channels = sorted(set(samples.channel.tolist()))
+    model = HHTClassifier(features="+".join(blocks), normalisation="subject", seed=seed, channels=channels)
+    groups = FileGroups(recordings.subjects[owners], np.full(len(owners), ""))
+    labels = recordings.labels[owners]
+    train, test = np.flatnonzero(np.isin(owners, fold.train)), np.flatnonzero(np.isin(owners, fold.test))
+    tuned = tune_svm(model, x[train], labels[train], groups.take(train), seed)
+    model.set_params(svm_C=tuned["C"], svm_gamma=tuned["gamma"])
+    model.fit_features(x[train], labels[train], groups.take(train))
+    probabilities = model.predict_proba_features(x[test], groups.take(test))
+    return outcome(probabilities[:, : len(CLASSES)], owners[test], fold, "SVM")
+
+
+WINDOW_FEATURE_SETS = (("hht",), ("hht", "td"))
+
+
+def train_py_window_row(blocks: tuple[str, ...], unit: str) -> str:
+    return f"train.py: {'+'.join(blocks)}, --sample window --normalise subject --tune [{unit}]"
 
 
 CLASSIC_ROW = "Hudgins time-domain, all channels in one vector, 200 ms windows + LDA (the classic pipeline)"

@@ -65,6 +65,10 @@ factorised model, 2 cores; benchmarks/bench_scale.py), 86 s at 16,000 in an earl
 harder data. The scalable head is as accurate from 1,000 samples up (docs/scaling.md), so the
 threshold keeps the SVM's fit under about a minute with a margin."""
 MODELS = ("joint", "factorised")
+SAMPLE_KINDS = ("matrix", "window")
+"""What one training sample is: one matrix (one channel of one window), or one window of all channels
+(:mod:`semg_hht.data.windows`)."""
+DEFAULT_SAMPLE = "matrix"
 NORMALISATION_MODES = ("none", "subject", "subject_muscle")
 AGGREGATION_RULES = ("mean", "majority")
 DEFAULT_AGGREGATION_RULE = "mean"

@@ -34,8 +34,8 @@ def test_block_weights_give_each_block_the_same_share_of_the_distance():
     shares = [np.sum(weights[block] ** 2) for block in block_slices(("cnn", "hht")).values()]
     np.testing.assert_allclose(shares, [1.0, 1.0])
     np.testing.assert_array_equal(block_weights(("hht",)), np.ones(len(DESCRIPTOR_NAMES)))
-    assert reference_gamma(("cnn", "hht")) == pytest.approx(0.5)
-    assert reference_gamma(("hht",)) == pytest.approx(1 / len(DESCRIPTOR_NAMES))
+    assert reference_gamma(block_weights(("cnn", "hht"))) == pytest.approx(0.5)
+    assert reference_gamma(block_weights(("hht",))) == pytest.approx(1 / len(DESCRIPTOR_NAMES))
 
 
 def test_normalisation_standardises_each_group_with_its_own_statistics():

@@ -26,6 +26,7 @@ from semg_hht.defaults import (
     DEFAULT_MODEL,
     DEFAULT_NORMALISATION,
     DEFAULT_PATIENCE,
+    DEFAULT_SAMPLE,
     DEFAULT_SEED,
     DEFAULT_SVM_C,
     DEFAULT_SVM_GAMMA,
@@ -35,6 +36,7 @@ from semg_hht.defaults import (
     HEADS,
     MODELS,
     NORMALISATION_MODES,
+    SAMPLE_KINDS,
     SVM_KERNELS,
 )
 
@@ -151,6 +153,14 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="svm: the calibrated RBF SVM (its fit grows as n^2); scalable: a Nystroem approximation of the "
         "same kernel + logistic regression (fit about linear in n, for 10^5-10^6 samples); auto: svm up to "
         f"{AUTO_SVM_MAX_SAMPLES:,} training samples, scalable above (default: %(default)s)",
+    )
+    model.add_argument(
+        "--sample",
+        default=DEFAULT_SAMPLE,
+        choices=SAMPLE_KINDS,
+        help="matrix: one sample per matrix file (one channel of one window); window: one sample per window of a "
+        "recording with all its channels' features side by side (files converted with --channel all; a window "
+        "lacking a channel is skipped); needs --epochs 0 (default: %(default)s)",
     )
     model.add_argument(
         "--vote",

@@ -218,13 +218,18 @@ def _drop_files_without_subject(folder: DataFolder, source: str) -> None:
 @dataclass
 class FileFeatures:
     """Feature vectors of the files that loaded (row i from ``paths[i]``), their stored channel and recording
-    names, the failures."""
+    names, the failures.
+
+    For window samples (:mod:`semg_hht.data.windows`) a row is a window: ``paths[i]`` names it (no file
+    has that path) and ``members[i]`` are its files, in the model's channel order; None for files.
+    """
 
     paths: list[Path]
     features: np.ndarray
     errors: list[MatrixFileError]
     channels: list[str | None] = field(default_factory=list)
     recordings: list[str | None] = field(default_factory=list)
+    members: list[list[Path]] | None = None
 
     def take(self, rows: Sequence[int], errors: list[MatrixFileError]) -> FileFeatures:
         """The files at ``rows``, with ``errors`` as the failures."""
@@ -234,7 +239,12 @@ class FileFeatures:
             errors,
             [self.channels[i] for i in rows],
             [self.recordings[i] for i in rows],
+            None if self.members is None else [self.members[i] for i in rows],
         )
+
+    def source_file(self, row: int) -> Path:
+        """The file whose name and labels-file row give row ``row``'s subject: the file, or a window's first."""
+        return self.paths[row] if self.members is None else self.members[row][0]
 
 
 def extract_file_features(
@@ -257,7 +267,7 @@ def extract_file_features(
     message, ``None`` (training) does not. A file that stores no axis is taken to be on the
     classifier's.
     """
-    encoded = FileFeatures([], np.empty((len(paths), len(classifier.feature_names)), np.float32), [])
+    encoded = FileFeatures([], np.empty((len(paths), len(classifier.matrix_feature_names)), np.float32), [])
     needs_time_domain = "td" in classifier.feature_blocks
     reads_matrix = bool({"cnn", "hht"} & set(classifier.feature_blocks))
     if "cnn" not in classifier.feature_blocks:
@@ -319,10 +329,10 @@ def with_groups(encoded: FileFeatures, source: SubjectSource, required: bool) ->
     When ``required`` (a model that normalises within subjects), a file without a
     subject cannot be predicted: it is moved to the errors and the rest are grouped.
     """
-    subjects = [source.subject(path) for path in encoded.paths]
+    subjects = [source.subject(encoded.source_file(i)) for i in range(len(encoded.paths))]
     if not required and any(subject is None for subject in subjects):
         return encoded, None
     keep = [i for i, subject in enumerate(subjects) if subject is not None]
     missing = [MatrixFileError(encoded.paths[i], NO_SUBJECT) for i, subject in enumerate(subjects) if subject is None]
     kept = encoded.take(keep, encoded.errors + missing)
-    return kept, source.groups(kept.paths, kept.channels)
+    return kept, source.groups([kept.source_file(i) for i in range(len(kept.paths))], kept.channels)

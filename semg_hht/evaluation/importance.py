@@ -4,7 +4,8 @@ The importance of a feature (Breiman 2001, "Random forests") is the drop in the 
 values are shuffled among the files, which breaks its link to the class and leaves its
 distribution as it is; computed with scikit-learn's ``permutation_importance`` on held-out files,
 ``n_repeats`` shuffles each, as mean and standard deviation. A block (``cnn``, ``hht``, ``td``) is
-shuffled as a whole: its columns move together, so the block's internal structure is kept.
+shuffled as a whole: its columns move together, so the block's internal structure is kept. In a
+model of window samples a descriptor's columns in every channel move together too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from semg_hht.classes import N_CLASSES
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.descriptors import DESCRIPTOR_NAMES
-from semg_hht.model.feature_sets import block_slices
+from semg_hht.model.feature_sets import block_columns
 from semg_hht.model.normalisation import FileGroups
 
 SCORING = "balanced_accuracy"
@@ -28,8 +29,8 @@ N_REPEATS = 10
 class _Columns(BaseEstimator, ClassifierMixin):
     """A fitted classifier as scikit-learn sees it, over some columns of fixed feature vectors.
 
-    ``X`` holds, for each permuted unit, either the values of one column (``units`` are column
-    indices) or a row index that the unit's columns are taken from (``units`` are blocks).
+    ``X`` holds, for each permuted unit (an array of column indices), the row index that the unit's
+    columns are taken from: shuffling it moves the unit's columns together.
     """
 
     def __init__(self, classifier: HHTClassifier, features: np.ndarray, groups: FileGroups | None, units: list):
@@ -48,10 +49,7 @@ class _Columns(BaseEstimator, ClassifierMixin):
     def predict(self, X: np.ndarray) -> np.ndarray:
         features = np.array(self.features, dtype=np.float64)
         for k, unit in enumerate(self.units):
-            if isinstance(unit, slice):
-                features[:, unit] = self.features[X[:, k].astype(int)][:, unit]
-            else:
-                features[:, unit] = X[:, k]
+            features[:, unit] = self.features[X[:, k].astype(int)][:, unit]
         return self.classifier.predict_features(features, self.groups)
 
 
@@ -74,15 +72,19 @@ def permutation_importances(
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import balanced_accuracy_score
 
-    slices = block_slices(classifier.feature_blocks)
-    columns = {name: index for index, name in enumerate(classifier.feature_names)}
-    descriptors = [name for name in DESCRIPTOR_NAMES if name in columns]
+    blocks = block_columns(classifier.feature_blocks, classifier.channel_names)
+    per_matrix = classifier.matrix_feature_names
+    descriptors = [name for name in DESCRIPTOR_NAMES if name in per_matrix]
+    # A descriptor's column in each channel (one matrix a sample: its one column).
+    width, n_channels = len(per_matrix), len(classifier.feature_names) // len(per_matrix)
+    channel_offsets = np.arange(n_channels) * width
+    descriptor_units = [channel_offsets + per_matrix.index(name) for name in descriptors]
     rows = np.arange(len(features), dtype=np.float64)
-    units: dict[str, tuple[list, np.ndarray]] = {
-        "blocks": (list(slices.values()), np.repeat(rows[:, None], len(slices), axis=1)),
-        "descriptors": ([columns[name] for name in descriptors], features[:, [columns[n] for n in descriptors]]),
+    units: dict[str, tuple[list[np.ndarray], np.ndarray]] = {
+        "blocks": (list(blocks.values()), np.repeat(rows[:, None], len(blocks), axis=1)),
+        "descriptors": (descriptor_units, np.repeat(rows[:, None], len(descriptors), axis=1)),
     }
-    names = {"blocks": list(slices), "descriptors": descriptors}
+    names = {"blocks": list(blocks), "descriptors": descriptors}
     result: dict[str, Any] = {"metric": SCORING, "n_repeats": N_REPEATS}
     with warnings.catch_warnings():
         # A shuffle often predicts a class the held-out files lack; the score counts it as it should.

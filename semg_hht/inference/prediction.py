@@ -15,6 +15,9 @@ files that could not be read under ``"errors"``::
       },
       "errors": {"broken.npz": "the file is empty"}
     }
+
+A model of window samples (:mod:`semg_hht.data.windows`) predicts windows: each record is named by
+its window (``BICEPS_test_001_seg000``) and lists its files under ``"files"``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 from semg_hht.classes import CLASS_NAMES
 from semg_hht.data.aggregation import RecordingPrediction, aggregate
 from semg_hht.data.dataset import FileFeatures, SubjectSource, compile_group_pattern, extract_file_features, with_groups
+from semg_hht.data.windows import stack_windows
 from semg_hht.defaults import (
     AGGREGATE_LEVELS,
     AGGREGATION_RULES,
@@ -101,10 +105,12 @@ def write_predictions(
     errors: list[MatrixFileError],
     explanations: dict[Path, dict[str, Any]] | None = None,
     recordings: RecordingPredictions | None = None,
+    members: list[list[Path]] | None = None,
 ) -> None:
     """Write the predictions JSON atomically, one record at a time.
 
-    The object maps each file name to its :func:`prediction_record` (one line per file),
+    The object maps each file name (or window name, with its files under ``"files"`` from
+    ``members``) to its :func:`prediction_record` (one line per file),
     with the file's record of ``explanations`` under ``"explanation"`` where given, then
     ``"recordings"`` (one line per recording) where ``recordings`` is given, and ends with
     ``"errors"``: file name -> reason. Records are made as they are written,
@@ -118,9 +124,9 @@ def write_predictions(
     """
     try:
         with atomic_open(path, "w") as stream:
-            _write_document(stream, paths, probabilities, errors, explanations or {}, recordings)
+            _write_document(stream, paths, probabilities, errors, explanations or {}, recordings, members)
     except WriteError as error:
-        _write_document(sys.stdout, paths, probabilities, errors, explanations or {}, recordings)
+        _write_document(sys.stdout, paths, probabilities, errors, explanations or {}, recordings, members)
         sys.stdout.flush()
         raise error.with_advice("the predictions are printed on stdout instead, as JSON") from None
 
@@ -132,10 +138,13 @@ def _write_document(
     errors: list[MatrixFileError],
     explanations: dict[Path, dict[str, Any]],
     recordings: RecordingPredictions | None,
+    members: list[list[Path]] | None,
 ) -> None:
     stream.write("{\n")
-    for file, row in zip(paths, probabilities, strict=True):
-        fields = {"explanation": explanations[file]} if file in explanations else {}
+    for k, (file, row) in enumerate(zip(paths, probabilities, strict=True)):
+        fields: dict[str, Any] = {"explanation": explanations[file]} if file in explanations else {}
+        if members is not None:
+            fields["files"] = [display_name(member) for member in members[k]]
         record = json.dumps(prediction_record(row) | fields, ensure_ascii=False)
         stream.write(f"  {json.dumps(display_name(file), ensure_ascii=False)}: {record},\n")
     if recordings is not None:
@@ -209,6 +218,12 @@ def run_inference(options: InferenceOptions) -> int:
     """
     prefix, files, source = _check_inference_inputs(options)
     classifier = _load_classifier(options, prefix)
+    channels = classifier.channel_names
+    if channels is not None and options.explain:
+        raise UsageError(
+            f"`explain` explains one matrix at a time; {prefix}'s samples are windows of {len(channels)} channels: "
+            "predict without `explain`"
+        )
     needs_subjects = classifier.normalisation != "none"
     if needs_subjects and not source.gives_subjects:
         raise UsageError(
@@ -223,6 +238,8 @@ def run_inference(options: InferenceOptions) -> int:
             raise
         logger.info(out_of_memory_advice(options.batch_size), extra=TO_STDERR)
         return EXIT_OUT_OF_MEMORY
+    if channels is not None:
+        encoded = stack_windows(encoded, source.recordings(encoded), channels, encoded.errors).as_file_features()
     encoded, groups = with_groups(encoded, source, needs_subjects)
     probabilities = classifier.predict_proba_features(encoded.features, groups)
     recordings = None
@@ -231,7 +248,7 @@ def run_inference(options: InferenceOptions) -> int:
             aggregate(probabilities, source.recordings(encoded), options.vote), options.vote
         )
     if os.path.isdir(options.input):
-        _log_folder_results(encoded.paths, probabilities, len(files))
+        _log_folder_results(encoded, probabilities, len(files))
     elif encoded.paths:
         _log_single_result(prediction_record(probabilities[0]))
     if recordings is not None:
@@ -305,12 +322,16 @@ def _write_results(
         except WriteError as error:
             if not options.output:
                 raise
-            write_predictions(options.output, encoded.paths, probabilities, encoded.errors, None, recordings)
+            write_predictions(
+                options.output, encoded.paths, probabilities, encoded.errors, None, recordings, encoded.members
+            )
             raise error.with_advice(f"the predictions were written to {options.output}, without explanations") from None
         files = f"{len(explanations)} file{'s' if len(explanations) != 1 else ''}"
         logger.info(f"\nExplanations of {files} saved to: {options.explain} ({seconds:.2f} s per file)")
     if options.output:
-        write_predictions(options.output, encoded.paths, probabilities, encoded.errors, explanations, recordings)
+        write_predictions(
+            options.output, encoded.paths, probabilities, encoded.errors, explanations, recordings, encoded.members
+        )
         logger.info(f"\nPredictions saved to: {options.output}")
 
 
@@ -331,15 +352,17 @@ def _log_recording_results(recordings: RecordingPredictions) -> None:
         logger.info(f"{combined.recording}: {CLASS_NAMES[best]} ({combined.probabilities[best]:.4f}, {files})")
 
 
-def _log_folder_results(paths: list[Path], probabilities: np.ndarray, n_files: int) -> None:
+def _log_folder_results(encoded: FileFeatures, probabilities: np.ndarray, n_files: int) -> None:
     predicted = probabilities.argmax(axis=1)
     logger.info("")
-    for path, row, best in zip(paths, probabilities, predicted, strict=True):
+    for path, row, best in zip(encoded.paths, probabilities, predicted, strict=True):
         logger.info(f"{display_name(path)}: {CLASS_NAMES[best]} (confidence: {row[best]:.4f})")
     counts = np.bincount(predicted, minlength=len(CLASS_NAMES))
-    logger.info(f"\nPredicted {len(paths)} of {n_files} files")
+    predicted_files = len(encoded.paths) if encoded.members is None else sum(map(len, encoded.members))
+    windows = "" if encoded.members is None else f" in {len(encoded.paths)} windows"
+    logger.info(f"\nPredicted {predicted_files} of {n_files} files{windows}")
     logger.info("Predictions per class:")
     for name, count in zip(CLASS_NAMES, counts, strict=True):
         logger.info(f"  {name}: {count}")
-    if len(paths) < n_files:
-        logger.info(f"Failed: {n_files - len(paths)} files (each is named with its reason on stderr)")
+    if predicted_files < n_files:
+        logger.info(f"Failed: {n_files - predicted_files} files (each is named with its reason on stderr)")

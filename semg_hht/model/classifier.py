@@ -50,7 +50,14 @@ from semg_hht.defaults import (
 from semg_hht.hht.axes import frequency_axis, is_frequency_axis
 from semg_hht.io.matrices import MATRIX_SHAPE
 from semg_hht.model.estimator_base import Estimator, GroupsConsumer, balanced_accuracy_score, classifier_tags
-from semg_hht.model.feature_sets import block_slices, block_weights, feature_names, feature_set_name, parse_feature_set
+from semg_hht.model.feature_sets import (
+    block_slices,
+    block_weights,
+    channel_feature_names,
+    feature_names,
+    feature_set_name,
+    parse_feature_set,
+)
 from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
 from semg_hht.model.normalisation import FileGroups, GroupsLike, PopulationStatistics, as_file_groups
 from semg_hht.model.scalable_head import ScalableHead
@@ -235,6 +242,10 @@ class HHTClassifier(GroupsConsumer, Estimator):
         Hz of each matrix row, on which the descriptors are computed (a recording sampled at 500 Hz
         is converted on a narrower band than the default 20-450 Hz); train.py takes it from the
         training files, and predicting refuses a file on another axis unless asked to resample it.
+    channels : sequence of str, optional
+        With channel names, a sample is one window of these channels (:mod:`semg_hht.data.windows`):
+        ``X`` is (n, n_channels, 256, 256) and a feature vector holds each channel's features side by
+        side, in this order. None (the default): a sample is one matrix.
 
     Attributes
     ----------
@@ -278,6 +289,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
         model: str = DEFAULT_MODEL,
         head: str = DEFAULT_HEAD,
         frequency_hz: Sequence[float] | None = None,
+        channels: Sequence[str] | None = None,
     ):
         self.encoder = encoder
         self.svm_C = svm_C
@@ -292,6 +304,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
         self.model = model
         self.head = head
         self.frequency_hz = frequency_hz
+        self.channels = channels
         self._check_settings()
 
     def _check_settings(self) -> None:
@@ -313,6 +326,10 @@ class HHTClassifier(GroupsConsumer, Estimator):
             len(self.frequency_hz) != MATRIX_SHAPE[0] or not is_frequency_axis(np.asarray(self.frequency_hz))
         ):
             raise ValueError("frequency_hz must be 256 finite, increasing Hz: one per matrix row")
+        if self.channels is not None and (
+            not self.channels or len(set(self.channels)) != len(self.channels) or not all(self.channels)
+        ):
+            raise ValueError(f"channels must be distinct, non-empty names, got {self.channels!r}")
 
     def __sklearn_is_fitted__(self) -> bool:
         return self.is_fitted
@@ -335,8 +352,24 @@ class HHTClassifier(GroupsConsumer, Estimator):
         return feature_set_name(self.feature_blocks)
 
     @property
-    def feature_names(self) -> list[str]:
+    def channel_names(self) -> tuple[str, ...] | None:
+        """``channels`` as a tuple: the channels of a window sample, in order; None for one matrix a sample."""
+        return None if self.channels is None else tuple(str(channel) for channel in self.channels)
+
+    @property
+    def matrix_feature_names(self) -> list[str]:
+        """The names of one matrix's features (what :meth:`features_of` gives per matrix)."""
         return feature_names(self.feature_blocks)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The names of one sample's features: one matrix's, or each channel's of a window sample."""
+        return channel_feature_names(self.feature_blocks, self.channel_names)
+
+    @property
+    def column_weights(self) -> np.ndarray:
+        """Each feature column's weight after standardisation (:func:`~semg_hht.model.feature_sets.block_weights`)."""
+        return block_weights(self.feature_blocks, 1 if self.channel_names is None else len(self.channel_names))
 
     @property
     def frequency_axis(self) -> np.ndarray:
@@ -352,6 +385,8 @@ class HHTClassifier(GroupsConsumer, Estimator):
     @property
     def cnn_columns(self) -> slice:
         """The CNN block's columns of a feature vector (what the encoder's training head sees)."""
+        if self.channel_names is not None:
+            raise ValueError("encoder training sees one matrix a sample, not windows of several channels")
         slices = block_slices(self.feature_blocks)
         if "cnn" not in slices:
             raise ValueError(f"feature set {self.feature_set} has no CNN block")
@@ -387,12 +422,19 @@ class HHTClassifier(GroupsConsumer, Estimator):
         return np.concatenate([np.asarray(part, dtype=np.float32) for part in parts], axis=1)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """Feature vectors of matrices X, shape (n, 256, 256) -> (n, n_features), float32."""
+        """Feature vectors of matrices X, shape (n, 256, 256) -> (n, n_features), float32; of window samples
+        (``channels`` set), (n, n_channels, 256, 256) -> (n, n_channels * features per matrix)."""
         X = np.asarray(X)
-        if X.ndim != 3 or X.shape[1:] != MATRIX_SHAPE:
-            raise ValueError(f"X must have shape (n, 256, 256), got {X.shape}")
-        batches = [self.features_of(X[start : start + self.batch_size]) for start in range(0, len(X), self.batch_size)]
-        return np.concatenate(batches) if batches else np.empty((0, len(self.feature_names)), np.float32)
+        shape = MATRIX_SHAPE if self.channel_names is None else (len(self.channel_names), *MATRIX_SHAPE)
+        if X.ndim != len(shape) + 1 or X.shape[1:] != shape:
+            raise ValueError(f"X must have shape (n, {', '.join(map(str, shape))}), got {X.shape}")
+        matrices = X.reshape(-1, *MATRIX_SHAPE)
+        batches = [
+            self.features_of(matrices[start : start + self.batch_size])
+            for start in range(0, len(matrices), self.batch_size)
+        ]
+        features = np.concatenate(batches) if batches else np.empty((0, len(self.matrix_feature_names)), np.float32)
+        return features.reshape(len(X), len(self.feature_names))
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: GroupsLike = None) -> HHTClassifier:
         """Fit on matrices X (n, 256, 256) with class IDs y (n,), with the encoder of ``encoder`` (or ``seed``)."""
@@ -438,7 +480,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
         self._check_settings()
         groups = as_file_groups(groups)
         features, y = self._checked_training_data(features, y, groups)
-        weights = block_weights(self.feature_blocks)
+        weights = self.column_weights
         # Kept for every model: the normalisation's fallback, and the reference of the explanations.
         self.population_ = PopulationStatistics.of(features)
         model_input = self._model_input(features, groups)
@@ -520,8 +562,11 @@ def describe_model(classifier: HHTClassifier) -> str:
         "subject": "within each subject",
         "subject_muscle": "within each subject and muscle",
     }
+    sample = "per file"
+    if classifier.channel_names is not None:
+        sample = f"per window of {len(classifier.channel_names)} channels: {', '.join(classifier.channel_names)}"
     return (
-        f"Features: {classifier.feature_set} ({len(classifier.feature_names)} per file); "
+        f"Features: {classifier.feature_set} ({len(classifier.feature_names)} {sample}); "
         f"normalisation: {normalisation[classifier.normalisation]}; model: {classifier.model}; "
         f"head: {getattr(classifier, 'head_reason_', classifier.head)}"
     )

@@ -11,6 +11,10 @@ A feature set is a ``+``-joined choice of blocks, always laid out in this order:
 Combining blocks: after standardisation every column of a block of width ``d`` is weighted
 by ``1 / sqrt(d)``, so that each block contributes the same expected squared distance to the
 RBF kernel whatever its width; without it the 256 CNN columns drown the few descriptors.
+
+Window samples (:mod:`semg_hht.data.windows`): a sample may be one window of several channels,
+each channel's features side by side in the model's channel order (channel-major), each column
+named ``<channel>:<name>``; a block then spans its columns in every channel.
 """
 
 from __future__ import annotations
@@ -59,6 +63,20 @@ def feature_names(blocks: tuple[str, ...]) -> list[str]:
     return [name for block in blocks for name in BLOCK_NAMES[block]]
 
 
+def channel_feature_names(blocks: tuple[str, ...], channels: tuple[str, ...] | None) -> list[str]:
+    """The name of every column of a sample: :func:`feature_names`, or per channel ``<channel>:<name>``."""
+    names = feature_names(blocks)
+    return names if channels is None else [f"{channel}:{name}" for channel in channels for name in names]
+
+
+def block_columns(blocks: tuple[str, ...], channels: tuple[str, ...] | None) -> dict[str, np.ndarray]:
+    """The column indices of each block in a sample: one matrix's, or each channel's of a window sample."""
+    width = len(feature_names(blocks))
+    offsets = np.arange(1 if channels is None else len(channels)) * width
+    slices = block_slices(blocks)
+    return {block: (offsets[:, None] + np.arange(width)[span][None, :]).ravel() for block, span in slices.items()}
+
+
 def block_slices(blocks: tuple[str, ...]) -> dict[str, slice]:
     """The columns of each block."""
     slices, start = {}, 0
@@ -68,12 +86,14 @@ def block_slices(blocks: tuple[str, ...]) -> dict[str, slice]:
     return slices
 
 
-def block_weights(blocks: tuple[str, ...]) -> np.ndarray:
-    """Per-column weight after standardisation: ``1 / sqrt(width)`` of its block; all 1 for one block.
+def block_weights(blocks: tuple[str, ...], n_channels: int = 1) -> np.ndarray:
+    """Per-column weight after standardisation: ``1 / sqrt(width)`` of its block (over all ``n_channels``
+    of a window sample, laid out channel-major); all 1 for one block.
 
     One block is left unweighted: a common factor only rescales ``gamma="scale"``, and a
     single-block model stays exactly as it was before blocks existed.
     """
     if len(blocks) == 1:
-        return np.ones(len(BLOCK_NAMES[blocks[0]]))
-    return np.concatenate([np.full(len(BLOCK_NAMES[b]), 1.0 / np.sqrt(len(BLOCK_NAMES[b]))) for b in blocks])
+        return np.ones(n_channels * len(BLOCK_NAMES[blocks[0]]))
+    one_channel = [np.full(len(BLOCK_NAMES[b]), 1.0 / np.sqrt(n_channels * len(BLOCK_NAMES[b]))) for b in blocks]
+    return np.tile(np.concatenate(one_channel), n_channels)

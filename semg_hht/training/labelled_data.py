@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,11 +20,12 @@ from semg_hht.data.dataset import (
     extract_file_features,
     scan_data_folder,
 )
+from semg_hht.data.windows import WindowSamples, channels_of, stack_windows
 from semg_hht.errors import UsageError
 from semg_hht.evaluation.splits import make_split
 from semg_hht.hht.axes import axis_text, same_axis
 from semg_hht.io.labels_file import read_labels_file
-from semg_hht.io.matrices import list_npz_files, printable_path, read_matrix_axes
+from semg_hht.io.matrices import MatrixFileError, list_npz_files, printable_path, read_matrix_axes
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.feature_sets import parse_feature_set
 from semg_hht.model.normalisation import FileGroups, take_groups
@@ -108,7 +110,10 @@ class LabelledData:
     ``features`` (n, n_features) are the first pass's (the untrained encoder's); ``labels`` (n,)
     class IDs; ``subjects`` (n,) or None when a file has none; ``groups`` subjects and muscles for
     the normalisation; ``recordings`` (n,) the recording of each file; ``pins`` the labels file's
-    split column; ``fingerprints`` each file's SHA-256 by name.
+    split column; ``fingerprints`` each file's SHA-256 by name. With window samples a row is a window
+    (:mod:`semg_hht.data.windows`): ``paths`` name the windows, ``members`` hold their files,
+    ``channels`` are the windows' channels in order (both None for matrix samples), and a window's
+    fingerprint is the SHA-256 of its files' fingerprints.
     """
 
     paths: list[Path]
@@ -119,10 +124,19 @@ class LabelledData:
     recordings: list[str]
     pins: list[str | None]
     fingerprints: dict[str, str]
+    members: list[list[Path]] | None = None
+    channels: tuple[str, ...] | None = None
 
     @property
     def names(self) -> list[str]:
         return [path.name for path in self.paths]
+
+    def matrix_files(self, rows: np.ndarray) -> tuple[list[Path], list[int]]:
+        """The matrix files of the samples at ``rows`` and their class IDs (a window's files share its class)."""
+        if self.members is None:
+            return [self.paths[i] for i in rows], self.labels[rows].tolist()
+        files = [path for i in rows for path in self.members[i]]
+        return files, np.repeat(self.labels[rows], [len(self.members[i]) for i in rows]).tolist()
 
     def groups_of(self, index: np.ndarray) -> FileGroups | None:
         return take_groups(self.groups, index)
@@ -175,7 +189,100 @@ def encode_files(options: TrainingOptions, classifier: HHTClassifier, scanned: S
     if options.epochs == 0:
         test_errors = [error for error in encoded.errors if Path(error.path) not in index_of]
         tests = encoded.take(np.flatnonzero(~is_labelled).tolist(), test_errors)
+    if options.sample == "window":
+        return _window_pass(classifier, scanned, labelled, tests, index_of, skipped)
     return FirstPass(_labelled_data(labelled, scanned, index_of), tests, skipped)
+
+
+def _window_pass(
+    classifier: HHTClassifier,
+    scanned: Scan,
+    labelled: FileFeatures,
+    tests: FileFeatures | None,
+    index_of: dict[Path, int],
+    skipped: list[tuple[Path, str]],
+) -> FirstPass:
+    """The first pass with window samples (`sample` window): the files gathered into windows of the model's
+    channels (a new model takes the labelled files' channels), each file left out skipped with its reason.
+
+    Raises
+    ------
+    UsageError
+        No labelled file stores its channel, or no window is complete.
+    """
+    channels = classifier.channel_names or channels_of(labelled.channels)
+    if not channels:
+        raise UsageError(
+            "`sample` window needs matrices that store their channel (compute_hht.py writes it); "
+            f"none of the labelled files in {scanned.folder.labelled[0].parent} does"
+        )
+    classifier.channels = list(channels)
+    logger.info(f"Window samples of {len(channels)} channels: {', '.join(channels)}")
+    windows = stack_windows(labelled, scanned.source.recordings(labelled), channels)
+    windows = _windows_of_one_class(windows, scanned.folder, index_of)
+    for error in windows.errors:
+        logger.warning(f"skipping {error}")
+    skipped = skipped + [(Path(error.path), error.reason) for error in windows.errors]
+    logger.info(f"Training samples: {len(windows.names)} windows of {len(channels)} channels")
+    if not windows.names:
+        folder = scanned.folder.labelled[0].parent
+        raise UsageError(f"No complete window of the channels {', '.join(channels)} in {folder}")
+    if tests is not None:
+        recordings = scanned.source.recordings(tests)
+        tests = stack_windows(tests, recordings, channels, tests.errors).as_file_features()
+    return FirstPass(_window_data(windows, channels, scanned, index_of), tests, skipped)
+
+
+def _windows_of_one_class(windows: WindowSamples, folder: DataFolder, index_of: dict[Path, int]) -> WindowSamples:
+    """``windows`` without those whose files differ in class, subject or split pin (a labels file's rows can)."""
+    keep, errors = [], list(windows.errors)
+    for k, (name, members) in enumerate(zip(windows.names, windows.members, strict=True)):
+        rows = [index_of[path] for path in members]
+        if all(len({values[row] for row in rows}) == 1 for values in (folder.labels, folder.subjects, folder.pins)):
+            keep.append(k)
+            continue
+        reason = f"the files of window {name} differ in class, subject or split: a window sample has one of each"
+        errors.extend(MatrixFileError(path, reason) for path in members)
+    return WindowSamples(
+        [windows.names[k] for k in keep],
+        [windows.members[k] for k in keep],
+        [windows.recordings[k] for k in keep],
+        windows.features[keep],
+        errors,
+    )
+
+
+def _window_data(
+    windows: WindowSamples, channels: tuple[str, ...], scanned: Scan, index_of: dict[Path, int]
+) -> LabelledData:
+    """The windows' classes, subjects, muscles (the first file's name's first token) and fingerprints."""
+    folder, source = scanned.folder, scanned.source
+    samples = windows.as_file_features()
+    first = [index_of[members[0]] for members in windows.members]
+    labels = np.array([folder.labels[row] for row in first], dtype=int)
+    _log_class_counts(labels)
+    subjects = groups = None
+    if folder.has_subjects:
+        subjects = np.array([folder.subjects[row] for row in first])
+        _log_subjects(subjects)
+        groups = FileGroups(subjects, np.array([source.muscle(members[0], None) for members in windows.members]))
+    files = file_fingerprints([path for members in windows.members for path in members])
+    fingerprints = {
+        name: sha256("".join(files[path.name] for path in members).encode()).hexdigest()
+        for name, members in zip(windows.names, windows.members, strict=True)
+    }
+    return LabelledData(
+        samples.paths,
+        samples.features,
+        labels,
+        subjects,
+        groups,
+        list(windows.recordings),
+        [folder.pins[row] for row in first],
+        fingerprints,
+        windows.members,
+        channels,
+    )
 
 
 def _take_the_files_axis(classifier: HHTClassifier, labelled: list[Path]) -> None:
@@ -192,18 +299,26 @@ def _take_the_files_axis(classifier: HHTClassifier, labelled: list[Path]) -> Non
     logger.info(f"Frequency axis: {axis_text(classifier.frequency_axis)}")
 
 
+def _log_class_counts(labels: np.ndarray) -> None:
+    logger.info("\nClass distribution:")
+    for name, count in zip(CLASS_NAMES, np.bincount(labels, minlength=N_CLASSES), strict=True):
+        logger.info(f"  {name}: {count} samples")
+
+
+def _log_subjects(subjects: np.ndarray) -> None:
+    names = sorted({str(subject) for subject in subjects})
+    logger.info(f"Subjects: {len(names)} ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
+
+
 def _labelled_data(encoded: FileFeatures, scanned: Scan, index_of: dict[Path, int]) -> LabelledData:
     """The labelled files' classes, subjects, muscles and recordings; the class counts and subjects logged."""
     folder, source, paths = scanned.folder, scanned.source, encoded.paths
     labels = np.array([folder.labels[index_of[path]] for path in paths], dtype=int)
-    logger.info("\nClass distribution:")
-    for name, count in zip(CLASS_NAMES, np.bincount(labels, minlength=N_CLASSES), strict=True):
-        logger.info(f"  {name}: {count} samples")
+    _log_class_counts(labels)
     subjects = groups = None
     if folder.has_subjects:
         subjects = np.array([folder.subjects[index_of[path]] for path in paths])
-        names = sorted(set(subjects))
-        logger.info(f"Subjects: {len(names)} ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
+        _log_subjects(subjects)
         # The subjects are the folder scan's (the same rule as SubjectSource's); only the muscles are new.
         muscles = [source.muscle(path, channel) for path, channel in zip(paths, encoded.channels, strict=True)]
         groups = FileGroups(subjects, np.array(muscles))

@@ -35,8 +35,11 @@ FIGURE_NAMES = {
 }
 
 
-def new_classifier(options: TrainingOptions, device: torch.device | str) -> HHTClassifier:
-    """An unfitted classifier with the run's features, normalisation, model, head, SVM settings, seed and batch."""
+def new_classifier(
+    options: TrainingOptions, device: torch.device | str, channels: tuple[str, ...] | None = None
+) -> HHTClassifier:
+    """An unfitted classifier with the run's features, normalisation, model, head, SVM settings, seed and batch;
+    with ``channels``, of window samples of those channels (:mod:`semg_hht.data.windows`)."""
     return HHTClassifier(
         svm_C=options.svm_C,
         svm_kernel=options.svm_kernel,
@@ -49,6 +52,7 @@ def new_classifier(options: TrainingOptions, device: torch.device | str) -> HHTC
         normalisation=options.normalise,
         model=options.model,
         head=options.head,
+        channels=channels,
     )
 
 
@@ -89,7 +93,7 @@ def tune(
         logger.info("(result kept from the resumed checkpoint)")
     else:
         started = time.perf_counter()
-        train, candidate = split.train, new_classifier(options, device)
+        train, candidate = split.train, new_classifier(options, device, data.channels)
         try:
             tuning = tune_svm(candidate, data.features[train], data.labels[train], data.groups_of(train), options.seed)
         except ValueError as error:
@@ -142,7 +146,7 @@ def _cross_validate_folds(
     recordings = Recordings(data.recordings, options.vote)
     if options.epochs == 0:
         # With `tune`, each fold chooses its SVM on its own training files: a nested cross-validation.
-        groups_known, classifier = data.groups is not None, new_classifier(options, device)
+        groups_known, classifier = data.groups is not None, new_classifier(options, device, data.channels)
         estimator = (
             svm_search(classifier, groups_known, options.seed, refit=True)
             if options.tune

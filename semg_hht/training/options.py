@@ -19,6 +19,7 @@ from semg_hht.defaults import (
     DEFAULT_MODEL,
     DEFAULT_NORMALISATION,
     DEFAULT_PATIENCE,
+    DEFAULT_SAMPLE,
     DEFAULT_SEED,
     DEFAULT_SVM_C,
     DEFAULT_SVM_GAMMA,
@@ -28,13 +29,14 @@ from semg_hht.defaults import (
     HEADS,
     MODELS,
     NORMALISATION_MODES,
+    SAMPLE_KINDS,
 )
 from semg_hht.errors import UsageError
 from semg_hht.evaluation.splits import parse_cv
 from semg_hht.io.hashing import file_sha256
 from semg_hht.model.checkpoint import checkpoint_files
 from semg_hht.model.classifier import parse_gamma
-from semg_hht.model.feature_sets import feature_names, feature_set_name, parse_feature_set
+from semg_hht.model.feature_sets import feature_set_name, parse_feature_set
 from semg_hht.training.encoder_options import EncoderTrainingOptions
 
 CHECKPOINTS = ("final", "latest", "best")
@@ -71,6 +73,7 @@ class TrainingOptions:
     head: str = DEFAULT_HEAD
     tune: bool = False
     vote: str = DEFAULT_AGGREGATION_RULE
+    sample: str = DEFAULT_SAMPLE
 
     def encoder_training(self) -> EncoderTrainingOptions:
         return EncoderTrainingOptions(self.epochs, self.lr, self.weight_decay, self.patience, self.augment)
@@ -112,6 +115,13 @@ class TrainingOptions:
             )
         if self.tune and self.epochs:
             raise UsageError("`tune` chooses the SVM for fixed features: it needs `epochs` 0")
+        if self.sample not in SAMPLE_KINDS:
+            raise UsageError(f"`sample` must be one of {', '.join(SAMPLE_KINDS)}, got {self.sample!r}")
+        if self.sample == "window" and self.epochs:
+            raise UsageError(
+                "`sample` window takes the features of each matrix as they are, and encoder training sees one "
+                "matrix a sample: it needs `epochs` 0"
+            )
 
     def _validate_paths(self) -> None:
         if self.group_pattern is not None:
@@ -136,10 +146,6 @@ class TrainingOptions:
                 "continue that run, `overwrite` to replace them, or choose another `checkpoint_dir`"
             )
 
-    def feature_names(self) -> list[str]:
-        """The names of the feature columns the model sees."""
-        return feature_names(parse_feature_set(self.features))
-
     def model_settings(self) -> dict[str, Any]:
         """What the features and the model are: recorded in the checkpoint, compared on resume."""
         return {
@@ -147,6 +153,8 @@ class TrainingOptions:
             "normalisation": self.normalise,
             "model": self.model,
             "head": self.head,
+            # Only where asked: the settings of checkpoints from before window samples compare equal.
+            **({"sample": self.sample} if self.sample != DEFAULT_SAMPLE else {}),
         }
 
     def svm_request(self) -> dict[str, Any]:

@@ -143,14 +143,15 @@ def predict_tests(record: RunRecord, fitted: Fitted, folder: DataFolder, source:
             probabilities,
             tests.errors,
             recordings=combine_by_recording(probabilities, recordings, record.options.vote),
+            members=tests.members,
         )
     except WriteError as error:
         raise error.with_advice("the checkpoints were saved; report.json was not written") from None
     logger.info(f"\nTest predictions saved to: {path}")
-    known = [i for i, test in enumerate(tests.paths) if test in folder.test_labels]
+    known = [i for i in range(len(tests.paths)) if tests.source_file(i) in folder.test_labels]
     if not known:
         return TestResults(None, tests.errors)
-    truth = np.array([folder.test_labels[tests.paths[i]] for i in known])
+    truth = np.array([folder.test_labels[tests.source_file(i)] for i in known])
     test_scores = scores(truth, probabilities[known].argmax(axis=1))
     logger.info(
         f"Test files with known labels: {len(known)}, accuracy {test_scores['accuracy']:.4f}, "
@@ -218,7 +219,7 @@ def write_run_report(record: RunRecord, folder: DataFolder, results: RunResults)
         "split": _split_record(record),
         "model": {
             **record.options.model_settings(),
-            "feature_names": record.options.feature_names(),
+            "feature_names": results.fitted.classifier.feature_names,
             "svm": record.options.svm_request(),
             "head": {"used": results.fitted.classifier.head_kind_, "why": results.fitted.classifier.head_reason_},
             "tuning": record.tuning,
@@ -232,8 +233,7 @@ def write_run_report(record: RunRecord, folder: DataFolder, results: RunResults)
         # Which files this report describes: a checkpoint is named by its manifest's SHA-256.
         "checkpoints": _checkpoint_hashes(record.checkpoint_dir),
     }
-    train = record.split.train
-    spectra = read_class_spectra([record.data.paths[i] for i in train], record.data.labels[train])
+    spectra = read_class_spectra(*record.data.matrix_files(record.split.train))
     return write_report(record.checkpoint_dir, report, confusion, history, spectra)
 
 

@@ -19,7 +19,6 @@ from sklearn.model_selection import GridSearchCV
 
 from semg_hht.evaluation.splits import InnerFolds
 from semg_hht.model.classifier import HHTClassifier
-from semg_hht.model.feature_sets import block_weights
 from semg_hht.model.feature_vectors import FeatureVectorClassifier
 from semg_hht.model.normalisation import FileGroups
 
@@ -34,14 +33,15 @@ FILE_GROUPS = "file_groups"
 ``groups``; ``groups`` itself is the subjects (n,), which the grouped splitters take."""
 
 
-def reference_gamma(blocks: tuple[str, ...]) -> float:
-    """``"scale"``'s gamma for standardised features weighted as :func:`~semg_hht.model.feature_sets.block_weights`."""
-    return float(1.0 / np.sum(block_weights(blocks) ** 2))
+def reference_gamma(weights: np.ndarray) -> float:
+    """``"scale"``'s gamma for standardised features weighted by ``weights``
+    (:func:`~semg_hht.model.feature_sets.block_weights`)."""
+    return float(1.0 / np.sum(np.asarray(weights) ** 2))
 
 
 def svm_grid(classifier: HHTClassifier) -> dict[str, list[float]]:
     """The candidates: ``GridSearchCV``'s grid of :class:`FeatureVectorClassifier` parameters, C outer."""
-    reference = reference_gamma(classifier.feature_blocks)
+    reference = reference_gamma(classifier.column_weights)
     return {
         "classifier__svm_C": list(C_GRID),
         "classifier__svm_gamma": [factor * reference for factor in GAMMA_FACTORS],
@@ -171,7 +171,7 @@ def searching() -> Iterator[None]:
 
 def _grid_record(results: dict[str, Any], classifier: HHTClassifier) -> list[dict[str, Any]]:
     """Every candidate as plain data: C, gamma (and its factor of the reference), mean and per-fold scores."""
-    reference = reference_gamma(classifier.feature_blocks)
+    reference = reference_gamma(classifier.column_weights)
     scores = _fold_scores(results)
     grid = []
     for params, mean, folds in zip(results["params"], _mean_over_fitted(scores), scores, strict=True):

@@ -53,7 +53,8 @@ class CheckpointMetadata:
     """Everything a checkpoint records besides its arrays and weights.
 
     ``frequency_hz`` is the frequency axis (Hz per matrix row) the descriptors were computed on;
-    ``run`` is None for a classifier saved outside train.py.
+    ``channels`` the channels of a window sample, in order (None: one matrix a sample, as every
+    checkpoint before window samples); ``run`` is None for a classifier saved outside train.py.
     """
 
     seed: int
@@ -76,6 +77,7 @@ class CheckpointMetadata:
     best_epoch: int | None = None
     history: dict[str, list[Any]] = field(default_factory=dict)
     run: TrainingRun | None = None
+    channels: list[str] | None = None
     schema_version: int = SCHEMA_VERSION
     format_version: int = FORMAT_VERSION
 
@@ -114,6 +116,7 @@ class CheckpointMetadata:
             best_epoch=None if best_epoch is None else int(best_epoch),
             history=dict(history or {}),
             run=run,
+            channels=None if classifier.channel_names is None else list(classifier.channel_names),
         )
 
     def to_plain(self) -> dict[str, Any]:
@@ -158,6 +161,7 @@ class CheckpointMetadata:
             best_epoch=data.get("best_epoch"),
             history=dict(data.get("history") or {}),
             run=run,
+            channels=None if data.get("channels") is None else [str(name) for name in data["channels"]],
             schema_version=int(data.get("schema_version", 2 if "features" in data else 1)),
             format_version=int(data.get("format_version", 1)),
         )

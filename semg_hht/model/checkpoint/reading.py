@@ -183,6 +183,7 @@ def _unfitted_classifier(metadata: CheckpointMetadata, device: torch.device | st
             model=metadata.model,
             head=metadata.head,
             frequency_hz=metadata.frequency_hz,
+            channels=metadata.channels,
         )
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: unusable model settings ({error})") from None
