@@ -18,8 +18,8 @@ the same files in the same run:
   encoder trained on the training files for ``--epochs`` epochs with a subject-wise 20 %
   early-stopping split), the HHT descriptors and their combinations (block-weighted, as the
   library combines them, and a naive concatenation with all weights 1), the factorised model
-  (gender x quality), and the HHT models with C and gamma tuned by ``semg_hht.training.tuning.tune_svm``
-  inside each training set only (nested).
+  (gender x quality), and the HHT models with the head tuned by ``semg_hht.training.tuning.tune_svm``
+  (the SVM at each C x gamma of its grid, or the random forest) inside each training set only (nested).
 
 The ``td`` block of our models is the ``td_features`` stored in the matrix files (by compute_hht.py
 and by the generator); the baseline computes its features from the signals itself, after the
@@ -94,7 +94,7 @@ from semg_hht.model.classifier import HHTClassifier, fit_calibrated_svm
 from semg_hht.model.feature_sets import FEATURE_BLOCKS, block_slices
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups
 from semg_hht.training.trainer import EncoderTrainer, EncoderTrainingOptions, LabelledFiles
-from semg_hht.training.tuning import tune_svm
+from semg_hht.training.tuning import apply_tuning, tune_svm
 
 DEFAULT_CONTRACTION_DIR = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "contraction-intensity"
@@ -159,8 +159,8 @@ METHODS = (
     Method("HHT, factorised, scalable head", ("hht",), "factorised", head="scalable"),
     Method("HHT + TD, factorised", ("hht", "td"), "factorised"),
     Method("CNN + HHT, factorised", ("cnn", "hht"), "factorised"),
-    Method("HHT + SVM, tuned C and gamma", ("hht",), "tuned", normalisations=(True,)),
-    Method("HHT + TD + SVM, tuned C and gamma", ("hht", "td"), "tuned", normalisations=(True,)),
+    Method("HHT, head tuned (SVM C x gamma, or forest)", ("hht",), "tuned", normalisations=(True,)),
+    Method("HHT + TD, head tuned (SVM C x gamma, or forest)", ("hht", "td"), "tuned", normalisations=(True,)),
 )
 
 
@@ -344,11 +344,10 @@ def fit(method: Method, normalisation: str, features: np.ndarray, labels: np.nda
         return fit_lda(features, labels, groups, normalisation)
     if method.kind == "naive":
         return fit_naive(features, labels, groups, normalisation, seed)
-    settings = {"C": SVM["C"], "gamma": SVM["gamma"]}
+    model = classifier(method, normalisation, seed)
     if method.kind == "tuned":
-        tuned = tune_svm(classifier(method, normalisation, seed), features, labels, groups, seed)
-        settings = {"C": tuned["C"], "gamma": tuned["gamma"]}
-    return classifier(method, normalisation, seed, **settings).fit_features(features, labels, groups).predict_features
+        apply_tuning(model, tune_svm(model, features, labels, groups, seed))
+    return model.fit_features(features, labels, groups).predict_features
 
 
 def trained_cnn_features(
@@ -569,7 +568,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=3, help="encoder training epochs per fold and seed")
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--no_tune", action="store_true", help="leave out the rows with C and gamma tuned")
+    parser.add_argument("--no_tune", action="store_true", help="leave out the rows with the head tuned")
     parser.add_argument(
         "--rows",
         default="",

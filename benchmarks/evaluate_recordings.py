@@ -106,7 +106,7 @@ from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.feature_sets import block_slices
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
 from semg_hht.model.svm_fitting import PlattCalibratedSVC
-from semg_hht.training.tuning import tune_svm
+from semg_hht.training.tuning import apply_tuning, tune_svm
 
 DEFAULT_CONTRACTION_DIR = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "contraction-intensity"
@@ -531,10 +531,11 @@ def train_py_outcome(samples: Samples, recordings: Recordings, fold: Fold, seed:
     labels = recordings.labels[samples.recording]
     model = HHTClassifier(features="hht", normalisation="subject_muscle", seed=seed)
     tuned = tune_svm(model, x[rows_train], labels[rows_train], groups.take(np.flatnonzero(rows_train)), seed)
-    model.set_params(svm_C=tuned["C"], svm_gamma=tuned["gamma"])
+    apply_tuning(model, tuned)
     model.fit_features(x[rows_train], labels[rows_train], groups.take(np.flatnonzero(rows_train)))
     probabilities = model.predict_proba_features(x[rows_test], groups.take(np.flatnonzero(rows_test)))
-    return outcome(probabilities[:, : len(CLASSES)], samples.recording[rows_test], fold, "SVM", labels[rows_test])
+    head = tuned_head_name(tuned)
+    return outcome(probabilities[:, : len(CLASSES)], samples.recording[rows_test], fold, head, labels[rows_test])
 
 
 def train_py_window_outcome(
@@ -548,10 +549,15 @@ def train_py_window_outcome(
     labels = recordings.labels[owners]
     train, test = np.flatnonzero(np.isin(owners, fold.train)), np.flatnonzero(np.isin(owners, fold.test))
     tuned = tune_svm(model, x[train], labels[train], groups.take(train), seed)
-    model.set_params(svm_C=tuned["C"], svm_gamma=tuned["gamma"])
+    apply_tuning(model, tuned)
     model.fit_features(x[train], labels[train], groups.take(train))
     probabilities = model.predict_proba_features(x[test], groups.take(test))
-    return outcome(probabilities[:, : len(CLASSES)], owners[test], fold, "SVM")
+    return outcome(probabilities[:, : len(CLASSES)], owners[test], fold, tuned_head_name(tuned))
+
+
+def tuned_head_name(tuned: dict) -> str:
+    """The head ``--tune`` chose, as the heads column names it."""
+    return "RF" if tuned["head"] == "forest" else f"SVM C={tuned['C']:g}"
 
 
 WINDOW_FEATURE_SETS = (("hht",), ("hht", "td"))

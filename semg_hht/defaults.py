@@ -53,11 +53,12 @@ SVM_KERNELS = ("rbf", "linear", "poly", "sigmoid")
 DEFAULT_SVM_C = 10.0
 DEFAULT_SVM_KERNEL = "rbf"
 DEFAULT_SVM_GAMMA = "scale"
-HEADS = ("auto", "svm", "scalable")
+HEADS = ("auto", "svm", "scalable", "forest")
 DEFAULT_HEAD = "auto"
 """``svm``: the calibrated RBF SVM; ``scalable``: Nystroem + logistic regression, whose fit grows
-about linearly with the samples; ``auto``: the SVM up to :data:`AUTO_SVM_MAX_SAMPLES` training
-samples, the scalable head above (docs/scaling.md has the figures)."""
+about linearly with the samples; ``forest``: a random forest with calibrated votes; ``auto``: the SVM
+up to :data:`AUTO_SVM_MAX_SAMPLES` training samples, the scalable head above (docs/scaling.md has
+the figures)."""
 AUTO_SVM_MAX_SAMPLES = 12_000
 """Where ``auto`` stops choosing the SVM, whose fit grows about as n^2 and depends on how much the
 classes overlap (more support vectors): 12-21 s at 12,000 simulated descriptor vectors (joint and

@@ -163,9 +163,11 @@ def test_tuning_scores_the_whole_grid_subject_wise():
     features, labels, groups = _subject_features(np.random.default_rng(0))
     classifier = HHTClassifier(features="td", normalisation="subject")
     result = tune_svm(classifier, features, labels, groups, seed=0)
-    assert len(result["grid"]) == len(C_GRID) * len(GAMMA_FACTORS) and result["scheme"] == "subject-wise"
+    # Every C x gamma of the SVM, and the forest last.
+    assert len(result["grid"]) == len(C_GRID) * len(GAMMA_FACTORS) + 1 and result["scheme"] == "subject-wise"
+    assert result["grid"][-1]["head"] == "forest"
     best = max(entry["mean"] for entry in result["grid"])
-    assert result["score"] == best and result["C"] in C_GRID
+    assert result["score"] == best and (result["C"] in C_GRID) == (result["head"] != "forest")
     assert all(len(entry["folds"]) == result["folds"] == 5 for entry in result["grid"])
 
 
@@ -201,13 +203,14 @@ def test_train_and_infer_with_descriptors_normalisation_and_factorised_model(hea
     )
     assert result.returncode == 0, result.stderr
     assert "Features: hht (28 per file); normalisation: within each subject; model: factorised" in result.stdout
-    assert "Best of 30 settings (3 subject-wise folds)" in result.stdout
+    assert "Best of 31 settings (3 subject-wise folds)" in result.stdout
     report = read_json(checkpoints / "report.json")
     model = report["model"]
     assert (model["features"], model["normalisation"], model["model"]) == ("hht", "subject", "factorised")
-    assert model["feature_names"] == list(DESCRIPTOR_NAMES) and len(model["tuning"]["grid"]) == 30
-    assert model["head"]["used"] == ("svm" if head == "auto" else "scalable")
+    assert model["feature_names"] == list(DESCRIPTOR_NAMES) and len(model["tuning"]["grid"]) == 31
     tuned = model["tuning"]
+    assert tuned["head"] == head  # the kernel head won on these files
+    assert model["head"]["used"] == ("svm" if head == "auto" else "scalable")
     _, metadata = load_checkpoint(checkpoints / "final")
     assert metadata.svm["C"] == tuned["C"] and metadata.svm["gamma"] == pytest.approx(tuned["gamma"])
 

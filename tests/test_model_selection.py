@@ -105,7 +105,7 @@ def test_the_best_setting_means_over_the_folds_it_was_fitted_in_and_ties_go_to_t
     results["split0_test_score"] = np.array([0.8, np.nan, 0.7])
     assert best_setting(results) == 0  # 0.8 for C 1 and C 3: the smaller C
     results["split0_test_score"][:] = results["split1_test_score"][:] = np.nan
-    with pytest.raises(ValueError, match="no SVM setting"):
+    with pytest.raises(ValueError, match="no head setting"):
         best_setting(results)
 
 

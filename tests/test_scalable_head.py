@@ -73,9 +73,9 @@ def test_auto_takes_the_svm_up_to_its_limit_and_the_scalable_head_above():
     kind, reason = choose_head("auto", AUTO_SVM_MAX_SAMPLES + 1)
     assert kind == "scalable" and f"{AUTO_SVM_MAX_SAMPLES + 1:,} training samples" in reason
     assert choose_head("svm", 10**6) == ("svm", "svm, as asked")
-    assert choose_head("scalable", 10)[0] == "scalable"
+    assert choose_head("scalable", 10)[0] == "scalable" and choose_head("forest", 10)[0] == "forest"
     with pytest.raises(ValueError, match="head must be one of"):
-        choose_head("forest", 10)
+        choose_head("boosting", 10)
 
 
 @pytest.mark.parametrize("model", ["joint", "factorised"])
@@ -90,7 +90,7 @@ def test_every_head_fits_every_model(model, normalisation, monkeypatch):
     subjects = np.array([f"S{label // 3}{index % 2}" for index, label in enumerate(labels)])
     groups = FileGroups(subjects, np.full(120, "BICEPS"))
     monkeypatch.setattr(classifier_module, "AUTO_SVM_MAX_SAMPLES", 100)  # 120 samples: auto goes scalable
-    for head, used in (("svm", "svm"), ("scalable", "scalable"), ("auto", "scalable")):
+    for head, used in (("svm", "svm"), ("scalable", "scalable"), ("auto", "scalable"), ("forest", "forest")):
         fitted = HHTClassifier(features="hht", model=model, normalisation=normalisation, head=head)
         fitted.fit_features(features, labels, groups)
         probabilities = fitted.predict_proba_features(features, groups)

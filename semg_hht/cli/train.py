@@ -151,7 +151,8 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_HEAD,
         choices=HEADS,
         help="svm: the calibrated RBF SVM (its fit grows as n^2); scalable: a Nystroem approximation of the "
-        "same kernel + logistic regression (fit about linear in n, for 10^5-10^6 samples); auto: svm up to "
+        "same kernel + logistic regression (fit about linear in n, for 10^5-10^6 samples); forest: a random "
+        "forest of 300 trees with calibrated votes; auto: svm up to "
         f"{AUTO_SVM_MAX_SAMPLES:,} training samples, scalable above (default: %(default)s)",
     )
     model.add_argument(
@@ -172,7 +173,8 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--tune",
         action="store_true",
-        help="choose --svm_C and --svm_gamma by an inner subject-wise cross-validation over a small grid",
+        help="choose the head by an inner subject-wise cross-validation: the SVM (or scalable head) at each "
+        "--svm_C x --svm_gamma of a small grid, or the forest",
     )
 
 

@@ -2,7 +2,8 @@
 
 The head (``head``) is the calibrated RBF SVM, or, where the SVM's fit would take minutes, the
 scalable head (:mod:`semg_hht.model.scalable_head`): ``auto`` chooses by the number of training
-samples (:func:`choose_head`).
+samples (:func:`choose_head`); or, asked for (or chosen by ``--tune``), a random forest with
+calibrated votes (:mod:`semg_hht.model.forest_head`).
 
 Two models (``model``): ``joint``, one six-class SVM; ``factorised``, a gender SVM on the
 features as they are (gender is a property of the subject, which subject-wise normalisation
@@ -59,6 +60,7 @@ from semg_hht.model.feature_sets import (
     parse_feature_set,
 )
 from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
+from semg_hht.model.forest_head import ForestHead
 from semg_hht.model.normalisation import FileGroups, GroupsLike, PopulationStatistics, as_file_groups
 from semg_hht.model.scalable_head import ScalableHead
 from semg_hht.model.svm_head import SVMHead
@@ -69,6 +71,10 @@ if TYPE_CHECKING:
     from semg_hht.model.encoder import HHTEncoder
 
 __all__ = ["ConstantHead", "HHTClassifier", "choose_head", "describe_model", "fit_calibrated_svm", "parse_gamma"]
+
+FittedHead = SVMHead | ScalableHead | ForestHead
+"""A head fitted by this release, stored as plain arrays."""
+FITTED_HEADS = (SVMHead, ScalableHead, ForestHead)
 
 PLURALS = {"class": "classes", "gender": "genders", "movement quality": "movement qualities"}
 MAX_CALIBRATION_FOLDS = 5
@@ -146,7 +152,8 @@ def fit_calibrated_svm(
 
 
 def choose_head(head: str, n_samples: int) -> tuple[str, str]:
-    """The head that ``head`` means for ``n_samples`` training samples, and why: ``("svm" | "scalable", reason)``.
+    """The head that ``head`` means for ``n_samples`` training samples, and why: ``(kind, reason)``, the kind
+    ``svm``, ``scalable`` or ``forest``.
 
     ``auto`` takes the SVM up to :data:`~semg_hht.defaults.AUTO_SVM_MAX_SAMPLES` samples, where its
     fit (growing about as n^2) stays under about a minute on 2 cores, and the scalable head above.
@@ -167,12 +174,16 @@ def choose_head(head: str, n_samples: int) -> tuple[str, str]:
 
 def fit_head(
     kind: str, features: np.ndarray, y: np.ndarray, weights: np.ndarray, svm: dict[str, Any], seed: int, what: str
-) -> tuple[Any, Any, SVMHead | ScalableHead]:
-    """Fit head ``kind`` (``svm`` or ``scalable``) on (n, d) features: (scaler, scikit-learn model, head arrays)."""
+) -> tuple[Any, Any, FittedHead]:
+    """Fit head ``kind`` (``svm``, ``scalable`` or ``forest``) on (n, d) features: (scaler or None, scikit-learn
+    model, head arrays)."""
     if kind == "svm":
         return fit_calibrated_svm(features, y, weights, svm, seed, what)
-    from semg_hht.model.svm_fitting import fit_scalable_head
+    from semg_hht.model.svm_fitting import fit_forest_head, fit_scalable_head
 
+    if kind == "forest":
+        _check_labels(y, what)
+        return fit_forest_head(features, y, seed)
     _check_labels(y, what, calibrated=False)
     return fit_scalable_head(features, y, weights, svm, seed)
 
@@ -251,10 +262,10 @@ class HHTClassifier(GroupsConsumer, Estimator):
     ----------
     encoder_ : HHTEncoder
         The encoder that computes the CNN features (``encoder`` itself when given); see :meth:`active_encoder`.
-    head_ : SVMHead or ScalableHead
+    head_ : SVMHead, ScalableHead or ForestHead
         What predicts (the quality head of the factorised model); for checkpoints of the original
         project anything with ``classes_`` and ``predict_proba(features)``.
-    gender_head_ : SVMHead, ScalableHead, ConstantHead or None
+    gender_head_ : SVMHead, ScalableHead, ForestHead, ConstantHead or None
         The factorised model's gender head.
     head_kind_ : {"svm", "scalable"}
         The head fitted; ``head_reason_`` (str) says why.
@@ -271,7 +282,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
     # Set by fit, active_encoder and the checkpoint loader; declared here with their full types.
     encoder_: HHTEncoder | None
     head_: ProbabilityHead
-    gender_head_: SVMHead | ScalableHead | ConstantHead | None
+    gender_head_: FittedHead | ConstantHead | None
     population_: PopulationStatistics | None
 
     def __init__(
@@ -501,14 +512,14 @@ class HHTClassifier(GroupsConsumer, Estimator):
 
     def _fit_factorised(
         self, features: np.ndarray, model_input: np.ndarray, y: np.ndarray, weights: np.ndarray
-    ) -> tuple[dict[str, Any], dict[str, Any], SVMHead | ScalableHead, SVMHead | ScalableHead | ConstantHead]:
+    ) -> tuple[dict[str, Any], dict[str, Any], FittedHead, FittedHead | ConstantHead]:
         """Scalers and scikit-learn models by factor, the quality head and the gender head."""
         svm = self._svm_settings()
         quality_scaler, quality_svm, quality_head = fit_head(
             self.head_kind_, model_input, quality_of(y), weights, svm, self.seed, "movement quality"
         )
         genders = np.unique(gender_of(y))
-        gender_head: SVMHead | ScalableHead | ConstantHead
+        gender_head: FittedHead | ConstantHead
         if len(genders) == 1:
             gender_scaler = gender_svm = None
             gender_head = ConstantHead(int(genders[0]))

@@ -109,6 +109,10 @@ class ScalableHead:
             "intercept": self.intercept,
         }
 
+    @property
+    def n_features(self) -> int:
+        return len(self.mean)
+
     def decision_function(self, features: np.ndarray) -> np.ndarray:
         """Logits: (n,) with two classes, else (n, n_classes)."""
         z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale

@@ -1,7 +1,8 @@
-"""Fitting a head on a feature set: block-weighted standardisation, then a calibrated SVC or the scalable head.
+"""Fitting a head on a feature set: block-weighted standardisation, then a calibrated SVC or the scalable head;
+or the calibrated random forest (on the features as they are: a tree's splits do not depend on scale).
 
 Imported only to fit: predicting uses the fitted model's arrays (:class:`~semg_hht.model.svm_head.SVMHead`,
-:class:`~semg_hht.model.scalable_head.ScalableHead`).
+:class:`~semg_hht.model.scalable_head.ScalableHead`, :class:`~semg_hht.model.forest_head.ForestHead`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
@@ -20,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from semg_hht.model.forest_head import ForestHead
 from semg_hht.model.scalable_head import ScalableHead
 from semg_hht.model.svm_head import kernel_gamma
 
@@ -32,6 +35,11 @@ iterations instead of 250 at scikit-learn's 1e-4, with the same balanced accurac
 SCALABLE_MAX_ITERATIONS = 500
 PLATT_SCALE_FROM = 30.0
 """Decision values this large or larger are scaled into [-1, 1] before the sigmoid's fit (conditioning)."""
+FOREST_TREES = 300
+"""Trees of the forest head: the benchmark's random forest (TRAINING_GUIDE.md)."""
+FOREST_MAX_LEAVES = 1024
+"""Leaves per tree at most, so that a forest's arrays stay under about 50 MB whatever the training set's size
+(300 trees of 2,047 nodes); a few hundred training rows grow trees well inside it."""
 MAPPING_CHUNK = 65_536
 """Rows mapped through the Nystroem kernel at a time: bounds its float64 temporaries to about 150 MB."""
 
@@ -191,3 +199,31 @@ def fit_scalable_head(
     linear.fit(mapped, y)
     model = Pipeline([("kernel", nystroem), ("linear", linear)])
     return scaling.scaler_, model, ScalableHead.from_sklearn(scaling.scaler_, nystroem, linear)
+
+
+def fit_forest_head(
+    features: np.ndarray, y: np.ndarray, seed: int, n_jobs: int = 1
+) -> tuple[None, RandomForestClassifier, ForestHead]:
+    """Fit the forest head on (n, d) features: a random forest of :data:`FOREST_TREES` trees seeded by ``seed``,
+    and Platt's sigmoid per class on its out-of-bag votes (:mod:`semg_hht.model.forest_head`).
+
+    Returns None (a forest needs no scaler), the fitted ``RandomForestClassifier`` and its :class:`ForestHead`.
+    """
+    forest = RandomForestClassifier(
+        n_estimators=FOREST_TREES,
+        max_leaf_nodes=FOREST_MAX_LEAVES,
+        oob_score=True,
+        random_state=seed,
+        n_jobs=n_jobs,
+    ).fit(features, y)
+    votes = np.asarray(forest.oob_decision_function_, dtype=np.float64)
+    # A row that every tree saw has no out-of-bag vote (rare with 300 trees): the classes' shares stand in.
+    unvoted = np.isnan(votes).any(axis=1)
+    votes[unvoted] = np.bincount(np.searchsorted(forest.classes_, y), minlength=len(forest.classes_)) / len(y)
+    calibrated = forest.classes_[1:] if len(forest.classes_) == 2 else forest.classes_
+    columns = [np.searchsorted(forest.classes_, label) for label in calibrated]
+    sigmoids = [
+        platt_sigmoid(votes[:, k], np.asarray(y) == label) for k, label in zip(columns, calibrated, strict=True)
+    ]
+    a, b = np.array([a for a, _ in sigmoids]), np.array([b for _, b in sigmoids])
+    return None, forest, ForestHead.from_sklearn(forest, a, b)

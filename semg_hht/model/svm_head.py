@@ -205,17 +205,26 @@ class SVMHead:
                 pair += 1
         return votes + confidence / (3 * (np.abs(confidence) + 1))
 
+    @property
+    def n_features(self) -> int:
+        return len(self.mean)
+
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (n, n_classes) of features (n, n_features), columns as ``classes_``."""
-        decision = self.decision_function(features)
-        with np.errstate(over="ignore"):  # exp overflow means a probability of 0, as scipy's expit gives
-            return self._calibrate(decision)
+        return platt_probabilities(self.decision_function(features), self.calibration_a, self.calibration_b)
 
-    def _calibrate(self, decision: np.ndarray) -> np.ndarray:
+
+def platt_probabilities(decision: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Platt's sigmoid ``1 / (1 + exp(a_k f_k + b_k))`` of each class's decision value, normalised to sum to 1.
+
+    ``decision`` is (n,) with two classes (the second class's value: ``p_0 = 1 - p_1``), else
+    (n, n_classes); a row whose sigmoids are all 0 gets the uniform distribution.
+    """
+    with np.errstate(over="ignore"):  # exp overflow means a probability of 0, as scipy's expit gives
         if decision.ndim == 1:
-            positive = 1.0 / (1.0 + np.exp(self.calibration_a[0] * decision + self.calibration_b[0]))
+            positive = 1.0 / (1.0 + np.exp(a[0] * decision + b[0]))
             return np.column_stack([1.0 - positive, positive])
-        probabilities = 1.0 / (1.0 + np.exp(self.calibration_a * decision + self.calibration_b))
-        total = probabilities.sum(axis=1, keepdims=True)
-        uniform = np.full_like(probabilities, 1.0 / len(self.classes_))
-        return np.divide(probabilities, total, out=uniform, where=total != 0)
+        probabilities = 1.0 / (1.0 + np.exp(a * decision + b))
+    total = probabilities.sum(axis=1, keepdims=True)
+    uniform = np.full_like(probabilities, 1.0 / decision.shape[1])
+    return np.divide(probabilities, total, out=uniform, where=total != 0)

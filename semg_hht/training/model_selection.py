@@ -18,7 +18,7 @@ from semg_hht.training.cross_validation import Recordings, cross_validate_featur
 from semg_hht.training.labelled_data import LabelledData, Split
 from semg_hht.training.options import TrainingOptions
 from semg_hht.training.resume import Resumed
-from semg_hht.training.tuning import routed, svm_search, tune_svm
+from semg_hht.training.tuning import apply_tuning, routed, svm_search, tune_svm
 
 if TYPE_CHECKING:
     import torch
@@ -81,13 +81,14 @@ def tune(
     resumed: Resumed | None,
     device: torch.device | str,
 ) -> tuple[dict[str, Any] | None, dict[str, float]]:
-    """`tune`: choose C and gamma on the training files by an inner cross-validation, and set them on ``classifier``.
+    """`tune`: choose the head (the SVM at a C and gamma, or the forest) on the training files by an inner
+    cross-validation, and set it on ``classifier``.
 
     Returns the tuning result (the resumed checkpoint's if it has one; None without `tune`) and its timing.
     """
     if not options.tune:
         return None, {}
-    heading("Tuning the SVM (inner cross-validation on the training files)")
+    heading("Tuning the head (inner cross-validation on the training files)")
     tuning, timings = None if resumed is None else resumed.kept("tuning"), {}
     if tuning is not None:
         logger.info("(result kept from the resumed checkpoint)")
@@ -99,11 +100,12 @@ def tune(
         except ValueError as error:
             raise UsageError(f"Cannot tune: {error}") from None
         timings = {"tuning_s": time.perf_counter() - started}
+    apply_tuning(classifier, tuning)
+    chosen = "the forest" if tuning.get("C") is None else f"C {tuning['C']:g}, gamma {tuning['gamma']:.4g}"
     logger.info(
         f"Best of {len(tuning['grid'])} settings ({tuning['folds']} {tuning['scheme']} folds): "
-        f"C {tuning['C']:g}, gamma {tuning['gamma']:.4g}, inner balanced accuracy {tuning['score']:.4f}"
+        f"{chosen}, inner balanced accuracy {tuning['score']:.4f}"
     )
-    classifier.svm_C, classifier.svm_gamma = float(tuning["C"]), float(tuning["gamma"])
     return tuning, timings
 
 

@@ -1,4 +1,5 @@
-"""Choosing the SVM's C and gamma: scikit-learn's ``GridSearchCV`` over a small grid, subject-wise.
+"""Choosing the head and its settings: scikit-learn's ``GridSearchCV`` over the SVM's C x gamma grid and the
+random forest, subject-wise.
 
 The search runs on feature vectors computed once (:class:`~semg_hht.model.feature_vectors.FeatureVectorClassifier`),
 its folds hold out whole subjects (:class:`~semg_hht.evaluation.splits.InnerFolds`), and the
@@ -17,6 +18,7 @@ import sklearn
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV
 
+from semg_hht.defaults import DEFAULT_HEAD
 from semg_hht.evaluation.splits import InnerFolds
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.feature_vectors import FeatureVectorClassifier
@@ -26,8 +28,10 @@ C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 GAMMA_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """gamma as multiples of ``1 / sum(w**2)`` (``w`` the block weights): scikit-learn's ``"scale"``
 for standardised, block-weighted features."""
+FOREST = "forest"
+"""The tree candidate among the heads (:mod:`semg_hht.model.forest_head`)."""
 MAX_INNER_FOLDS = 5
-NO_SETTING = "no SVM setting could be fitted in the inner folds (too few files per class)"
+NO_SETTING = "no head setting could be fitted in the inner folds (too few files per class)"
 FILE_GROUPS = "file_groups"
 """The routing name of each file's (subject, muscle), shape (n, 2), which the classifier takes as
 ``groups``; ``groups`` itself is the subjects (n,), which the grouped splitters take."""
@@ -39,13 +43,20 @@ def reference_gamma(weights: np.ndarray) -> float:
     return float(1.0 / np.sum(np.asarray(weights) ** 2))
 
 
-def svm_grid(classifier: HHTClassifier) -> dict[str, list[float]]:
-    """The candidates: ``GridSearchCV``'s grid of :class:`FeatureVectorClassifier` parameters, C outer."""
+def head_grid(classifier: HHTClassifier) -> list[dict[str, list]]:
+    """The candidates, ``GridSearchCV``'s grids of :class:`FeatureVectorClassifier` parameters: the kernel head
+    (``classifier``'s, or ``auto`` where it asks for the forest) at every C x gamma, C outer; then the forest
+    head (:mod:`semg_hht.model.forest_head`), which has no C or gamma."""
     reference = reference_gamma(classifier.column_weights)
-    return {
-        "classifier__svm_C": list(C_GRID),
-        "classifier__svm_gamma": [factor * reference for factor in GAMMA_FACTORS],
-    }
+    kernel_head = DEFAULT_HEAD if classifier.head == FOREST else classifier.head
+    return [
+        {
+            "classifier__head": [kernel_head],
+            "classifier__svm_C": list(C_GRID),
+            "classifier__svm_gamma": [factor * reference for factor in GAMMA_FACTORS],
+        },
+        {"classifier__head": [FOREST]},
+    ]
 
 
 def routed(classifier: HHTClassifier, groups_known: bool) -> FeatureVectorClassifier:
@@ -73,7 +84,7 @@ def svm_search(classifier: HHTClassifier, groups_known: bool, seed: int, refit: 
     (:func:`best_setting`)."""
     return GridSearchCV(
         routed(classifier, groups_known),
-        svm_grid(classifier),
+        head_grid(classifier),
         cv=InnerFolds(MAX_INNER_FOLDS, random_state=seed),
         error_score=np.nan,
         refit=best_setting if refit else False,
@@ -82,7 +93,7 @@ def svm_search(classifier: HHTClassifier, groups_known: bool, seed: int, refit: 
 
 def best_setting(results: dict[str, Any]) -> int:
     """The index of the best candidate in ``cv_results_``: the highest mean over the folds it could be fitted in;
-    ties go to the smaller C, then the smaller gamma.
+    ties go to the kernel head over the forest, then to the smaller C, then the smaller gamma.
 
     Raises
     ------
@@ -94,7 +105,12 @@ def best_setting(results: dict[str, Any]) -> int:
         raise ValueError(NO_SETTING)
     params = results["params"]
     keys = [
-        (-np.inf if np.isnan(mean) else round(mean, 12), -p["classifier__svm_C"], -p["classifier__svm_gamma"])
+        (
+            -np.inf if np.isnan(mean) else round(mean, 12),
+            p.get("classifier__head") != FOREST,
+            -p.get("classifier__svm_C", 0.0),
+            -p.get("classifier__svm_gamma", 0.0),
+        )
         for mean, p in zip(means, params, strict=True)
     ]
     return int(max(range(len(keys)), key=keys.__getitem__))
@@ -116,14 +132,15 @@ def _mean_over_fitted(scores: np.ndarray) -> np.ndarray:
 def tune_svm(
     classifier: HHTClassifier, features: np.ndarray, labels: np.ndarray, groups: FileGroups | None, seed: int
 ) -> dict[str, Any]:
-    """Score every (C, gamma) of the grid for ``classifier`` (its features, normalisation and model) by the
-    six-class balanced accuracy of :func:`svm_search`'s inner cross-validation on (n, n_features) features.
+    """Score every candidate of :func:`head_grid` for ``classifier`` (its features, normalisation and model) by
+    the six-class balanced accuracy of :func:`svm_search`'s inner cross-validation on (n, n_features) features.
 
     Returns
     -------
     dict
-        ``C`` and ``gamma`` (the best, :func:`best_setting`), ``score`` (its mean), ``grid`` (every candidate
-        with its mean and per-fold scores, None where it could not be fitted), ``folds``, ``scheme``.
+        ``head``, ``C`` and ``gamma`` (the best, :func:`best_setting`; C and gamma None for the forest),
+        ``score`` (its mean), ``grid`` (every candidate with its mean and per-fold scores, None where it
+        could not be fitted), ``folds``, ``scheme``.
 
     Raises
     ------
@@ -140,6 +157,7 @@ def tune_svm(
     best = best_setting(results)
     grid = _grid_record(results, classifier)
     return {
+        "head": grid[best]["head"],
         "C": grid[best]["C"],
         "gamma": grid[best]["gamma"],
         "score": grid[best]["mean"],
@@ -147,6 +165,14 @@ def tune_svm(
         "folds": search.n_splits_,
         "scheme": "subject-wise" if groups is not None else "stratified",
     }
+
+
+def apply_tuning(classifier: HHTClassifier, tuning: dict[str, Any]) -> None:
+    """Set the chosen head and its C and gamma on ``classifier`` (a record of a release without the forest among
+    the candidates has no ``head``: its head stays)."""
+    classifier.head = tuning.get("head", classifier.head)
+    if tuning.get("C") is not None:
+        classifier.svm_C, classifier.svm_gamma = float(tuning["C"]), float(tuning["gamma"])
 
 
 @contextmanager
@@ -170,17 +196,19 @@ def searching() -> Iterator[None]:
 
 
 def _grid_record(results: dict[str, Any], classifier: HHTClassifier) -> list[dict[str, Any]]:
-    """Every candidate as plain data: C, gamma (and its factor of the reference), mean and per-fold scores."""
+    """Every candidate as plain data: head, C, gamma (and its factor of the reference; None for the forest), mean
+    and per-fold scores."""
     reference = reference_gamma(classifier.column_weights)
     scores = _fold_scores(results)
     grid = []
     for params, mean, folds in zip(results["params"], _mean_over_fitted(scores), scores, strict=True):
-        gamma = float(params["classifier__svm_gamma"])
+        gamma = params.get("classifier__svm_gamma")
         grid.append(
             {
-                "C": float(params["classifier__svm_C"]),
-                "gamma": gamma,
-                "gamma_factor": round(gamma / reference, 12),
+                "head": str(params["classifier__head"]),
+                "C": None if gamma is None else float(params["classifier__svm_C"]),
+                "gamma": None if gamma is None else float(gamma),
+                "gamma_factor": None if gamma is None else round(float(gamma) / reference, 12),
                 "mean": None if np.isnan(mean) else float(mean),
                 "folds": [None if np.isnan(score) else float(score) for score in folds],
             }

@@ -30,7 +30,9 @@ from semg_hht.model.checkpoint.format import (
 )
 from semg_hht.model.checkpoint.metadata import CheckpointMetadata
 from semg_hht.model.checkpoint.migration import LegacyLabelEncoder, attach_pickled_head, label_map_of
-from semg_hht.model.classifier import ConstantHead, HHTClassifier
+from semg_hht.model.classifier import FITTED_HEADS, ConstantHead, FittedHead, HHTClassifier
+from semg_hht.model.forest_head import HEAD_KIND as FOREST_HEAD_KIND
+from semg_hht.model.forest_head import ForestHead
 from semg_hht.model.normalisation import PopulationStatistics
 from semg_hht.model.scalable_head import HEAD_KIND as SCALABLE_HEAD_KIND
 from semg_hht.model.scalable_head import ScalableHead
@@ -76,20 +78,24 @@ def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return metadata
 
 
-def _head_of(arrays: dict[str, np.ndarray]) -> SVMHead | ScalableHead:
-    """The head stored in ``arrays``: the scalable head's carry ``head``; the SVM's (every older release's) do not."""
-    if "head" in arrays and str(arrays["head"]) == SCALABLE_HEAD_KIND:
+def _head_of(arrays: dict[str, np.ndarray]) -> FittedHead:
+    """The head stored in ``arrays``: the scalable and forest heads' carry ``head``; the SVM's (every older
+    release's) do not."""
+    kind = str(arrays["head"]) if "head" in arrays else None
+    if kind == SCALABLE_HEAD_KIND:
         return ScalableHead(arrays)
+    if kind == FOREST_HEAD_KIND:
+        return ForestHead(arrays)
     return SVMHead(arrays)
 
 
-def _factor_head(arrays: dict[str, np.ndarray]) -> SVMHead | ScalableHead | ConstantHead:
+def _factor_head(arrays: dict[str, np.ndarray]) -> FittedHead | ConstantHead:
     if len(arrays) == 1 and "classes" in arrays and arrays["classes"].shape == (1,):
         return ConstantHead(int(arrays["classes"][0]))
     return _head_of(arrays)
 
 
-def _read_head(path: Path, model: str) -> tuple[SVMHead | ScalableHead, SVMHead | ScalableHead | ConstantHead | None]:
+def _read_head(path: Path, model: str) -> tuple[FittedHead, FittedHead | ConstantHead | None]:
     """The head (the quality head of a factorised model) and the gender head (None for a joint model)."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -143,7 +149,8 @@ def _load_exact(prefix: Path, device: torch.device | str, safe: bool) -> tuple[H
     if "cnn" in classifier.feature_blocks:
         classifier.encoder = classifier.encoder_ = _load_encoder(files["encoder"])
     _attach_head(classifier, prefix, manifest, safe)
-    classifier.head_kind_ = "scalable" if isinstance(classifier.head_, ScalableHead) else "svm"
+    kinds = {ScalableHead: "scalable", ForestHead: "forest"}
+    classifier.head_kind_ = kinds.get(type(classifier.head_), "svm")
     classifier.head_reason_ = metadata.head_reason or "svm (chosen before heads could be chosen)"
     classifier.label_map_ = label_map
     classifier.classes_ = np.arange(len(CLASS_NAMES))
@@ -203,8 +210,10 @@ def _unfitted_classifier(metadata: CheckpointMetadata, device: torch.device | st
 def _check_widths(classifier: HHTClassifier, prefix: Path) -> None:
     width = len(classifier.feature_names)
     population = classifier.population_
-    heads = [head for head in (classifier.head_, classifier.gender_head_) if isinstance(head, (SVMHead, ScalableHead))]
-    widths = {len(head.mean) for head in heads} | ({len(population.mean), len(population.std)} if population else set())
+    heads = [head for head in (classifier.head_, classifier.gender_head_) if isinstance(head, FITTED_HEADS)]
+    widths = {head.n_features for head in heads} | (
+        {len(population.mean), len(population.std)} if population else set()
+    )
     if widths - {width}:
         raise CheckpointError(
             f"{prefix}: the model's arrays have {sorted(widths)} features, "

@@ -35,10 +35,8 @@ from semg_hht.model.checkpoint.format import (
     verify_manifest,
 )
 from semg_hht.model.checkpoint.metadata import CheckpointMetadata
-from semg_hht.model.classifier import ConstantHead, HHTClassifier
+from semg_hht.model.classifier import FITTED_HEADS, ConstantHead, HHTClassifier
 from semg_hht.model.feature_sets import ENCODER_CHANNELS
-from semg_hht.model.scalable_head import ScalableHead
-from semg_hht.model.svm_head import SVMHead
 
 
 def encoder_size() -> int:
@@ -110,7 +108,7 @@ def head_arrays(classifier: HHTClassifier) -> dict[str, np.ndarray]:
 
 def _arrays_of(head: object) -> dict[str, np.ndarray]:
     """The arrays of a fitted head; the stand-in of older checkpoints (and None) has none."""
-    if not isinstance(head, (SVMHead, ScalableHead, ConstantHead)):
+    if not isinstance(head, (*FITTED_HEADS, ConstantHead)):
         raise TypeError(f"a {type(head).__name__} head has no arrays to save")
     return head.to_arrays()
 
@@ -137,7 +135,7 @@ def _serialise(
 
         writers["_scaler.pkl"] = lambda stream: joblib.dump(classifier.scaler_, stream)
         writers["_svm.pkl"] = lambda stream: joblib.dump(classifier.svm_, stream)
-    if isinstance(classifier.head_, (SVMHead, ScalableHead)):
+    if isinstance(classifier.head_, FITTED_HEADS):
         writers[HEAD_SUFFIX] = lambda stream: np.savez(
             stream,
             # mypy matches a str-keyed ** against savez's keyword-only `allow_pickle: bool` too;
