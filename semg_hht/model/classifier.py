@@ -267,7 +267,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
         project anything with ``classes_`` and ``predict_proba(features)``.
     gender_head_ : SVMHead, ScalableHead, ForestHead, ConstantHead or None
         The factorised model's gender head.
-    head_kind_ : {"svm", "scalable"}
+    head_kind_ : {"svm", "scalable", "forest"}
         The head fitted; ``head_reason_`` (str) says why.
     population_ : PopulationStatistics
         The training files' feature statistics: the normalisation's fallback.
@@ -448,7 +448,8 @@ class HHTClassifier(GroupsConsumer, Estimator):
         return features.reshape(len(X), len(self.feature_names))
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: GroupsLike = None) -> HHTClassifier:
-        """Fit on matrices X (n, 256, 256) with class IDs y (n,), with the encoder of ``encoder`` (or ``seed``)."""
+        """Fit on matrices X (n, 256, 256) (with ``channels``, windows (n, n_channels, 256, 256)) with class IDs
+        y (n,), with the encoder of ``encoder`` (or ``seed``)."""
         self._check_settings()
         self.encoder_ = None
         return self.fit_features(self.transform(X), y, groups)
@@ -553,11 +554,11 @@ class HHTClassifier(GroupsConsumer, Estimator):
         return self.predict_proba_features(features, groups).argmax(axis=1)
 
     def predict_proba(self, X: np.ndarray, groups: GroupsLike = None) -> np.ndarray:
-        """Class probabilities (n, 6) of matrices X (n, 256, 256)."""
+        """Class probabilities (n, 6) of matrices X (n, 256, 256), or of windows (:meth:`transform`)."""
         return self.predict_proba_features(self.transform(X), groups)
 
     def predict(self, X: np.ndarray, groups: GroupsLike = None) -> np.ndarray:
-        """Most probable class ID (n,) of matrices X (n, 256, 256)."""
+        """Most probable class ID (n,) of matrices X (n, 256, 256), or of windows (:meth:`transform`)."""
         return self.predict_features(self.transform(X), groups)
 
     def score(self, X: np.ndarray, y: np.ndarray, groups: GroupsLike = None, sample_weight: Any = None) -> float:
