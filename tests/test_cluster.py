@@ -202,7 +202,9 @@ def test_a_local_worker_killed_mid_task_is_replaced_and_its_files_run_again(tmp_
 
 @pytest.mark.skipif(os.name != "posix", reason="sends SIGINT to a process group, as a POSIX terminal's Ctrl-C does")
 def test_ctrl_c_stops_the_run_and_its_local_cluster(tmp_path):
-    noisy_recordings(tmp_path / "in", 24, 3.0)
+    # Enough work (about a minute on two workers) that the interrupt lands mid-run even on a loaded machine:
+    # with 24 files the run could end before the test got to send it.
+    recordings = noisy_recordings(tmp_path / "in", 400, 3.0)
     out = tmp_path / "out"
     run = start_convert("--input", tmp_path / "in", "--output_dir", out, "--method", "eemd", "--workers", "2")
     _wait_for(lambda: count_outputs(out) >= 1, 120, "the first output")
@@ -212,6 +214,7 @@ def test_ctrl_c_stops_the_run_and_its_local_cluster(tmp_path):
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr
     assert "Interrupted" in stderr and "Traceback" not in stderr
+    assert count_outputs(out) < len(recordings)  # the interrupt landed with files still pending
     _, alive = psutil.wait_procs(children, timeout=15)
     assert not alive, f"processes left behind: {[child.cmdline() for child in alive]}"
     # What was written is whole, and nothing temporary is left behind.
