@@ -201,9 +201,7 @@ def fit_scalable_head(
     return scaling.scaler_, model, ScalableHead.from_sklearn(scaling.scaler_, nystroem, linear)
 
 
-def fit_forest_head(
-    features: np.ndarray, y: np.ndarray, seed: int, n_jobs: int = 1
-) -> tuple[None, RandomForestClassifier, ForestHead]:
+def fit_forest_head(features: np.ndarray, y: np.ndarray, seed: int) -> tuple[None, RandomForestClassifier, ForestHead]:
     """Fit the forest head on (n, d) features: a random forest of :data:`FOREST_TREES` trees seeded by ``seed``,
     and Platt's sigmoid per class on its out-of-bag votes (:mod:`semg_hht.model.forest_head`).
 
@@ -214,7 +212,6 @@ def fit_forest_head(
         max_leaf_nodes=FOREST_MAX_LEAVES,
         oob_score=True,
         random_state=seed,
-        n_jobs=n_jobs,
     ).fit(features, y)
     votes = np.asarray(forest.oob_decision_function_, dtype=np.float64)
     # A row that every tree saw has no out-of-bag vote (rare with 300 trees): the classes' shares stand in.
