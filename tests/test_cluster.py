@@ -126,7 +126,16 @@ def start_convert(*args: str | Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_interruptible if os.name == "posix" else None,
     )
+
+
+def _interruptible() -> None:
+    """In the child before it runs: Ctrl-C delivered and not ignored, as in a job a terminal starts. The test
+    runner's process can hold SIGINT ignored or blocked (a library's doing, below Python's view), and a
+    child inherits both, so the Ctrl-C test would otherwise send a signal its process never sees."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def count_outputs(folder: Path) -> int:
