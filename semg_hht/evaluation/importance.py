@@ -76,8 +76,7 @@ def permutation_importances(
     per_matrix = classifier.matrix_feature_names
     descriptors = [name for name in DESCRIPTOR_NAMES if name in per_matrix]
     # A descriptor's column in each channel (one matrix a sample: its one column).
-    width, n_channels = len(per_matrix), len(classifier.feature_names) // len(per_matrix)
-    channel_offsets = np.arange(n_channels) * width
+    channel_offsets = np.arange(classifier.n_channels) * len(per_matrix)
     descriptor_units = [channel_offsets + per_matrix.index(name) for name in descriptors]
     rows = np.arange(len(features), dtype=np.float64)
     units: dict[str, tuple[list[np.ndarray], np.ndarray]] = {

@@ -368,6 +368,11 @@ class HHTClassifier(GroupsConsumer, Estimator):
         return None if self.channels is None else tuple(str(channel) for channel in self.channels)
 
     @property
+    def n_channels(self) -> int:
+        """Matrices a sample holds: 1, or the channels of a window sample."""
+        return 1 if self.channel_names is None else len(self.channel_names)
+
+    @property
     def matrix_feature_names(self) -> list[str]:
         """The names of one matrix's features (what :meth:`features_of` gives per matrix)."""
         return feature_names(self.feature_blocks)
@@ -380,7 +385,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
     @property
     def column_weights(self) -> np.ndarray:
         """Each feature column's weight after standardisation (:func:`~semg_hht.model.feature_sets.block_weights`)."""
-        return block_weights(self.feature_blocks, 1 if self.channel_names is None else len(self.channel_names))
+        return block_weights(self.feature_blocks, self.n_channels)
 
     @property
     def frequency_axis(self) -> np.ndarray:
