@@ -11,6 +11,8 @@ The recordings are band-limited noise under a burst envelope (sEMG-like), ``--se
 included); the conversion phase alone is the time the run itself reports. The machine's limit is
 two in-process runs side by side, each on half of the files: what two cores give with no engine at
 all. The engine's overhead per file is the core time it adds: ``(2 x wall_2 - wall_1) / files``.
+The running scheduler and its workers get the Dask settings docs/running_at_scale.md recommends for
+a cluster that converts (the local cluster's own, ``semg_hht.engine.LOCAL_CLUSTER_CONFIG``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 from scipy.signal import butter, sosfiltfilt  # noqa: E402
+
+from semg_hht.engine import LOCAL_CLUSTER_CONFIG  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "compute_hht.py"
@@ -86,7 +90,10 @@ def machine_limit(inputs: Path, work: Path, args: argparse.Namespace) -> float:
 def start_cluster(folder: Path, n_workers: int) -> tuple[str, list[subprocess.Popen]]:
     """A ``dask scheduler`` and ``n_workers`` single-threaded ``dask worker`` processes; (address, processes)."""
     scheduler_file = folder / "scheduler.json"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    # The settings docs/running_at_scale.md recommends for a cluster that converts: the local cluster's own.
+    settings = {_environment_name(key): str(value) for key, value in LOCAL_CLUSTER_CONFIG.items()}
+    environment = dict(os.environ, **settings)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": environment}
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
@@ -109,6 +116,12 @@ def start_cluster(folder: Path, n_workers: int) -> tuple[str, list[subprocess.Po
     with Client(address, timeout=30) as client:
         client.wait_for_workers(n_workers, timeout=60)
     return address, processes
+
+
+def _environment_name(key: str) -> str:
+    """The environment variable that sets Dask's configuration ``key`` (``distributed.admin.tick.interval``
+    -> ``DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL``)."""
+    return "DASK_" + "__".join(part.upper().replace("-", "_") for part in key.split("."))
 
 
 def main() -> None:

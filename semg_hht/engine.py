@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -166,6 +167,7 @@ class DaskEngine:
         self.client = client
         self.address = address
         self.description = description
+        self._capacity = (0, -math.inf)  # (tasks in flight, when the workers were counted: time.monotonic())
 
     @property
     def workers(self) -> int:
@@ -218,12 +220,23 @@ class DaskEngine:
     def _submit_more(
         self, function: Callable[[Any], Any], pending: Iterator[tuple[int, Any]], running: dict[Any, int], key: str
     ) -> None:
-        capacity = TASKS_IN_FLIGHT_PER_WORKER * self.workers
+        capacity = self._tasks_in_flight()
         for index, item in pending:
             future = self.client.submit(_timed, function, item, pure=False, key=f"{key}-{index}")
             running[future] = index
             if len(running) >= capacity:
                 return
+
+    def _tasks_in_flight(self) -> int:
+        """:data:`TASKS_IN_FLIGHT_PER_WORKER` per worker, the workers counted at most every :data:`POLL_S`:
+        a count asks the scheduler, and a cluster that grows or shrinks (dask-jobqueue's workers joining
+        as their jobs start) is followed closely enough at that pace."""
+        count, counted_at = self._capacity
+        now = time.monotonic()
+        if now - counted_at >= POLL_S:
+            count = TASKS_IN_FLIGHT_PER_WORKER * self.workers
+            self._capacity = (count, now)
+        return count
 
     def _wait_for_some(self, running: dict[Any, int]) -> set[Any]:
         """The finished futures among ``running`` (at least one); raises :class:`SchedulerError` if the
@@ -358,11 +371,26 @@ def _main_script_not_rerun() -> Iterator[None]:
         main.__file__ = path
 
 
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
+"""Dask settings of the local cluster: what the engine does beside the tasks, made quieter. The
+profiler samples the running task's stack 100 times a second for the dashboard's profile page; the
+tick (every 20 ms by default) measures how long the event loop was blocked; the system monitor
+(every 0.5 s) samples CPU and memory for the dashboard's plots. On this project's 2-core machine the
+three together took 7 % of a conversion's wall time (docs/running_at_scale.md)."""
+
+
 @contextmanager
 def _local_client(count: int) -> Iterator[DaskEngine]:
+    import dask
     from distributed import Client, LocalCluster
 
-    with _children_ignore_interrupts(), _main_script_not_rerun():
+    # The scheduler and the nannies read it as they start, and the nannies hand it to their workers,
+    # restarted ones included.
+    with _children_ignore_interrupts(), _main_script_not_rerun(), dask.config.set(LOCAL_CLUSTER_CONFIG):
         cluster = LocalCluster(
             n_workers=count,
             threads_per_worker=1,

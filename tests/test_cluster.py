@@ -22,7 +22,7 @@ import numpy as np
 import psutil
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import ROOT, run_python, run_script
 from semg_hht import engine
 from semg_hht.cli.common import run_command
 from semg_hht.conversion.workflow import ConversionOptions, run_conversion
@@ -337,6 +337,35 @@ def test_workers_that_cannot_reach_the_paths_stop_the_run_naming_worker_and_path
     assert "cannot write into" in engine.access_problem(str(tmp_path), str(tmp_path / "file"))
 
 
+def _engine_settings(dask_worker=None, dask_scheduler=None) -> dict:
+    """What a worker's or the scheduler's engine does beside the tasks (runs in that process)."""
+    import dask
+
+    server = dask_worker if dask_worker is not None else dask_scheduler
+    return {
+        "profile": dask.config.get("distributed.worker.profile.enabled"),
+        "periodic": sorted(server.periodic_callbacks),
+        "tick_ms": server.periodic_callbacks["tick"].callback_time,
+        "monitor_ms": server.periodic_callbacks["monitor"].callback_time,
+    }
+
+
+def test_a_local_cluster_runs_its_engine_quietly_and_leaves_the_callers_settings_alone():
+    import dask
+    import distributed  # noqa: F401 - adds its settings' defaults to Dask's configuration
+
+    before = dask.config.get("distributed.admin.tick.interval")
+    with engine.open_engine(2, None, 2) as local:
+        workers = local.client.run(_engine_settings)
+        scheduler = local.client.run_on_scheduler(_engine_settings)
+    assert len(workers) == 2
+    for settings in [*workers.values(), scheduler]:
+        assert settings["tick_ms"] == 1000 and settings["monitor_ms"] == 5000
+    for settings in workers.values():
+        assert settings["profile"] is False and "profile" not in settings["periodic"]
+    assert dask.config.get("distributed.admin.tick.interval") == before == "20ms"
+
+
 def test_a_local_cluster_starts_from_a_thread_other_than_the_main_one(tmp_path):
     # Signal handlers can be changed only in the main thread (a GUI or notebook may call the library
     # from another): the cluster still starts there, and runs tasks.
@@ -363,3 +392,15 @@ def test_a_script_read_from_stdin_starts_local_workers(tmp_path):
     result = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, cwd=ROOT, timeout=240)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "12" and len(list((tmp_path / "data").glob("*.npz"))) == 12
+
+
+def test_the_cluster_benchmark_times_every_configuration_on_the_same_files():
+    result = run_python(ROOT / "benchmarks/bench_cluster.py", "--files", "12", "--seconds", "0.5", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["files"] == 12 and figures["machine_limit_files_per_s"] > 0
+    runs = figures["runs"]
+    assert list(runs) == ["in-process (1 worker)", "local cluster, 2 workers", "running scheduler, 2 workers"]
+    assert runs["in-process (1 worker)"]["ratio_to_1_worker"] == 1.0
+    for row in runs.values():
+        assert row["wall_s"] > 0 and row["files_per_s"] == pytest.approx(12 / row["wall_s"], rel=0.02)

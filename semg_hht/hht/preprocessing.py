@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as scipy_signal
 
 from semg_hht.defaults import DEFAULT_BANDPASS, DEFAULT_NOTCH, DEFAULT_REMOVE_MEAN, MAINS_FREQUENCIES
 
@@ -110,6 +109,10 @@ def preprocess(signal: np.ndarray, fs: float, settings: Preprocessing) -> np.nda
     problem = settings.rate_problem(fs)
     if problem:
         raise ValueError(problem)
+    # Imported here, not with the module: scipy.signal takes about 1 s to import, and a run's client
+    # process, which plans the work that its workers do, never filters.
+    from scipy import signal as scipy_signal
+
     result = np.asarray(signal, dtype=np.float64)
     if settings.remove_mean:
         result = result - result.mean()

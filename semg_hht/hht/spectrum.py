@@ -32,7 +32,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy.signal import hilbert
 
 from semg_hht.defaults import (
     DEFAULT_ENSEMBLES,
@@ -101,6 +100,8 @@ def instantaneous_amplitude_frequency(imfs: np.ndarray, fs: float) -> tuple[np.n
         raise HHTInputError(f"imfs must be real, of shape (n_imfs, N) with N >= 2; got {array.dtype} {array.shape}")
     if not np.isfinite(array).all():
         raise HHTInputError("imfs have non-finite values (NaN or inf)")
+    from scipy.signal import hilbert  # imported here for the reason preprocessing.preprocess gives
+
     analytic = hilbert(array.astype(np.float64, copy=False), axis=-1)
     step = np.angle(analytic[:, 1:] * analytic[:, :-1].conj())
     increment = np.empty(array.shape)
