@@ -134,8 +134,9 @@ def main() -> None:
         "--repeat",
         type=int,
         default=1,
-        help="rounds of every configuration, one after another in each round; each figure is the median over "
-        "rounds, and the ratio's range is given beside it (this machine's cores vary from run to run)",
+        help="rounds of every configuration, one after another in each round, each round starting at the next "
+        "configuration; each figure is the median over rounds, and the ratio's range is given beside it (this "
+        "machine's cores vary from run to run)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
@@ -143,23 +144,42 @@ def main() -> None:
         work = Path(temporary)
         inputs = work / "in"
         make_recordings(inputs, args.files, args.seconds, args.fs)
-        rounds = [one_round(inputs, work / f"round{number}", args) for number in range(args.repeat)]
+        rounds = [one_round(inputs, work / f"round{number}", args, number) for number in range(args.repeat)]
     report(rounds, args)
 
 
-def one_round(inputs: Path, work: Path, args: argparse.Namespace) -> tuple[dict[str, tuple[float, float]], float]:
-    """Every configuration once, on the same files: the (wall, phase) seconds of each, and the machine limit's."""
+CONFIGURATIONS = ("in-process (1 worker)", "local cluster, 2 workers", "running scheduler, 2 workers")
+
+
+def one_round(
+    inputs: Path, work: Path, args: argparse.Namespace, number: int
+) -> tuple[dict[str, tuple[float, float]], float]:
+    """Every configuration once, on the same files: the (wall, phase) seconds of each, and the machine limit's.
+
+    Round ``number`` starts at configuration ``number`` and takes them in turn (then the machine limit):
+    the machine's speed drifts over minutes, and a fixed order would hand the drift to one configuration.
+    """
     work.mkdir()
-    rows = {"in-process (1 worker)": convert(inputs, work / "one", args, "--workers", "1")}
-    rows["local cluster, 2 workers"] = convert(inputs, work / "local", args, "--workers", "2")
+    rows: dict[str, tuple[float, float]] = {}
+    for offset in range(len(CONFIGURATIONS)):
+        name = CONFIGURATIONS[(number + offset) % len(CONFIGURATIONS)]
+        rows[name] = run_configuration(name, inputs, work, args)
+    return {name: rows[name] for name in CONFIGURATIONS}, machine_limit(inputs, work, args)
+
+
+def run_configuration(name: str, inputs: Path, work: Path, args: argparse.Namespace) -> tuple[float, float]:
+    """(wall, phase) seconds of configuration ``name`` converting ``inputs`` into a folder of its own."""
+    if name == "in-process (1 worker)":
+        return convert(inputs, work / "one", args, "--workers", "1")
+    if name == "local cluster, 2 workers":
+        return convert(inputs, work / "local", args, "--workers", "2")
     # Started for its own run only: idle workers would take a little of the other runs' cores.
     address, processes = start_cluster(work, 2)
     try:
-        rows["running scheduler, 2 workers"] = convert(inputs, work / "remote", args, "--scheduler", address)
+        return convert(inputs, work / "remote", args, "--scheduler", address)
     finally:
         for process in processes:
             process.kill()
-    return rows, machine_limit(inputs, work, args)
 
 
 def figures_of(rows: dict[str, tuple[float, float]], limit: float, n: int) -> dict[str, dict[str, float]]:

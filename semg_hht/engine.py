@@ -53,6 +53,16 @@ WORKER_WAIT_S = 120
 after every worker has left."""
 POLL_S = 2.0
 """How often a run that waits for results checks that the scheduler and its workers are there."""
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
+"""Dask settings of the local cluster: what the engine does beside the tasks, made quieter. The
+profiler samples the running task's stack 100 times a second for the dashboard's profile page; the
+tick (every 20 ms by default) measures how long the event loop was blocked; the system monitor
+(every 0.5 s) samples CPU and memory for the dashboard's plots. On this project's 2-core machine the
+three together took 7 % of a conversion's wall time (docs/running_at_scale.md)."""
 
 
 @dataclass(frozen=True)
@@ -369,18 +379,6 @@ def _main_script_not_rerun() -> Iterator[None]:
         yield
     finally:
         main.__file__ = path
-
-
-LOCAL_CLUSTER_CONFIG = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.admin.tick.interval": "1s",
-    "distributed.admin.system-monitor.interval": "5s",
-}
-"""Dask settings of the local cluster: what the engine does beside the tasks, made quieter. The
-profiler samples the running task's stack 100 times a second for the dashboard's profile page; the
-tick (every 20 ms by default) measures how long the event loop was blocked; the system monitor
-(every 0.5 s) samples CPU and memory for the dashboard's plots. On this project's 2-core machine the
-three together took 7 % of a conversion's wall time (docs/running_at_scale.md)."""
 
 
 @contextmanager

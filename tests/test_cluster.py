@@ -7,6 +7,7 @@ them at the end; `compute_hht.py --scheduler ADDRESS` runs against them.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -404,3 +405,16 @@ def test_the_cluster_benchmark_times_every_configuration_on_the_same_files():
     assert runs["in-process (1 worker)"]["ratio_to_1_worker"] == 1.0
     for row in runs.values():
         assert row["wall_s"] > 0 and row["files_per_s"] == pytest.approx(12 / row["wall_s"], rel=0.02)
+
+
+def test_each_round_of_the_cluster_benchmark_starts_at_the_next_configuration(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_cluster", ROOT / "benchmarks/bench_cluster.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    order: list[str] = []
+    monkeypatch.setattr(bench, "run_configuration", lambda name, *_: order.append(name) or (1.0, 1.0))
+    monkeypatch.setattr(bench, "machine_limit", lambda *_: 1.0)
+
+    rows, _ = bench.one_round(tmp_path / "in", tmp_path / "round1", None, 1)
+    assert order == [*bench.CONFIGURATIONS[1:], bench.CONFIGURATIONS[0]]
+    assert list(rows) == list(bench.CONFIGURATIONS)  # reported in the same order every round
