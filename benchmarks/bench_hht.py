@@ -31,7 +31,9 @@ import numpy as np  # noqa: E402
 from scipy.signal import butter, sosfiltfilt  # noqa: E402
 
 from semg_hht.defaults import DEFAULT_ENSEMBLES  # noqa: E402
-from semg_hht.hht.spectrum import HHTInputError, emd, hilbert_spectrum  # noqa: E402
+from semg_hht.hht.checks import HHTInputError  # noqa: E402
+from semg_hht.hht.decomposition import emd  # noqa: E402
+from semg_hht.hht.spectrum import hilbert_spectrum  # noqa: E402
 
 RATES_HZ = (1000.0, 2000.0)
 DURATIONS_S = (1.0, 2.0, 10.0)
