@@ -3,10 +3,10 @@
 
 Usage::
 
-    python benchmarks/bench_inference.py [--files 1000] [--work_dir DIR]
+    python benchmarks/bench_inference.py [--files 1000] [--features hht+env] [--work_dir DIR]
 
-It trains the default model (``--features hht``) on a simulated set of ``--files`` labelled
-files, then prints:
+It trains a model of descriptors (``--features``, by default train.py's: ``hht+env``) on a simulated
+set of ``--files`` labelled files, then prints:
 
 - start-up: the best wall time of ``python -c "import numpy, sklearn"`` and of ``inference.py`` on
   one file (end to end), their difference, and whether ``python -X importtime inference.py``
@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from semg_hht.data.sample_data import generate_sample_data
+from semg_hht.defaults import DEFAULT_FEATURES
 
 ROOT = Path(__file__).resolve().parent.parent
 REPEATS = 3
@@ -94,11 +95,14 @@ def imports_torch(command: list[str]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=1000, help="simulated files (default: %(default)s)")
+    parser.add_argument("--features", default=DEFAULT_FEATURES, help="train.py's --features (default: %(default)s)")
     parser.add_argument("--work_dir", help="keep the data and checkpoint here (default: a temporary folder)")
     args = parser.parse_args()
+    if "cnn" in args.features:
+        parser.error("--features: a model of descriptors (no cnn block) is what this measures")
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(args.work_dir or temporary)
-        data, checkpoints = work / "data", work / "checkpoints"
+        data, checkpoints = work / "data", work / f"checkpoints_{args.features.replace('+', '_')}"
         if not data.exists():
             generate_sample_data(data, n_samples=-(-args.files // 6), n_test=0, seed=1)
         paths = sorted(data.glob("*.npz"))
@@ -110,6 +114,8 @@ def main() -> int:
                 str(data),
                 "--checkpoint_dir",
                 str(checkpoints),
+                "--features",
+                args.features,
             ]
             subprocess.run(train, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
 

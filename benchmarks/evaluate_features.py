@@ -16,10 +16,12 @@ the same files in the same run:
   subjects each with their own group statistics);
 * our SVM (``HHTClassifier``) on the time-domain block, the CNN block (random encoder, and the
   encoder trained on the training files for ``--epochs`` epochs with a subject-wise 20 %
-  early-stopping split), the HHT descriptors and their combinations (block-weighted, as the
-  library combines them, and a naive concatenation with all weights 1), the factorised model
-  (gender x quality), and the HHT models with the head tuned by ``semg_hht.training.tuning.tune_svm``
-  (the SVM at each C x gamma of its grid, or the random forest) inside each training set only (nested).
+  early-stopping split), the HHT descriptors, the activation envelope's shape descriptors and their
+  combinations (block-weighted, as the library combines them, and a naive concatenation with all
+  weights 1), the factorised model (gender x quality; its gender head on the subject's columns, as
+  the library's default, or on every column, as before that default), and the HHT models with the
+  head tuned by ``semg_hht.training.tuning.tune_svm`` (the SVM at each C x gamma of its grid, or the
+  random forest) inside each training set only (nested).
 
 The ``td`` block of our models is the ``td_features`` stored in the matrix files (by compute_hht.py
 and by the generator); the baseline computes its features from the signals itself, after the
@@ -133,7 +135,7 @@ class Method:
     ``kind``: ``lda`` (the baseline, on the preprocessed signal's Hudgins features), ``joint`` or
     ``factorised`` (HHTClassifier's models), ``naive`` (the joint SVM with every column weighted
     1), ``tuned`` (joint, C and gamma tuned in the training set). ``trained``: the CNN block comes
-    from the encoder trained on the training files. ``head``: HHTClassifier's ``head``.
+    from the encoder trained on the training files. ``head`` and ``gender_features``: HHTClassifier's.
     """
 
     name: str
@@ -142,6 +144,7 @@ class Method:
     trained: bool = False
     normalisations: tuple[bool, ...] = (False, True)
     head: str = "svm"
+    gender_features: str = "subject"
 
 
 BASELINE = "time-domain + LDA (baseline)"
@@ -155,7 +158,12 @@ METHODS = (
     Method("CNN + HHT, naive concatenation + SVM", ("cnn", "hht"), "naive"),
     Method("HHT + TD + SVM", ("hht", "td")),
     Method("HHT descriptors, scalable head", ("hht",), head="scalable"),
+    Method("HHT + envelope + SVM", ("hht", "env")),
     Method("HHT, factorised", ("hht",), "factorised"),
+    Method("HHT, factorised, gender on every column", ("hht",), "factorised", gender_features="all"),
+    Method("HHT + envelope, factorised", ("hht", "env"), "factorised"),
+    Method("HHT + envelope, factorised, gender on every column", ("hht", "env"), "factorised", gender_features="all"),
+    Method("HHT + envelope + TD, factorised", ("hht", "env", "td"), "factorised"),
     Method("HHT, factorised, scalable head", ("hht",), "factorised", head="scalable"),
     Method("HHT + TD, factorised", ("hht", "td"), "factorised"),
     Method("CNN + HHT, factorised", ("cnn", "hht"), "factorised"),
@@ -168,7 +176,7 @@ METHODS = (
 class Data:
     """A data set's files, parallel: matrix paths, class IDs, subjects and muscles, and features.
 
-    ``features`` holds the cnn (random encoder), hht and td blocks in that order; ``raw_td`` the
+    ``features`` holds the cnn (random encoder), hht, env and td blocks in that order; ``raw_td`` the
     Hudgins features of the preprocessed signal, computed by the benchmark (the baseline's input);
     ``mode`` the normalisation that "within subject" means on this set.
     """
@@ -256,12 +264,12 @@ def table(results: dict, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-DEFAULT_ROW_PREFIX = "HHT, factorised |"
+DEFAULT_ROW_PREFIX = "HHT + envelope, factorised |"
 
 
 def best_rows(results: dict, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Per-subject contraction figures of the baseline rows, of our best row with and without normalisation,
-    and of train.py's default features and model (the factorised HHT rows)."""
+    and of train.py's default features and model (the factorised HHT + envelope rows)."""
     by_subject = results.get("contraction", {})
     keys = [key for key in by_subject if key.startswith(DEFAULT_ROW_PREFIX)]
     for normalised in (False, True):
@@ -298,7 +306,7 @@ def notes(results: dict, args: argparse.Namespace, skipped: dict[str, str]) -> s
 
 
 def columns(blocks: tuple[str, ...]) -> np.ndarray:
-    """The columns of ``blocks`` in the cnn+hht+td feature matrix."""
+    """The columns of ``blocks`` in the feature matrix of every block (cnn+hht+env+td)."""
     slices = block_slices(FEATURE_BLOCKS)
     return np.concatenate([np.arange(slices[block].start, slices[block].stop) for block in blocks])
 
@@ -335,6 +343,7 @@ def classifier(method: Method, normalisation: str, seed: int, C: float = SVM["C"
         normalisation=normalisation,
         model=model,
         head=method.head,
+        gender_features=method.gender_features,
     )
 
 
@@ -493,7 +502,7 @@ def contraction_data(work: Path, seed: int, args: argparse.Namespace) -> Data:
             subjects.append(subject)
             muscles.append(f"ch{channel}")
             raw_td.append(raw[source.name][channel])
-    features = random_features(paths, "cnn+hht+td", seed, args)
+    features = random_features(paths, "+".join(FEATURE_BLOCKS), seed, args)
     groups = FileGroups(np.array(subjects), np.array(muscles))
     return Data(paths, np.array(labels), groups, features, np.array(raw_td), "subject_muscle")
 
@@ -527,7 +536,7 @@ def simulated_data(work: Path, seed: int, args: argparse.Namespace) -> tuple[Dat
     for name in names:
         with np.load(folder / SIGNALS_FOLDER / name) as stored:
             raw_td.append(hudgins_features(preprocess(stored["signal"], float(stored["fs"]), Preprocessing())))
-    features = random_features(paths, "cnn+hht+td", seed, args)
+    features = random_features(paths, "+".join(FEATURE_BLOCKS), seed, args)
     groups = FileGroups(np.array([labelled[n].subject for n in names]), np.array([muscle_of(n, None) for n in names]))
     labels = np.array([labelled[name].class_id for name in names])
     test = np.flatnonzero([labelled[name].split == "test" for name in names])

@@ -17,7 +17,8 @@ the share of its trials given its sex, one prediction per trial (its two channel
 averaged, the suite's ``--aggregate recording``), and whether its one prediction per subject (the
 mean over all its trials) is right. Rows: our classifier (joint SVM, no normalisation: within-
 subject normalisation would remove the sex, a property of the subject) on the HHT descriptors and
-on HHT + time-domain features, per channel and aggregated per trial; the classic pipeline,
+on HHT + time-domain features, per channel and aggregated per trial; the factorised model's gender
+head (the same SVM on the descriptors of the subject, ``HHTClassifier.gender_columns``); the classic pipeline,
 Hudgins' features of the same preprocessed signals (the ``td_features`` compute_hht stores) +
 StandardScaler + LDA, both per channel with the same aggregation and as one 8-feature vector per
 trial (both channels), as the field usually feeds it. Chance is 0.5 per trial; with 5 subjects
@@ -43,7 +44,7 @@ from semg_hht.conversion.workflow import ConversionOptions, run_conversion
 from semg_hht.data.dataset import extract_file_features
 from semg_hht.io.matrices import list_npz_files, load_matrix_file
 from semg_hht.logs import configure_logging
-from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.classifier import HHTClassifier, fit_calibrated_svm
 from semg_hht.model.feature_sets import block_slices
 
 DEFAULT_SAPSANIS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata" / "sapsanis-db1"
@@ -51,6 +52,11 @@ FS = 500.0
 CLASS_OF_SEX = {"male": CLASS_NAMES.index("M_full"), "female": CLASS_NAMES.index("F_full")}
 METHODS = {
     "HHT descriptors + SVM (per channel, mean per trial)": ("svm", "hht", "channel"),
+    "the factorised model's gender head: HHT descriptors of the subject + SVM (per channel, mean per trial)": (
+        "gender_head",
+        "hht",
+        "channel",
+    ),
     "HHT + time-domain + SVM (per channel, mean per trial)": ("svm", "hht+td", "channel"),
     "time-domain + LDA (per channel, mean per trial)": ("lda", "td", "channel"),
     "time-domain + LDA (classic: both channels in one vector)": ("lda", "td", "trial"),
@@ -114,6 +120,13 @@ def male_probability(kind: str, block: str, x: np.ndarray, labels: np.ndarray, t
         classifier = HHTClassifier(features=block, model="joint", seed=seed)
         classifier.fit_features(x[train], labels[train])
         return classifier.predict_proba_features(x[test])[:, male]
+    if kind == "gender_head":  # what HHTClassifier(model="factorised") fits for gender: its columns and settings
+        settings = HHTClassifier(features=block, model="factorised", seed=seed)
+        used = settings.gender_columns
+        svm = {"C": settings.svm_C, "kernel": settings.svm_kernel, "gamma": settings.svm_gamma}
+        weights = settings.column_weights[used]
+        _, _, head = fit_calibrated_svm(x[train][:, used], labels[train], weights, svm, seed, "gender")
+        return head.predict_proba(x[test][:, used])[:, list(head.classes_).index(male)]
     lda = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis()).fit(x[train], labels[train])
     return lda.predict_proba(x[test])[:, list(lda.classes_).index(male)]
 

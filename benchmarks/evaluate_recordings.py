@@ -36,8 +36,10 @@ Rows:
 * Under our steps, for each sample unit of ``--units`` (``whole``: one matrix per recording and
   channel, as train.py trains today; ``W/H``: windows of W s every H s, ``compute_hht.py
   --window W --hop H``): the time-domain features (the classic features under our steps, the
-  ``td_features`` compute_hht stores), the HHT descriptors, both, and both with one of two
-  candidates the package does not compute, kept out of it unless these rows show they help:
+  ``td_features`` compute_hht stores), the HHT descriptors, both, the HHT descriptors with the
+  activation envelope's (``env``, train.py's default features) with and without the time-domain
+  features, and HHT + time-domain with one of two candidates the package does not compute, kept out
+  of it unless these rows show they help:
   IMF-level features (:func:`imf_features`, from each matrix's segment) and marginal-spectrum
   moments with band amplitude statistics (:func:`marginal_features`, from each matrix); each z-scored within
   (subject, channel) as ``--normalise subject_muscle`` does, in two layouts: per channel (each
@@ -49,10 +51,11 @@ Rows:
   SVM chosen is refitted with Platt's calibration for its probabilities.
 * The per-channel rows of whole recordings once more without normalisation (subjects unknown).
 * train.py's own estimator (its default model and C x gamma grid, nested), for each unit: one matrix
-  per sample, ``HHTClassifier`` with ``--normalise subject_muscle --tune`` (whole recordings only), and
-  window samples (``--sample window --normalise subject --tune``: ``HHTClassifier(channels=...)``, all
-  channels of a window in one vector, standardised within each subject, which is per subject and
-  channel since each column is one channel's) of the HHT descriptors and of HHT + time-domain.
+  per sample, ``HHTClassifier`` with ``--normalise subject_muscle --tune`` (whole recordings only; its
+  default features, ``hht+env``, and ``hht``), and window samples (``--sample window --normalise
+  subject --tune``: ``HHTClassifier(channels=...)``, all channels of a window in one vector,
+  standardised within each subject, which is per subject and channel since each column is one
+  channel's) of the HHT descriptors, of HHT + envelope, and of each with the time-domain features.
 
 Throughput: the windows (of all channels) per second per core of our path, conversion (EMD and
 the Hilbert spectrum, on ``--workers`` processes) and descriptors together, beside LibEMG's
@@ -93,6 +96,7 @@ from threadpoolctl import threadpool_limits
 
 from semg_hht.conversion.workflow import ConversionOptions, run_conversion
 from semg_hht.data.dataset import extract_file_features
+from semg_hht.defaults import DEFAULT_FEATURES
 from semg_hht.evaluation.scores import balanced_accuracy
 from semg_hht.evaluation.splits import InnerFolds
 from semg_hht.hht.decomposition import decompose
@@ -103,7 +107,7 @@ from semg_hht.io.matrices import list_npz_files
 from semg_hht.io.recordings import read_recording
 from semg_hht.logs import PACKAGE, configure_logging, quieter
 from semg_hht.model.classifier import HHTClassifier
-from semg_hht.model.feature_sets import block_slices
+from semg_hht.model.feature_sets import block_slices, parse_feature_set
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
 from semg_hht.model.svm_fitting import PlattCalibratedSVC
 from semg_hht.training.tuning import apply_tuning, tune_svm
@@ -122,11 +126,14 @@ FEATURE_SETS = {
     "time-domain": ("td",),
     "HHT descriptors": ("hht",),
     "HHT + time-domain": ("hht", "td"),
+    "HHT + envelope": ("hht", "env"),
+    "HHT + envelope + time-domain": ("hht", "env", "td"),
     IMF_SET: ("hht", "td", "imf"),
     MARGINAL_SET: ("hht", "td", "marginal"),
 }
 CANDIDATE_SETS = (IMF_SET, MARGINAL_SET)  # candidates the package does not compute
 IMF_COUNT = 4  # IMF-level features of the first (fastest) IMFs: those that carry the sEMG band at 1 kHz
+SAMPLE_BLOCKS = ("hht", "env", "td")  # the package's blocks each matrix is described by
 
 
 def log(message: str) -> None:
@@ -149,7 +156,7 @@ class Recordings:
 @dataclass(frozen=True)
 class Samples:
     """One sample unit's matrices, parallel: their recording (index), segment, channel, and features (the
-    hht+td blocks, then the IMF-level candidates: :func:`columns` finds each block)."""
+    hht+env+td blocks, then the candidates: :func:`columns` finds each block)."""
 
     recording: np.ndarray
     segment: np.ndarray
@@ -281,8 +288,8 @@ def prepare_unit(source: Path, work: Path, unit: str, workers: int, recordings: 
 
 
 def samples_of(folder: Path, recordings: Recordings) -> tuple[Samples, list[tuple[int, int]]]:
-    """Every matrix of ``folder`` with its recording, segment, channel and hht+td features, and the samples
-    of its recording it covers (start, stop)."""
+    """Every matrix of ``folder`` with its recording, segment, channel and hht+env+td features, and the
+    samples of its recording it covers (start, stop)."""
     paths = list_npz_files(folder)
     index = {name: i for i, name in enumerate(recordings.names)}
     owners, segments, channels, spans = [], [], [], []
@@ -294,7 +301,7 @@ def samples_of(folder: Path, recordings: Recordings) -> tuple[Samples, list[tupl
             start = round(float(stored["segment_start_s"]) * FS)
             spans.append((start, start + round(float(stored["duration_s"]) * FS)))
     with quieter(PACKAGE, logging.ERROR):
-        encoded = extract_file_features(HHTClassifier(features="hht+td"), paths, 64)
+        encoded = extract_file_features(HHTClassifier(features="+".join(SAMPLE_BLOCKS)), paths, 64)
     if len(encoded.paths) != len(paths):
         raise SystemExit(f"{len(paths) - len(encoded.paths)} matrices could not be described: {encoded.errors[:3]}")
     features = encoded.features.astype(np.float64)
@@ -436,8 +443,8 @@ def per_recording(probabilities: np.ndarray, owners: np.ndarray, test: np.ndarra
 
 
 def columns(blocks: tuple[str, ...]) -> np.ndarray:
-    """The columns of ``blocks`` in the features of :class:`Samples`: hht, td, imf, marginal."""
-    slices = block_slices(("hht", "td"))
+    """The columns of ``blocks`` in the features of :class:`Samples`: hht, env, td, imf, marginal."""
+    slices = block_slices(SAMPLE_BLOCKS)
     slices["imf"] = slice(slices["td"].stop, slices["td"].stop + 3 * IMF_COUNT)
     slices["marginal"] = slice(slices["imf"].stop, slices["imf"].stop + len(MARGINAL_NAMES))
     return np.concatenate([np.arange(slices[b].start, slices[b].stop) for b in blocks])
@@ -468,7 +475,9 @@ def run_fold(fold: Fold, recordings: Recordings, samples: dict[str, Samples], cl
                 x, owners = channels_in_one_vector(x, unit_samples)
                 result[vector_row(name, unit)] = chosen_head_outcome(x, owners, recordings, fold, search)
             if unit == "whole":
-                result[TRAIN_PY_ROW] = train_py_outcome(unit_samples, recordings, fold, search.seed)
+                for blocks in TRAIN_PY_FEATURE_SETS:
+                    row = train_py_row(blocks)
+                    result[row] = train_py_outcome(unit_samples, blocks, recordings, fold, search.seed)
             for blocks in WINDOW_FEATURE_SETS:
                 row = train_py_window_row(blocks, unit)
                 result[row] = train_py_window_outcome(unit_samples, blocks, recordings, fold, search.seed)
@@ -522,14 +531,14 @@ def chosen_head_outcome(x, owners, recordings: Recordings, fold: Fold, search: H
     return outcome(class_probabilities(head, x[test]), owners[test], fold, chosen, truth)
 
 
-def train_py_outcome(samples: Samples, recordings: Recordings, fold: Fold, seed: int) -> dict:
-    """The outcome of train.py's estimator (``--features hht --normalise subject_muscle --tune``)."""
+def train_py_outcome(samples: Samples, blocks: tuple[str, ...], recordings: Recordings, fold: Fold, seed: int) -> dict:
+    """The outcome of train.py's estimator (``--features BLOCKS --normalise subject_muscle --tune``)."""
     rows_train = np.isin(samples.recording, fold.train)
     rows_test = np.isin(samples.recording, fold.test)
-    x = samples.features[:, columns(("hht",))]
+    x = samples.features[:, columns(blocks)]
     groups = FileGroups(recordings.subjects[samples.recording], samples.channel)
     labels = recordings.labels[samples.recording]
-    model = HHTClassifier(features="hht", normalisation="subject_muscle", seed=seed)
+    model = HHTClassifier(features="+".join(blocks), normalisation="subject_muscle", seed=seed)
     tuned = tune_svm(model, x[rows_train], labels[rows_train], groups.take(np.flatnonzero(rows_train)), seed)
     apply_tuning(model, tuned)
     model.fit_features(x[rows_train], labels[rows_train], groups.take(np.flatnonzero(rows_train)))
@@ -560,7 +569,8 @@ def tuned_head_name(tuned: dict) -> str:
     return "RF" if tuned["head"] == "forest" else f"SVM C={tuned['C']:g}"
 
 
-WINDOW_FEATURE_SETS = (("hht",), ("hht", "td"))
+WINDOW_FEATURE_SETS = (("hht",), ("hht", "td"), ("hht", "env"), ("hht", "env", "td"))
+TRAIN_PY_FEATURE_SETS = (parse_feature_set(DEFAULT_FEATURES), ("hht",))
 
 
 def train_py_window_row(blocks: tuple[str, ...], unit: str) -> str:
@@ -568,7 +578,11 @@ def train_py_window_row(blocks: tuple[str, ...], unit: str) -> str:
 
 
 CLASSIC_ROW = "Hudgins time-domain, all channels in one vector, 200 ms windows + LDA (the classic pipeline)"
-TRAIN_PY_ROW = "train.py: HHT descriptors, --normalise subject_muscle --tune [whole]"
+
+
+def train_py_row(blocks: tuple[str, ...]) -> str:
+    default = " (the default features)" if "+".join(blocks) == DEFAULT_FEATURES else ""
+    return f"train.py: {'+'.join(blocks)}{default}, --normalise subject_muscle --tune [whole]"
 
 
 def steps_row(feature_set: str, unit: str, normalised: bool = True) -> str:

@@ -108,4 +108,7 @@ def test_table_and_best_rows_from_per_fold_scores(bench):
 
 def test_columns_slice_the_canonical_feature_matrix(bench):
     np.testing.assert_array_equal(bench.columns(("cnn",)), np.arange(256))
-    np.testing.assert_array_equal(bench.columns(("hht", "td")), np.arange(256, 256 + 28 + 4))
+    np.testing.assert_array_equal(
+        bench.columns(("hht", "td")), np.r_[256 : 256 + 28, 256 + 28 + 16 : 256 + 28 + 16 + 4]
+    )
+    np.testing.assert_array_equal(bench.columns(("hht", "env")), np.arange(256, 256 + 28 + 16))

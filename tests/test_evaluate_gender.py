@@ -13,7 +13,7 @@ def test_the_gender_table_has_every_method_and_subject(tmp_path):
     result = run_python(ROOT / "benchmarks" / "evaluate_gender.py", "--work_dir", tmp_path, "--workers", "1")
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "method" not in line]
-    assert len(rows) == 4 and "1800 matrices" in result.stdout
+    assert len(rows) == 5 and "1800 matrices" in result.stdout
     for row in rows:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert len(cells) == 3 + 5, row  # method, per trial, per subject, then the 5 subjects

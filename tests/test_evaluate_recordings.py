@@ -85,17 +85,21 @@ def test_the_recording_table_has_every_row_and_both_splits(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "method" not in line]
-    # The classic pipeline, 5 feature sets x 2 layouts (per channel, channels in one vector) x 2 units, 3 feature
-    # sets not normalised (whole recordings, per channel), train.py's estimator per matrix, and on window samples
-    # of 2 feature sets x 2 units.
-    assert len(rows) == 1 + 5 * 2 * 2 + 3 + 1 + 2 * 2
+    # The classic pipeline, 7 feature sets x 2 layouts (per channel, channels in one vector) x 2 units, 5 feature
+    # sets not normalised (whole recordings, per channel), train.py's estimator per matrix (its default features
+    # and hht), and on window samples of 4 feature sets x 2 units.
+    assert len(rows) == 1 + 7 * 2 * 2 + 5 + 2 + 4 * 2
     assert "LibEMG skipped: LibEMG's environment is absent" in result.stdout
     figures = json.loads(output.read_text())["figures"]
     for row, schemes in figures.items():
         assert set(schemes["LOSO"]) == {"S1", "S2", "S3"} and set(schemes["LOMO"]) == {"S1", "S2", "S3"}, row
         assert all(0 <= value <= 1 for scheme in schemes.values() for value in scheme.values())
     per_matrix = {row for row, schemes in figures.items() if schemes["LOSO per matrix"]}
-    matrix_rows = {row for row in figures if " per channel, " in row or row.startswith("train.py: HHT descriptors")}
+    matrix_rows = {
+        row
+        for row in figures
+        if " per channel, " in row or "--sample window" not in row and row.startswith("train.py: ")
+    }
     assert per_matrix == matrix_rows
     # The levels differ in amplitude and spectrum, so the per-channel HHT descriptors must separate them.
     hht = figures["HHT descriptors per channel, z-scored, head by nested CV [whole]"]

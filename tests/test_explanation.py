@@ -22,6 +22,7 @@ from semg_hht.evaluation.importance import permutation_importances
 from semg_hht.model.checkpoint import load_checkpoint
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.descriptors import DESCRIPTOR_NAMES
+from semg_hht.model.feature_sets import NAMED_DESCRIPTORS
 from semg_hht.model.normalisation import FileGroups
 
 BAND_BLOCK_ROW = 6  # rows 96-111 of the matrix
@@ -74,7 +75,7 @@ def test_a_model_without_descriptors_gives_them_zero_contribution():
         contributions = descriptor_contributions(
             classifier, vectors, None, 0, probability.max(), int(probability.argmax())
         )
-        assert list(contributions) == list(DESCRIPTOR_NAMES)
+        assert list(contributions) == list(NAMED_DESCRIPTORS)
         values = np.array(list(contributions.values()))
         assert (np.abs(values).max() > 1e-3) == used, (features, values)
         if not used:
@@ -150,7 +151,7 @@ def test_inference_explain_writes_maps_pictures_and_contributions(trained, three
     for path in sorted(three_files.iterdir()):
         record = document[path.name]["explanation"]
         assert record["class"] == document[path.name]["prediction"]
-        assert list(record["descriptor_contributions"]) == list(DESCRIPTOR_NAMES)
+        assert list(record["descriptor_contributions"]) == list(NAMED_DESCRIPTORS)
         assert Path(record["picture"]) == out / f"{path.stem}.png"
         with np.load(out / f"{path.stem}.npz", allow_pickle=False) as arrays:
             assert arrays["occlusion"].shape == (16, 16) and CLASS_NAMES[int(arrays["class_id"])] == record["class"]
@@ -184,7 +185,7 @@ def test_train_py_reports_importance_and_class_differences(trained):
     report = read_json(checkpoint_dir / "report.json")
     importance = report["importance"]
     assert importance["metric"] == "balanced_accuracy" and importance["n_repeats"] == 10
-    assert list(importance["blocks"]) == ["hht"] and list(importance["descriptors"]) == list(DESCRIPTOR_NAMES)
+    assert list(importance["blocks"]) == ["hht", "env"] and list(importance["descriptors"]) == list(NAMED_DESCRIPTORS)
     assert report["pictures"]["class_differences"] == "class_differences.png"
     assert (checkpoint_dir / "class_differences.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Permutation importance on the validation set" in result.stdout

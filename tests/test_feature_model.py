@@ -11,7 +11,8 @@ from conftest import random_matrix, read_json, run_script
 from semg_hht.io.matrices import write_matrix_file
 from semg_hht.model.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint, save_checkpoint
 from semg_hht.model.classifier import HHTClassifier, pool_by_subject
-from semg_hht.model.descriptors import DESCRIPTOR_NAMES
+from semg_hht.model.descriptors import DESCRIPTOR_NAMES, SUBJECT_DESCRIPTORS
+from semg_hht.model.envelope import ENVELOPE_NAMES
 from semg_hht.model.feature_sets import block_slices, block_weights, feature_names, parse_feature_set
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, muscle_of, normalise_within_groups
 from semg_hht.training.tuning import C_GRID, GAMMA_FACTORS, reference_gamma, tune_svm
@@ -122,6 +123,64 @@ def test_factorised_model_of_one_gender_gives_it_probability_one():
     np.testing.assert_allclose(probabilities.sum(1), 1.0)
 
 
+def _gender_and_movement_features(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, FileGroups]:
+    """hht+env columns of 12 subjects x 6 classes: gender in the spectrum's level, quality in the envelope,
+    and noise everywhere else."""
+    labels = np.tile(np.arange(6), 12)
+    subjects = np.repeat([f"S{i:02d}" for i in range(12)], 6)
+    genders, qualities = labels // 3, labels % 3
+    features = rng.normal(size=(len(labels), len(DESCRIPTOR_NAMES) + len(ENVELOPE_NAMES)))
+    features[:, DESCRIPTOR_NAMES.index("median_frequency_hz")] += 3.0 * genders
+    features[:, len(DESCRIPTOR_NAMES) + ENVELOPE_NAMES.index("active_fraction_30")] += 3.0 * qualities
+    return features, labels, FileGroups(subjects, np.full(len(labels), "BICEPS"))
+
+
+def test_the_gender_head_sees_the_subject_columns_only():
+    features, labels, groups = _gender_and_movement_features(np.random.default_rng(0))
+    classifier = HHTClassifier(features="hht+env", model="factorised").fit_features(features, labels, groups)
+    columns = classifier.gender_columns
+    assert [classifier.feature_names[i] for i in columns] == list(SUBJECT_DESCRIPTORS)
+    assert classifier.gender_head_.n_features == len(SUBJECT_DESCRIPTORS)
+    # Changing every column but the subject's leaves the gender probabilities as they were.
+    changed = features.copy()
+    movement = np.setdiff1d(np.arange(features.shape[1]), columns)
+    changed[:, movement] = np.random.default_rng(1).normal(size=(len(features), len(movement)))
+    gender = classifier.predict_proba_features(features).reshape(-1, 2, 3).sum(2)
+    np.testing.assert_allclose(classifier.predict_proba_features(changed).reshape(-1, 2, 3).sum(2), gender)
+    assert np.mean(gender.argmax(1) == labels // 3) > 0.9
+    # "all" gives the gender head every column, as before the option.
+    every = HHTClassifier(features="hht+env", model="factorised", gender_features="all").fit_features(features, labels)
+    assert every.gender_head_.n_features == features.shape[1]
+    with pytest.raises(ValueError, match="gender_features must be one of"):
+        HHTClassifier(gender_features="movement")
+
+
+def test_window_samples_and_feature_sets_without_subject_columns():
+    assert HHTClassifier(features="env").gender_columns.tolist() == list(range(len(ENVELOPE_NAMES)))
+    window = HHTClassifier(features="hht+env", channels=["a", "b"])
+    names = [window.feature_names[i] for i in window.gender_columns]
+    assert names == [f"{channel}:{name}" for channel in "ab" for name in SUBJECT_DESCRIPTORS]
+    assert len(HHTClassifier(features="cnn+hht+env+td").gender_columns) == 256 + len(SUBJECT_DESCRIPTORS) + 4
+
+
+def test_the_gender_columns_survive_the_checkpoint(tmp_path):
+    features, labels, groups = _gender_and_movement_features(np.random.default_rng(0))
+    for setting in ("subject", "all"):
+        classifier = HHTClassifier(features="hht+env", model="factorised", gender_features=setting)
+        classifier.fit_features(features, labels, groups)
+        save_checkpoint(tmp_path / setting, classifier, CheckpointMetadata.of(classifier))
+        loaded, metadata = load_checkpoint(tmp_path / setting, safe=True)
+        assert loaded.gender_features == metadata.gender_features == setting
+        np.testing.assert_allclose(
+            loaded.predict_proba_features(features, groups), classifier.predict_proba_features(features, groups)
+        )
+    # Metadata that claims the subject's columns for a gender head of every column is refused, not misread.
+    metadata = dataclasses.replace(CheckpointMetadata.of(classifier), gender_features="subject")
+    save_checkpoint(tmp_path / "mislabelled", classifier, metadata)
+    with pytest.raises(CheckpointError, match="the gender head has 44 features, its columns"):
+        load_checkpoint(tmp_path / "mislabelled")
+
+
 def test_pool_by_subject_averages_within_subjects():
     pooled = pool_by_subject(np.array([[1.0, 0.0], [0.0, 1.0], [0.2, 0.8]]), np.array(["a", "a", "b"]))
     np.testing.assert_allclose(pooled, [[0.5, 0.5], [0.5, 0.5], [0.2, 0.8]])
@@ -202,7 +261,10 @@ def test_train_and_infer_with_descriptors_normalisation_and_factorised_model(hea
         *("--epochs", "0", "--cpu", *flags),
     )
     assert result.returncode == 0, result.stderr
-    assert "Features: hht (28 per file); normalisation: within each subject; model: factorised" in result.stdout
+    assert (
+        "Features: hht (28 per file); normalisation: within each subject; "
+        "model: factorised (gender on the 14 columns of the subject)" in result.stdout
+    )
     assert "Best of 31 settings (3 subject-wise folds)" in result.stdout
     report = read_json(checkpoints / "report.json")
     model = report["model"]

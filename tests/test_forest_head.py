@@ -50,7 +50,7 @@ def test_inconsistent_forest_arrays_are_refused():
 @pytest.mark.parametrize("model", ["joint", "factorised"])
 def test_a_forest_classifier_keeps_its_head_in_the_checkpoint(tmp_path, model):
     features, labels, groups = threshold_data()
-    classifier = HHTClassifier(head="forest", model=model, normalisation="subject").fit_features(
+    classifier = HHTClassifier(features="hht", head="forest", model=model, normalisation="subject").fit_features(
         features, labels, groups
     )
     assert classifier.head_kind_ == "forest"
@@ -74,13 +74,16 @@ def test_ties_go_to_the_kernel_head_over_the_forest():
 @pytest.mark.slow
 def test_tuning_chooses_the_forest_where_trees_win():
     features, labels, groups = threshold_data()
-    tuned = tune_svm(HHTClassifier(model="joint"), features, labels, groups, seed=0)
+    tuned = tune_svm(HHTClassifier(features="hht", model="joint"), features, labels, groups, seed=0)
     assert len(tuned["grid"]) == len(C_GRID) * len(GAMMA_FACTORS) + 1
     forest = tuned["grid"][-1]
     assert forest["head"] == "forest" and forest["C"] is None and forest["gamma"] is None
     # One informative column among 28: the RBF kernel's distance is mostly noise, a tree splits on it.
     assert tuned["head"] == "forest" and tuned["C"] is None
     assert forest["mean"] > max(entry["mean"] for entry in tuned["grid"][:-1])
+    # Columns of another feature set are named as such, not blamed on the class sizes.
+    with pytest.raises(ValueError, match=r"features \(150, 28\): 44 columns of hht\+env expected"):
+        tune_svm(HHTClassifier(features="hht+env", model="joint"), features, labels, groups, seed=0)
 
 
 def test_train_and_infer_with_the_forest_head(sample_dir, tmp_path):

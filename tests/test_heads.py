@@ -14,6 +14,7 @@ from conftest import ROOT, read_json, run_script
 from semg_hht.data.dataset import scan_data_folder
 from semg_hht.model.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint, save_checkpoint
 from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.descriptors import DESCRIPTOR_NAMES
 from semg_hht.model.scalable_head import ScalableHead
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -46,6 +47,8 @@ def test_checkpoint_of_the_release_before_heads_predicts_the_same():
     probabilities = classifier.predict_proba_features(np.array(expected["features"]))
     np.testing.assert_allclose(probabilities, expected["probabilities"], rtol=0, atol=1e-12)
     assert (classifier.head, classifier.head_kind_) == ("svm", "svm")
+    # Its gender head saw every column, as every release before the option.
+    assert classifier.gender_features == "all" and classifier.gender_head_.n_features == len(DESCRIPTOR_NAMES)
 
 
 def test_a_cnn_checkpoint_needs_its_encoder_file(tmp_path):

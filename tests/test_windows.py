@@ -74,8 +74,8 @@ def two_channel_windows(n_per_class: int = 6) -> tuple[np.ndarray, np.ndarray]:
 
 def test_a_window_classifier_sees_how_the_channels_relate_and_keeps_its_channels(tmp_path):
     windows, labels = two_channel_windows()
-    classifier = HHTClassifier(channels=["left", "right"]).fit(windows, labels)
-    per_matrix = HHTClassifier().transform(windows.reshape(-1, 256, 256))
+    classifier = HHTClassifier(features="hht", channels=["left", "right"]).fit(windows, labels)
+    per_matrix = HHTClassifier(features="hht").transform(windows.reshape(-1, 256, 256))
     features = classifier.transform(windows)
     np.testing.assert_array_equal(features, per_matrix.reshape(len(windows), -1))
     assert classifier.feature_names[0] == f"left:{DESCRIPTOR_NAMES[0]}"
@@ -93,7 +93,7 @@ def test_a_window_classifier_sees_how_the_channels_relate_and_keeps_its_channels
 
 def test_importance_of_a_window_model_shuffles_a_descriptor_in_every_channel():
     windows, labels = two_channel_windows()
-    classifier = HHTClassifier(channels=["left", "right"]).fit(windows, labels)
+    classifier = HHTClassifier(features="hht", channels=["left", "right"]).fit(windows, labels)
     importance = permutation_importances(classifier, classifier.transform(windows), labels, None, seed=0)
     assert list(importance["blocks"]) == ["hht"] and list(importance["descriptors"]) == list(DESCRIPTOR_NAMES)
     assert importance["blocks"]["hht"]["mean"] > 0.3  # shuffling everything loses the class

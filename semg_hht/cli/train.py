@@ -129,8 +129,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--features",
         default=DEFAULT_FEATURES,
         help="feature blocks joined by '+': cnn (the encoder), hht (named descriptors of the matrix: amplitude, "
-        "band energies, frequencies, time profile), td (the raw segment's time-domain features, stored by "
-        "compute_hht.py) (default: %(default)s)",
+        "band energies, frequencies, time profile), env (the activation envelope's shape: time above fractions "
+        "of the peak, percentiles, bursts, centre of activity), td (the raw segment's time-domain features, "
+        "stored by compute_hht.py) (default: %(default)s)",
     )
     model.add_argument(
         "--normalise",

@@ -262,14 +262,14 @@ def extract_file_features(
     overflows float32), or a file without the time-domain features the ``td`` block
     needs, is reported as an error like an unreadable file. So is a matrix whose stored
     frequency axis is not the classifier's (``frequency_axis``), when its features come from the
-    matrix (``cnn``, ``hht``), unless ``resample_axis``: its rows are then re-read on the
+    matrix (``cnn``, ``hht``, ``env``), unless ``resample_axis``: its rows are then re-read on the
     classifier's axis (:func:`~semg_hht.hht.axes.resample_rows`); ``False`` offers that in the
     message, ``None`` (training) does not. A file that stores no axis is taken to be on the
     classifier's.
     """
     encoded = FileFeatures([], np.empty((len(paths), len(classifier.matrix_feature_names)), np.float32), [])
     needs_time_domain = "td" in classifier.feature_blocks
-    reads_matrix = bool({"cnn", "hht"} & set(classifier.feature_blocks))
+    reads_matrix = bool({"cnn", "hht", "env"} & set(classifier.feature_blocks))
     if "cnn" not in classifier.feature_blocks:
         # The batch size bounds the encoder's memory; without it, larger batches cost the
         # descriptors less per file (64 matrices: 16 MB).

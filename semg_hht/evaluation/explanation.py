@@ -10,9 +10,10 @@ block in the map is the drop in the predicted class's probability,
 with ``c`` the predicted class. Positive: the energy there supported the prediction;
 negative: it argued against it; near 0: the model did not use it.
 
-Descriptor contributions: each named HHT descriptor of the file set to its mean over the
-training files, all else as it is; the contribution is the drop in the predicted class's
-probability. A model without the ``hht`` block gives every descriptor 0.
+Descriptor contributions: each named descriptor of the file (the HHT descriptors and the
+activation envelope's, :data:`~semg_hht.model.feature_sets.NAMED_DESCRIPTORS`) set to its mean
+over the training files, all else as it is; the contribution is the drop in the predicted class's
+probability. A descriptor the model does not use (its block not in the feature set) gives 0.
 
 Both are computed in the context the prediction was made in: when subjects are known, a
 file's probability depends on its subject's other files (the subject-wise normalisation
@@ -48,7 +49,7 @@ from semg_hht.io.matrices import (
 from semg_hht.io.npyfile import npz_members
 from semg_hht.logs import quieter
 from semg_hht.model.classifier import HHTClassifier
-from semg_hht.model.descriptors import DESCRIPTOR_NAMES
+from semg_hht.model.feature_sets import NAMED_DESCRIPTORS
 from semg_hht.model.normalisation import FileGroups
 from semg_hht.model.svm_head import SVMHead
 
@@ -192,12 +193,12 @@ def descriptor_contributions(
     """Descriptor name -> drop in the probability of ``class_id`` with that descriptor at its training mean."""
     columns = {name: index for index, name in enumerate(classifier.feature_names)}
     means = training_mean(classifier)
-    variants = np.repeat(features[row : row + 1].astype(np.float64), len(DESCRIPTOR_NAMES), axis=0)
-    for k, name in enumerate(DESCRIPTOR_NAMES):
+    variants = np.repeat(features[row : row + 1].astype(np.float64), len(NAMED_DESCRIPTORS), axis=0)
+    for k, name in enumerate(NAMED_DESCRIPTORS):
         if name in columns:
             variants[k, columns[name]] = means[columns[name]]
     changed = probabilities_in_context(classifier, features, groups, row, variants)[:, class_id]
-    return {name: float(probability - p) for name, p in zip(DESCRIPTOR_NAMES, changed, strict=True)}
+    return {name: float(probability - p) for name, p in zip(NAMED_DESCRIPTORS, changed, strict=True)}
 
 
 def explanation_record(explanation: Explanation, picture: Path, arrays: Path, axes: MatrixAxes) -> dict[str, Any]:

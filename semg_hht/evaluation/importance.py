@@ -1,9 +1,9 @@
-"""Permutation importance of the feature blocks and of the named HHT descriptors.
+"""Permutation importance of the feature blocks and of the named descriptors (HHT and envelope).
 
 The importance of a feature (Breiman 2001, "Random forests") is the drop in the score when its
 values are shuffled among the files, which breaks its link to the class and leaves its
 distribution as it is; computed with scikit-learn's ``permutation_importance`` on held-out files,
-``n_repeats`` shuffles each, as mean and standard deviation. A block (``cnn``, ``hht``, ``td``) is
+``n_repeats`` shuffles each, as mean and standard deviation. A block (``cnn``, ``hht``, ``env``, ``td``) is
 shuffled as a whole: its columns move together, so the block's internal structure is kept. In a
 model of window samples a descriptor's columns in every channel move together too.
 """
@@ -18,8 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from semg_hht.classes import N_CLASSES
 from semg_hht.model.classifier import HHTClassifier
-from semg_hht.model.descriptors import DESCRIPTOR_NAMES
-from semg_hht.model.feature_sets import block_columns
+from semg_hht.model.feature_sets import NAMED_DESCRIPTORS, block_columns
 from semg_hht.model.normalisation import FileGroups
 
 SCORING = "balanced_accuracy"
@@ -74,7 +73,7 @@ def permutation_importances(
 
     blocks = block_columns(classifier.feature_blocks, classifier.channel_names)
     per_matrix = classifier.matrix_feature_names
-    descriptors = [name for name in DESCRIPTOR_NAMES if name in per_matrix]
+    descriptors = [name for name in NAMED_DESCRIPTORS if name in per_matrix]
     # A descriptor's column in each channel (one matrix a sample: its one column).
     channel_offsets = np.arange(classifier.n_channels) * len(per_matrix)
     descriptor_units = [channel_offsets + per_matrix.index(name) for name in descriptors]

@@ -9,7 +9,10 @@ Two models (``model``): ``joint``, one six-class SVM; ``factorised``, a gender S
 features as they are (gender is a property of the subject, which subject-wise normalisation
 would erase; with subjects known, a subject's files share the mean of their gender
 probabilities) times a movement-quality SVM on the (optionally subject-normalised) features:
-``P(class 3 g + q) = P(gender g) P(quality q)``.
+``P(class 3 g + q) = P(gender g) P(quality q)``. The gender SVM sees the columns that describe
+the subject (``gender_features="subject"``: :func:`~semg_hht.model.feature_sets.subject_columns`),
+not those of the movement's timing, which only add noise to a property of the person; checkpoints
+of earlier releases, whose gender SVM saw every column, load as ``gender_features="all"``.
 
 Each SVM is fitted as a scikit-learn ``Pipeline`` (:mod:`semg_hht.model.svm_fitting`): block-weighted standardisation ->
 :class:`~semg_hht.model.svm_fitting.PlattCalibratedSVC`; the features come from the transformers of
@@ -36,6 +39,7 @@ from semg_hht.defaults import (
     AUTO_SVM_MAX_SAMPLES,
     DEFAULT_BATCH_SIZE,
     DEFAULT_FEATURES,
+    DEFAULT_GENDER_FEATURES,
     DEFAULT_HEAD,
     DEFAULT_MODEL,
     DEFAULT_NORMALISATION,
@@ -43,6 +47,7 @@ from semg_hht.defaults import (
     DEFAULT_SVM_C,
     DEFAULT_SVM_GAMMA,
     DEFAULT_SVM_KERNEL,
+    GENDER_FEATURE_CHOICES,
     HEADS,
     MODELS,
     NORMALISATION_MODES,
@@ -58,8 +63,15 @@ from semg_hht.model.feature_sets import (
     feature_names,
     feature_set_name,
     parse_feature_set,
+    subject_columns,
 )
-from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
+from semg_hht.model.feature_steps import (
+    CNNFeatures,
+    EnvelopeDescriptors,
+    HHTDescriptors,
+    StoredTimeDomain,
+    SubjectNormaliser,
+)
 from semg_hht.model.forest_head import ForestHead
 from semg_hht.model.normalisation import FileGroups, GroupsLike, PopulationStatistics, as_file_groups
 from semg_hht.model.scalable_head import ScalableHead
@@ -238,13 +250,16 @@ class HHTClassifier(GroupsConsumer, Estimator):
         Encode under bfloat16 autocast: faster on hardware with bf16 units, features
         differ from float32 in the third significant digit (docs/performance.md has the figures).
     features : str
-        Feature set (:mod:`semg_hht.model.feature_sets`): ``cnn``, ``hht``, ``td`` joined by ``+``.
+        Feature set (:mod:`semg_hht.model.feature_sets`): ``cnn``, ``hht``, ``env``, ``td`` joined by ``+``.
         The defaults of every setting are train.py's (:mod:`semg_hht.defaults`, one table for both).
     normalisation : {"none", "subject", "subject_muscle"}
         Standardise the features within each subject's (and muscle's) files
         (:mod:`semg_hht.model.normalisation`); fitting and predicting then need ``groups``.
     model : {"joint", "factorised"}
         One six-class head, or gender x movement quality (see the module docstring).
+    gender_features : {"subject", "all"}
+        The columns the factorised model's gender head sees: those that describe the subject
+        (:attr:`gender_columns`), or every column (as every release before this option).
     head : {"auto", "svm", "scalable"}
         The calibrated RBF SVM, the scalable head (Nystroem approximation of the same kernel +
         logistic regression, ``svm_C`` its inverse regularisation), or ``auto``: chosen by the
@@ -301,6 +316,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
         head: str = DEFAULT_HEAD,
         frequency_hz: Sequence[float] | None = None,
         channels: Sequence[str] | None = None,
+        gender_features: str = DEFAULT_GENDER_FEATURES,
     ):
         self.encoder = encoder
         self.svm_C = svm_C
@@ -316,6 +332,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
         self.head = head
         self.frequency_hz = frequency_hz
         self.channels = channels
+        self.gender_features = gender_features
         self._check_settings()
 
     def _check_settings(self) -> None:
@@ -333,6 +350,8 @@ class HHTClassifier(GroupsConsumer, Estimator):
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        if self.gender_features not in GENDER_FEATURE_CHOICES:
+            raise ValueError(f"gender_features must be one of {GENDER_FEATURE_CHOICES}, got {self.gender_features!r}")
         if self.frequency_hz is not None and (
             len(self.frequency_hz) != MATRIX_SHAPE[0] or not is_frequency_axis(np.asarray(self.frequency_hz))
         ):
@@ -388,6 +407,13 @@ class HHTClassifier(GroupsConsumer, Estimator):
         return block_weights(self.feature_blocks, self.n_channels)
 
     @property
+    def gender_columns(self) -> np.ndarray:
+        """The feature columns the factorised model's gender head sees (``gender_features``), in order."""
+        if self.gender_features == "all":
+            return np.arange(len(self.feature_names))
+        return subject_columns(self.feature_blocks, self.channel_names)
+
+    @property
     def frequency_axis(self) -> np.ndarray:
         """Hz of each matrix row the model describes (``frequency_hz``, or the default conversion's axis)."""
         return frequency_axis() if self.frequency_hz is None else np.asarray(self.frequency_hz, dtype=np.float64)
@@ -431,6 +457,8 @@ class HHTClassifier(GroupsConsumer, Estimator):
                 parts.append(step.transform(matrices))
             elif block == "hht":
                 parts.append(HHTDescriptors(self.frequency_axis).transform(matrices))
+            elif block == "env":
+                parts.append(EnvelopeDescriptors().transform(matrices))
             else:
                 parts.append(StoredTimeDomain().transform(time_domain))
         # float32 like the encoder's output: half the memory of a folder's features, and the
@@ -530,8 +558,9 @@ class HHTClassifier(GroupsConsumer, Estimator):
             gender_scaler = gender_svm = None
             gender_head = ConstantHead(int(genders[0]))
         else:
+            columns = self.gender_columns
             gender_scaler, gender_svm, gender_head = fit_head(
-                self.head_kind_, features, gender_of(y), weights, svm, self.seed, "gender"
+                self.head_kind_, features[:, columns], gender_of(y), weights[columns], svm, self.seed, "gender"
             )
         scalers = {"quality": quality_scaler, "gender": gender_scaler}
         return scalers, {"quality": quality_svm, "gender": gender_svm}, quality_head, gender_head
@@ -549,7 +578,8 @@ class HHTClassifier(GroupsConsumer, Estimator):
         if gender_head is None:  # fit and the checkpoint loader set it for every factorised model
             raise RuntimeError("the factorised classifier has no gender head")
         quality = _head_probabilities(self.head_, model_input, N_QUALITIES, self.head_.classes_)
-        gender = _head_probabilities(gender_head, features, N_GENDERS, gender_head.classes_)
+        gender_input = features if isinstance(gender_head, ConstantHead) else features[:, self.gender_columns]
+        gender = _head_probabilities(gender_head, gender_input, N_GENDERS, gender_head.classes_)
         if groups is not None:
             gender = pool_by_subject(gender, groups.subjects)
         return (gender[:, :, None] * quality[:, None, :]).reshape(len(features), N_CLASSES)
@@ -582,8 +612,11 @@ def describe_model(classifier: HHTClassifier) -> str:
     sample = "per file"
     if classifier.channel_names is not None:
         sample = f"per window of {len(classifier.channel_names)} channels: {', '.join(classifier.channel_names)}"
+    model = classifier.model
+    if model == "factorised" and len(classifier.gender_columns) < len(classifier.feature_names):
+        model += f" (gender on the {len(classifier.gender_columns)} columns of the subject)"
     return (
         f"Features: {classifier.feature_set} ({len(classifier.feature_names)} {sample}); "
-        f"normalisation: {normalisation[classifier.normalisation]}; model: {classifier.model}; "
+        f"normalisation: {normalisation[classifier.normalisation]}; model: {model}; "
         f"head: {getattr(classifier, 'head_reason_', classifier.head)}"
     )

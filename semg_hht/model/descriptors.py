@@ -108,19 +108,18 @@ RELATIVE_FLOOR = 1e-12
 _TINY = np.finfo(np.float64).tiny
 # Where the largest sum of 32 cells lies in this range, float32 sums of a matrix stay far from
 # overflow and from subnormals; elsewhere (or on an infinity) the batch is summed in float64.
-_FLOAT32_RANGE = (1e-30, 1e30)
+FLOAT32_SUM_RANGE = (1e-30, 1e30)
 # Above this, sums and moments of a matrix could overflow even in float64.
 _MAX_CHUNK_SUM = 1e250
+
+_RELATIVE_BAND_ENERGIES = tuple(f"log_relative_band_energy_{k}" for k in range(N_BANDS))
+_FREQUENCIES = ("mean_frequency_hz", "median_frequency_hz", "spectral_spread_hz", "if_mean_hz", "if_std_hz")
 
 DESCRIPTOR_NAMES: tuple[str, ...] = (
     "log_total_energy",
     *(f"log_band_energy_{k}" for k in range(N_BANDS)),
-    *(f"log_relative_band_energy_{k}" for k in range(N_BANDS)),
-    "mean_frequency_hz",
-    "median_frequency_hz",
-    "spectral_spread_hz",
-    "if_mean_hz",
-    "if_std_hz",
+    *_RELATIVE_BAND_ENERGIES,
+    *_FREQUENCIES,
     "active_fraction",
     "burst_count",
     "mean_burst_duration",
@@ -129,6 +128,13 @@ DESCRIPTOR_NAMES: tuple[str, ...] = (
     "log_energy_slope_per_segment",
 )
 """Name of each column of ``hht_descriptors``' output, in order."""
+
+SUBJECT_DESCRIPTORS: tuple[str, ...] = ("log_total_energy", *_RELATIVE_BAND_ENERGIES, *_FREQUENCIES)
+"""The descriptors a subject's properties shape: the amplitude and how it spreads over frequency,
+which subcutaneous fat (attenuation, spectral compression) and conduction velocity (spectral
+scale) set. The others describe the movement: its timing, its trends, and the absolute band
+energies (the total again times each share, so mostly the contraction's level). The factorised
+model's gender head sees these (:mod:`semg_hht.model.feature_sets`)."""
 
 
 def hht_descriptors(matrices: np.ndarray, frequency: np.ndarray | None = None) -> np.ndarray:
@@ -156,7 +162,7 @@ def hht_descriptors(matrices: np.ndarray, frequency: np.ndarray | None = None) -
         1e250 (which float64 sums could not carry), or a frequency axis that is not finite and
         strictly increasing.
     """
-    stack, single = _checked_matrices(matrices)
+    stack, single = checked_matrices(matrices)
     axis = _checked_frequency(frequency)
     if stack.shape[0] == 0:
         return np.empty((0, len(DESCRIPTOR_NAMES)))
@@ -170,7 +176,7 @@ def hht_descriptors(matrices: np.ndarray, frequency: np.ndarray | None = None) -
     return table[0] if single else table
 
 
-def _checked_matrices(matrices: np.ndarray) -> tuple[np.ndarray, bool]:
+def checked_matrices(matrices: np.ndarray) -> tuple[np.ndarray, bool]:
     """The input as a C-contiguous (n, 256, 256) float32/float64 stack, and whether it was one matrix."""
     array = np.asarray(matrices)
     expected = MATRIX_SHAPE
@@ -215,7 +221,7 @@ def _reductions(stack: np.ndarray, frequency: np.ndarray) -> tuple[np.ndarray, n
     with np.errstate(over="ignore"):  # float32 overflow is caught below and summed again
         sums = _sums(stack, frequency)
     largest = float(sums[0].max())
-    if stack.dtype == np.float32 and not _FLOAT32_RANGE[0] <= largest <= _FLOAT32_RANGE[1]:
+    if stack.dtype == np.float32 and not FLOAT32_SUM_RANGE[0] <= largest <= FLOAT32_SUM_RANGE[1]:
         sums = _sums(stack.astype(np.float64), frequency)
         largest = float(sums[0].max())
     if not largest <= _MAX_CHUNK_SUM:
@@ -314,7 +320,7 @@ def _time_profile_descriptors(energy: np.ndarray, moment: np.ndarray) -> dict[st
     ``active_fraction / burst_count``, a fraction of the segment; ``energy_cv`` the coefficient
     of variation ``std(e) / mean(e)`` of the raw profile (0 for a steady contraction).
     """
-    smoothed = _moving_average(energy, SMOOTHING_COLUMNS)
+    smoothed = moving_average(energy, SMOOTHING_COLUMNS)
     peak = smoothed.max(axis=-1, keepdims=True)
     active = (smoothed >= ACTIVE_LEVEL * peak) & (smoothed > 0)
     fraction = active.mean(axis=-1)
@@ -330,7 +336,7 @@ def _time_profile_descriptors(energy: np.ndarray, moment: np.ndarray) -> dict[st
     return values | _instantaneous_frequency(energy, moment, active)
 
 
-def _moving_average(profile: np.ndarray, width: int) -> np.ndarray:
+def moving_average(profile: np.ndarray, width: int) -> np.ndarray:
     """Centred moving average over the last axis of (n, T), the window cut to the array at its ends."""
     half, n_time = width // 2, profile.shape[-1]
     padded = np.pad(profile, ((0, 0), (half, half)))

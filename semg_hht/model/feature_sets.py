@@ -5,6 +5,8 @@ A feature set is a ``+``-joined choice of blocks, always laid out in this order:
 * ``cnn``: the encoder's 256 features (:mod:`semg_hht.model.encoder`); blind to the matrix's scale;
 * ``hht``: the named descriptors of the matrix (:mod:`semg_hht.model.descriptors`): amplitude,
   band energies, frequencies, time profile, trend;
+* ``env``: the activation envelope's shape (:mod:`semg_hht.model.envelope`): time above several
+  fractions of the peak, the envelope's percentiles, bursts, centre of activity, fluctuation, rise;
 * ``td``: the preprocessed segment's time-domain features (:mod:`semg_hht.hht.time_domain`), stored in the
   matrix file by compute_hht.py; files without them cannot be used with this block.
 
@@ -15,6 +17,10 @@ RBF kernel whatever its width; without it the 256 CNN columns drown the few desc
 Window samples (:mod:`semg_hht.data.windows`): a sample may be one window of several channels,
 each channel's features side by side in the model's channel order (channel-major), each column
 named ``<channel>:<name>``; a block then spans its columns in every channel.
+
+The factorised model's gender head sees the columns that describe the subject
+(:func:`subject_columns`): every CNN and time-domain column, the HHT descriptors of
+:data:`~semg_hht.model.descriptors.SUBJECT_DESCRIPTORS`, and none of the envelope's.
 """
 
 from __future__ import annotations
@@ -22,19 +28,25 @@ from __future__ import annotations
 import numpy as np
 
 from semg_hht.hht.time_domain import TIME_DOMAIN_NAMES
-from semg_hht.model.descriptors import DESCRIPTOR_NAMES
+from semg_hht.model.descriptors import DESCRIPTOR_NAMES, SUBJECT_DESCRIPTORS
+from semg_hht.model.envelope import ENVELOPE_NAMES
 
 ENCODER_CHANNELS = (1, 64, 128, 256)
 """The encoder's channels, block by block (:mod:`semg_hht.model.encoder`): defined here, where
 torch is not imported, so that a model without the CNN block never imports it."""
 FEATURE_DIM = ENCODER_CHANNELS[-1]
 
-FEATURE_BLOCKS = ("cnn", "hht", "td")
+FEATURE_BLOCKS = ("cnn", "hht", "env", "td")
 BLOCK_NAMES = {
     "cnn": tuple(f"cnn_{index:03d}" for index in range(FEATURE_DIM)),
     "hht": tuple(DESCRIPTOR_NAMES),
+    "env": tuple(ENVELOPE_NAMES),
     "td": tuple(f"td_{name}" for name in TIME_DOMAIN_NAMES),
 }
+NAMED_DESCRIPTORS = (*BLOCK_NAMES["hht"], *BLOCK_NAMES["env"])
+"""The descriptors with a physiological name (the hht and env blocks), as explanations and importance list them."""
+SUBJECT_NAMES = frozenset((*BLOCK_NAMES["cnn"], *SUBJECT_DESCRIPTORS, *BLOCK_NAMES["td"]))
+"""The columns that describe the subject rather than the movement (the module docstring)."""
 
 
 def parse_feature_set(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -75,6 +87,16 @@ def block_columns(blocks: tuple[str, ...], channels: tuple[str, ...] | None) -> 
     offsets = np.arange(1 if channels is None else len(channels)) * width
     slices = block_slices(blocks)
     return {block: (offsets[:, None] + np.arange(width)[span][None, :]).ravel() for block, span in slices.items()}
+
+
+def subject_columns(blocks: tuple[str, ...], channels: tuple[str, ...] | None) -> np.ndarray:
+    """The indices of a sample's columns of :data:`SUBJECT_NAMES`, in order; every column where none is."""
+    names = feature_names(blocks)
+    kept = np.array([index for index, name in enumerate(names) if name in SUBJECT_NAMES], dtype=np.int64)
+    if kept.size == 0:
+        kept = np.arange(len(names))
+    offsets = np.arange(1 if channels is None else len(channels)) * len(names)
+    return (offsets[:, None] + kept[None, :]).ravel()
 
 
 def block_slices(blocks: tuple[str, ...]) -> dict[str, slice]:

@@ -3,6 +3,8 @@
 Each step maps a batch to a block of feature columns (:mod:`semg_hht.model.feature_sets`):
 
 * :class:`HHTDescriptors`: (n, 256, 256) matrices -> (n, 28) named descriptors; nothing to learn;
+* :class:`EnvelopeDescriptors`: (n, 256, 256) matrices -> (n, 16) descriptors of the activation
+  envelope's shape; nothing to learn;
 * :class:`CNNFeatures`: (n, 256, 256) matrices -> (n, 256) encoder features; ``fit`` takes the
   given encoder or builds one from ``seed``;
 * :class:`StoredTimeDomain`: the time-domain features stored in each matrix file -> (n, 4);
@@ -22,6 +24,7 @@ import numpy as np
 
 from semg_hht.defaults import DEFAULT_SEED
 from semg_hht.model.descriptors import hht_descriptors
+from semg_hht.model.envelope import envelope_descriptors
 from semg_hht.model.estimator_base import Transformer
 from semg_hht.model.feature_sets import BLOCK_NAMES
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
@@ -61,6 +64,16 @@ class HHTDescriptors(_Stateless):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array(BLOCK_NAMES["hht"], dtype=object)
+
+
+class EnvelopeDescriptors(_Stateless):
+    """The activation envelope's shape (:mod:`semg_hht.model.envelope`) of (n, 256, 256) matrices, shape (n, 16)."""
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(envelope_descriptors(X), dtype=np.float32)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.array(BLOCK_NAMES["env"], dtype=object)
 
 
 class StoredTimeDomain(_Stateless):

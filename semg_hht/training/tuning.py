@@ -146,8 +146,12 @@ def tune_svm(
     ------
     ValueError
         No candidate could be fitted in any fold (too few files per class), or ``features`` holds
-        NaN or infinite values.
+        NaN or infinite values or not the classifier's columns.
     """
+    width = len(classifier.feature_names)
+    if features.ndim != 2 or features.shape[1] != width:
+        # Checked here: every candidate would fail alike, and the search would blame the class sizes.
+        raise ValueError(f"features {features.shape}: {width} columns of {classifier.feature_set} expected")
     if not np.isfinite(features).all():
         raise ValueError("the features to tune on hold NaN or infinite values")
     search = svm_search(classifier, groups is not None, seed, refit=False)

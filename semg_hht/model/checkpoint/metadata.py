@@ -5,7 +5,8 @@
 refuses anything else), the layout every release has written, so that older releases still read the
 fields they know. Schema versions: 1, the original project (settings not recorded, a LabelEncoder);
 2, the feature set, its feature names, the population statistics and the model; 3, the schema version
-itself, the descriptors' frequency axis and the head (asked for, fitted, and why). Fields an older
+itself, the descriptors' frequency axis and the head (asked for, fitted, and why); 4, the columns of the
+factorised model's gender head (``gender_features``; "all" before). Fields an older
 checkpoint lacks take the values its release used (:data:`~semg_hht.model.checkpoint.migration.LEGACY_SETTINGS`).
 """
 
@@ -23,7 +24,7 @@ from semg_hht.model.checkpoint.format import FORMAT_VERSION, package_versions
 from semg_hht.model.checkpoint.migration import LEGACY_SETTINGS
 from semg_hht.model.classifier import HHTClassifier, parse_gamma
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class CheckpointMetadata:
     history: dict[str, list[Any]] = field(default_factory=dict)
     run: TrainingRun | None = None
     channels: list[str] | None = None
+    gender_features: str = "all"
     schema_version: int = SCHEMA_VERSION
     format_version: int = FORMAT_VERSION
 
@@ -117,6 +119,7 @@ class CheckpointMetadata:
             history=dict(history or {}),
             run=run,
             channels=None if classifier.channel_names is None else list(classifier.channel_names),
+            gender_features=classifier.gender_features,
         )
 
     def to_plain(self) -> dict[str, Any]:
@@ -162,6 +165,8 @@ class CheckpointMetadata:
             history=dict(data.get("history") or {}),
             run=run,
             channels=None if data.get("channels") is None else [str(name) for name in data["channels"]],
+            # Before the option, the gender head saw every column.
+            gender_features=str(data.get("gender_features", "all")),
             schema_version=int(data.get("schema_version", 2 if "features" in data else 1)),
             format_version=int(data.get("format_version", 1)),
         )

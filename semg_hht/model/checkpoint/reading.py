@@ -191,6 +191,7 @@ def _unfitted_classifier(metadata: CheckpointMetadata, device: torch.device | st
             head=metadata.head,
             frequency_hz=metadata.frequency_hz,
             channels=metadata.channels,
+            gender_features=metadata.gender_features,
         )
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: unusable model settings ({error})") from None
@@ -210,14 +211,18 @@ def _unfitted_classifier(metadata: CheckpointMetadata, device: torch.device | st
 def _check_widths(classifier: HHTClassifier, prefix: Path) -> None:
     width = len(classifier.feature_names)
     population = classifier.population_
-    heads = [head for head in (classifier.head_, classifier.gender_head_) if isinstance(head, FITTED_HEADS)]
-    widths = {head.n_features for head in heads} | (
-        {len(population.mean), len(population.std)} if population else set()
-    )
+    widths = {classifier.head_.n_features} if isinstance(classifier.head_, FITTED_HEADS) else set()
+    widths |= {len(population.mean), len(population.std)} if population else set()
     if widths - {width}:
         raise CheckpointError(
             f"{prefix}: the model's arrays have {sorted(widths)} features, "
             f"its feature set {classifier.feature_set} {width}"
+        )
+    gender_head, gender_width = classifier.gender_head_, len(classifier.gender_columns)
+    if isinstance(gender_head, FITTED_HEADS) and gender_head.n_features != gender_width:
+        raise CheckpointError(
+            f"{prefix}: the gender head has {gender_head.n_features} features, "
+            f"its columns ({classifier.gender_features} of {classifier.feature_set}) {gender_width}"
         )
 
 
