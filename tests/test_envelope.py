@@ -133,3 +133,19 @@ def test_a_silent_matrix_gives_zeros_and_the_quantile_floor():
 def test_bad_input_is_refused(matrix, message):
     with pytest.raises(ValueError, match=message):
         envelope_descriptors(matrix)
+
+
+def test_a_model_of_both_blocks_sums_each_matrix_once_and_gets_the_same_columns(monkeypatch):
+    from semg_hht.model import envelope
+    from semg_hht.model.classifier import HHTClassifier
+    from semg_hht.model.descriptors import hht_descriptors
+
+    matrices = np.random.default_rng(1).random((5, N, N), dtype=np.float32) * np.linspace(0.1, 1.0, N)
+    expected = np.concatenate([hht_descriptors(matrices), envelope_descriptors(matrices)], axis=1)
+    # With the hht block the envelope takes the HHT descriptors' time profile: its own sum never runs.
+    monkeypatch.setattr(envelope, "_time_profile", lambda stack: pytest.fail("the time profile was summed twice"))
+    both = HHTClassifier(features="hht+env").transform(matrices)
+    np.testing.assert_allclose(both, expected.astype(np.float32), rtol=1e-5, atol=1e-5)
+    monkeypatch.undo()
+    alone = HHTClassifier(features="env").transform(matrices)
+    np.testing.assert_array_equal(alone, envelope_descriptors(matrices).astype(np.float32))

@@ -456,9 +456,11 @@ class HHTClassifier(GroupsConsumer, Estimator):
                 step = CNNFeatures(self.active_encoder(), device=self.device, bf16=self.bf16).fit()
                 parts.append(step.transform(matrices))
             elif block == "hht":
-                parts.append(HHTDescriptors(self.frequency_axis).transform(matrices))
+                with_envelope = "env" in self.feature_blocks  # both blocks from one pass over the matrices
+                parts.append(HHTDescriptors(self.frequency_axis, with_envelope).transform(matrices))
             elif block == "env":
-                parts.append(EnvelopeDescriptors().transform(matrices))
+                if "hht" not in self.feature_blocks:  # else the hht block gave its columns already
+                    parts.append(EnvelopeDescriptors().transform(matrices))
             else:
                 parts.append(StoredTimeDomain().transform(time_domain))
         # float32 like the encoder's output: half the memory of a folder's features, and the

@@ -162,10 +162,33 @@ def hht_descriptors(matrices: np.ndarray, frequency: np.ndarray | None = None) -
         1e250 (which float64 sums could not carry), or a frequency axis that is not finite and
         strictly increasing.
     """
+    table, _ = hht_descriptors_and_time_profile(matrices, frequency)
+    return table
+
+
+def hht_descriptors_and_time_profile(
+    matrices: np.ndarray, frequency: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hht_descriptors` and the time profile ``e(t) = sum_i H[i, t]`` they were computed from.
+
+    The envelope's descriptors (:func:`semg_hht.model.envelope.envelope_from_profile`) take the
+    profile from here, so that a model of both blocks sums each matrix over frequency once.
+
+    Returns
+    -------
+    descriptors : ndarray of shape (n, len(DESCRIPTOR_NAMES)) or (len(DESCRIPTOR_NAMES),), float64
+    profile : ndarray of shape (n, 256) or (256,), float64
+        Non-negative and finite.
+
+    Raises
+    ------
+    ValueError
+        As :func:`hht_descriptors`.
+    """
     stack, single = checked_matrices(matrices)
     axis = _checked_frequency(frequency)
     if stack.shape[0] == 0:
-        return np.empty((0, len(DESCRIPTOR_NAMES)))
+        return np.empty((0, len(DESCRIPTOR_NAMES))), np.empty((0, MATRIX_SHAPE[1]))
     chunks, column_energy, column_moment = _reductions(stack, axis)
     values = {
         **_spectral_descriptors(np.einsum("nfc->nf", chunks), axis),
@@ -173,7 +196,7 @@ def hht_descriptors(matrices: np.ndarray, frequency: np.ndarray | None = None) -
         **_trend_descriptors(chunks, axis),
     }
     table = np.column_stack([values[name] for name in DESCRIPTOR_NAMES])
-    return table[0] if single else table
+    return (table[0], column_energy[0]) if single else (table, column_energy)
 
 
 def checked_matrices(matrices: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -126,7 +126,23 @@ def envelope_descriptors(matrices: np.ndarray) -> np.ndarray:
     stack, single = checked_matrices(matrices)
     if stack.shape[0] == 0:
         return np.empty((0, len(ENVELOPE_NAMES)))
-    profile = _time_profile(stack)
+    values = envelope_from_profile(_time_profile(stack))
+    return values[0] if single else values
+
+
+def envelope_from_profile(profile: np.ndarray) -> np.ndarray:
+    """:func:`envelope_descriptors` from the matrices' time profiles ``e(t)``.
+
+    Parameters
+    ----------
+    profile : ndarray of shape (n, 256)
+        Non-negative, finite column sums of each matrix (as
+        :func:`~semg_hht.model.descriptors.hht_descriptors_and_time_profile` gives them).
+
+    Returns
+    -------
+    ndarray of shape (n, len(ENVELOPE_NAMES)), float64
+    """
     # Relative to each matrix's largest column, so that the smoothing's sums cannot overflow.
     largest = profile.max(axis=1, keepdims=True)
     profile = np.divide(profile, largest, out=np.zeros_like(profile), where=largest > 0)
@@ -143,7 +159,7 @@ def envelope_descriptors(matrices: np.ndarray) -> np.ndarray:
             _main_burst_centre(relative),
         ]
     )
-    return values[0] if single else values
+    return values
 
 
 def _time_profile(stack: np.ndarray) -> np.ndarray:

@@ -2,9 +2,10 @@
 
 Each step maps a batch to a block of feature columns (:mod:`semg_hht.model.feature_sets`):
 
-* :class:`HHTDescriptors`: (n, 256, 256) matrices -> (n, 28) named descriptors; nothing to learn;
+* :class:`HHTDescriptors`: (n, 256, 256) matrices -> (n, 28) named descriptors (and, asked, the 16
+  of the envelope from the same pass over each matrix); nothing to learn;
 * :class:`EnvelopeDescriptors`: (n, 256, 256) matrices -> (n, 16) descriptors of the activation
-  envelope's shape; nothing to learn;
+  envelope's shape, for a model without the hht block; nothing to learn;
 * :class:`CNNFeatures`: (n, 256, 256) matrices -> (n, 256) encoder features; ``fit`` takes the
   given encoder or builds one from ``seed``;
 * :class:`StoredTimeDomain`: the time-domain features stored in each matrix file -> (n, 4);
@@ -23,8 +24,9 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from semg_hht.defaults import DEFAULT_SEED
-from semg_hht.model.descriptors import hht_descriptors
-from semg_hht.model.envelope import envelope_descriptors
+from semg_hht.io.matrices import MATRIX_SHAPE
+from semg_hht.model.descriptors import hht_descriptors, hht_descriptors_and_time_profile
+from semg_hht.model.envelope import envelope_descriptors, envelope_from_profile
 from semg_hht.model.estimator_base import Transformer
 from semg_hht.model.feature_sets import BLOCK_NAMES
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
@@ -48,22 +50,32 @@ class _Stateless(Transformer):
 
 
 class HHTDescriptors(_Stateless):
-    """The named HHT descriptors (:mod:`semg_hht.model.descriptors`) of (n, 256, 256) matrices, shape (n, 28).
+    """The named HHT descriptors (:mod:`semg_hht.model.descriptors`) of (n, 256, 256) matrices, shape (n, 28);
+    with ``envelope``, the envelope's descriptors after them, shape (n, 28 + 16).
 
     Parameters
     ----------
     frequency : array of shape (256,), optional
         Hz of each matrix row; by default the 20-450 Hz axis of the default conversion.
+    envelope : bool
+        Add the ``env`` block, from the time profile the HHT descriptors sum anyway (one pass over
+        each matrix for both blocks instead of two).
     """
 
-    def __init__(self, frequency: Any = None):
+    def __init__(self, frequency: Any = None, envelope: bool = False):
         self.frequency = frequency
+        self.envelope = envelope
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(hht_descriptors(X, self.frequency), dtype=np.float32)
+        if not self.envelope:
+            return np.asarray(hht_descriptors(X, self.frequency), dtype=np.float32)
+        descriptors, profile = hht_descriptors_and_time_profile(
+            np.asarray(X).reshape(-1, *MATRIX_SHAPE), self.frequency
+        )
+        return np.concatenate([descriptors, envelope_from_profile(profile)], axis=1).astype(np.float32)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        return np.array(BLOCK_NAMES["hht"], dtype=object)
+        return np.array(BLOCK_NAMES["hht"] + (BLOCK_NAMES["env"] if self.envelope else ()), dtype=object)
 
 
 class EnvelopeDescriptors(_Stateless):
