@@ -139,6 +139,7 @@ def test_a_model_of_both_blocks_sums_each_matrix_once_and_gets_the_same_columns(
     from semg_hht.model import envelope
     from semg_hht.model.classifier import HHTClassifier
     from semg_hht.model.descriptors import hht_descriptors
+    from semg_hht.model.feature_steps import HHTDescriptors
 
     matrices = np.random.default_rng(1).random((5, N, N), dtype=np.float32) * np.linspace(0.1, 1.0, N)
     expected = np.concatenate([hht_descriptors(matrices), envelope_descriptors(matrices)], axis=1)
@@ -147,5 +148,7 @@ def test_a_model_of_both_blocks_sums_each_matrix_once_and_gets_the_same_columns(
     both = HHTClassifier(features="hht+env").transform(matrices)
     np.testing.assert_allclose(both, expected.astype(np.float32), rtol=1e-5, atol=1e-5)
     monkeypatch.undo()
+    one = HHTDescriptors(envelope=True)
+    assert one.transform(matrices[0]).shape == (44,) and list(one.get_feature_names_out()[28:]) == list(ENVELOPE_NAMES)
     alone = HHTClassifier(features="env").transform(matrices)
     np.testing.assert_array_equal(alone, envelope_descriptors(matrices).astype(np.float32))

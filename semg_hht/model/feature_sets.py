@@ -6,7 +6,8 @@ A feature set is a ``+``-joined choice of blocks, always laid out in this order:
 * ``hht``: the named descriptors of the matrix (:mod:`semg_hht.model.descriptors`): amplitude,
   band energies, frequencies, time profile, trend;
 * ``env``: the activation envelope's shape (:mod:`semg_hht.model.envelope`): time above several
-  fractions of the peak, the envelope's percentiles, bursts, centre of activity, fluctuation, rise;
+  fractions of the peak, the envelope's percentiles, bursts, centre of activity, fluctuation, where
+  the main burst's activity lies;
 * ``td``: the preprocessed segment's time-domain features (:mod:`semg_hht.hht.time_domain`), stored in the
   matrix file by compute_hht.py; files without them cannot be used with this block.
 

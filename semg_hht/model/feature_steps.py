@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from semg_hht.defaults import DEFAULT_SEED
-from semg_hht.io.matrices import MATRIX_SHAPE
 from semg_hht.model.descriptors import hht_descriptors, hht_descriptors_and_time_profile
 from semg_hht.model.envelope import envelope_descriptors, envelope_from_profile
 from semg_hht.model.estimator_base import Transformer
@@ -69,10 +68,10 @@ class HHTDescriptors(_Stateless):
     def transform(self, X: np.ndarray) -> np.ndarray:
         if not self.envelope:
             return np.asarray(hht_descriptors(X, self.frequency), dtype=np.float32)
-        descriptors, profile = hht_descriptors_and_time_profile(
-            np.asarray(X).reshape(-1, *MATRIX_SHAPE), self.frequency
-        )
-        return np.concatenate([descriptors, envelope_from_profile(profile)], axis=1).astype(np.float32)
+        descriptors, profile = hht_descriptors_and_time_profile(X, self.frequency)
+        # One matrix gives 1-D rows, as hht_descriptors does.
+        envelope = envelope_from_profile(np.atleast_2d(profile)).reshape(*descriptors.shape[:-1], -1)
+        return np.concatenate([descriptors, envelope], axis=-1).astype(np.float32)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array(BLOCK_NAMES["hht"] + (BLOCK_NAMES["env"] if self.envelope else ()), dtype=object)
