@@ -16,15 +16,16 @@ the same files in the same run:
   subjects each with their own group statistics);
 * our SVM (``HHTClassifier``) on the time-domain block, the CNN block (random encoder, and the
   encoder trained on the training files for ``--epochs`` epochs with a subject-wise 20 %
-  early-stopping split), the HHT descriptors, the activation envelope's shape descriptors and their
+  early-stopping split), the HHT descriptors, the activation envelope's shape descriptors, the
+  amplitude distribution (``amp``: the segment's kurtosis and mean absolute value over RMS) and their
   combinations (block-weighted, as the library combines them, and a naive concatenation with all
   weights 1), the factorised model (gender x quality; its gender head on the subject's columns, as
   the library's default, or on every column, as before that default), and the HHT models with the
   head tuned by ``semg_hht.training.tuning.tune_svm`` (the SVM at each C x gamma of its grid, or the
   random forest) inside each training set only (nested).
 
-The ``td`` block of our models is the ``td_features`` stored in the matrix files (by compute_hht.py
-and by the generator); the baseline computes its features from the signals itself, after the
+The ``td`` and ``amp`` blocks of our models are the ``td_features`` stored in the matrix files (by
+compute_hht.py and by the generator); the baseline computes its features from the signals itself, after the
 same preprocessing (mean removed, 20-450 Hz band-pass: compute_hht.py's default).
 Each file's features are computed once per run and encoder; methods take column slices.
 
@@ -164,6 +165,9 @@ METHODS = (
     Method("HHT + envelope, factorised", ("hht", "env"), "factorised"),
     Method("HHT + envelope, factorised, gender on every column", ("hht", "env"), "factorised", gender_features="all"),
     Method("HHT + envelope + TD, factorised", ("hht", "env", "td"), "factorised"),
+    Method("time-domain + amplitude distribution + SVM", ("td", "amp")),
+    Method("HHT + amplitude distribution, factorised", ("hht", "amp"), "factorised"),
+    Method("HHT + envelope + amplitude distribution, factorised", ("hht", "env", "amp"), "factorised"),
     Method("HHT, factorised, scalable head", ("hht",), "factorised", head="scalable"),
     Method("HHT + TD, factorised", ("hht", "td"), "factorised"),
     Method("CNN + HHT, factorised", ("cnn", "hht"), "factorised"),
@@ -176,7 +180,7 @@ METHODS = (
 class Data:
     """A data set's files, parallel: matrix paths, class IDs, subjects and muscles, and features.
 
-    ``features`` holds the cnn (random encoder), hht, env and td blocks in that order; ``raw_td`` the
+    ``features`` holds the cnn (random encoder), hht, env, td and amp blocks in that order; ``raw_td`` the
     Hudgins features of the preprocessed signal, computed by the benchmark (the baseline's input);
     ``mode`` the normalisation that "within subject" means on this set.
     """
@@ -306,7 +310,7 @@ def notes(results: dict, args: argparse.Namespace, skipped: dict[str, str]) -> s
 
 
 def columns(blocks: tuple[str, ...]) -> np.ndarray:
-    """The columns of ``blocks`` in the feature matrix of every block (cnn+hht+env+td)."""
+    """The columns of ``blocks`` in the feature matrix of every block (cnn+hht+env+td+amp)."""
     slices = block_slices(FEATURE_BLOCKS)
     return np.concatenate([np.arange(slices[block].start, slices[block].stop) for block in blocks])
 

@@ -38,8 +38,9 @@ Rows:
   --window W --hop H``): the time-domain features (the classic features under our steps, the
   ``td_features`` compute_hht stores), the HHT descriptors, both, the HHT descriptors with the
   activation envelope's (``env``, train.py's default features) with and without the time-domain
-  features, and HHT + time-domain with one of two candidates the package does not compute, kept out
-  of it unless these rows show they help:
+  features, the amplitude distribution (``amp``: the segment's kurtosis and mean absolute value over
+  RMS) beside the time-domain features, the HHT descriptors, and both, and HHT + time-domain with one of
+  two candidates the package does not compute, kept out of it unless these rows show they help:
   IMF-level features (:func:`imf_features`, from each matrix's segment) and marginal-spectrum
   moments with band amplitude statistics (:func:`marginal_features`, from each matrix); each z-scored within
   (subject, channel) as ``--normalise subject_muscle`` does, in two layouts: per channel (each
@@ -52,7 +53,7 @@ Rows:
 * The per-channel rows of whole recordings once more without normalisation (subjects unknown).
 * train.py's own estimator (its default model and C x gamma grid, nested), for each unit: one matrix
   per sample, ``HHTClassifier`` with ``--normalise subject_muscle --tune`` (whole recordings only; its
-  default features, ``hht+env``, and ``hht``), and window samples (``--sample window --normalise
+  default features, ``hht``, and each with ``amp``), and window samples (``--sample window --normalise
   subject --tune``: ``HHTClassifier(channels=...)``, all channels of a window in one vector,
   standardised within each subject, which is per subject and channel since each column is one
   channel's) of the HHT descriptors, of HHT + envelope, and of each with the time-domain features.
@@ -128,12 +129,15 @@ FEATURE_SETS = {
     "HHT + time-domain": ("hht", "td"),
     "HHT + envelope": ("hht", "env"),
     "HHT + envelope + time-domain": ("hht", "env", "td"),
+    "time-domain + amplitude distribution": ("td", "amp"),
+    "HHT + amplitude distribution": ("hht", "amp"),
+    "HHT + time-domain + amplitude distribution": ("hht", "td", "amp"),
     IMF_SET: ("hht", "td", "imf"),
     MARGINAL_SET: ("hht", "td", "marginal"),
 }
 CANDIDATE_SETS = (IMF_SET, MARGINAL_SET)  # candidates the package does not compute
 IMF_COUNT = 4  # IMF-level features of the first (fastest) IMFs: those that carry the sEMG band at 1 kHz
-SAMPLE_BLOCKS = ("hht", "env", "td")  # the package's blocks each matrix is described by
+SAMPLE_BLOCKS = ("hht", "env", "td", "amp")  # the package's blocks each matrix is described by
 
 
 def log(message: str) -> None:
@@ -156,7 +160,7 @@ class Recordings:
 @dataclass(frozen=True)
 class Samples:
     """One sample unit's matrices, parallel: their recording (index), segment, channel, and features (the
-    hht+env+td blocks, then the candidates: :func:`columns` finds each block)."""
+    hht+env+td+amp blocks, then the candidates: :func:`columns` finds each block)."""
 
     recording: np.ndarray
     segment: np.ndarray
@@ -288,7 +292,7 @@ def prepare_unit(source: Path, work: Path, unit: str, workers: int, recordings: 
 
 
 def samples_of(folder: Path, recordings: Recordings) -> tuple[Samples, list[tuple[int, int]]]:
-    """Every matrix of ``folder`` with its recording, segment, channel and hht+env+td features, and the
+    """Every matrix of ``folder`` with its recording, segment, channel and hht+env+td+amp features, and the
     samples of its recording it covers (start, stop)."""
     paths = list_npz_files(folder)
     index = {name: i for i, name in enumerate(recordings.names)}
@@ -443,9 +447,10 @@ def per_recording(probabilities: np.ndarray, owners: np.ndarray, test: np.ndarra
 
 
 def columns(blocks: tuple[str, ...]) -> np.ndarray:
-    """The columns of ``blocks`` in the features of :class:`Samples`: hht, env, td, imf, marginal."""
+    """The columns of ``blocks`` in the features of :class:`Samples`: hht, env, td, amp, imf, marginal."""
     slices = block_slices(SAMPLE_BLOCKS)
-    slices["imf"] = slice(slices["td"].stop, slices["td"].stop + 3 * IMF_COUNT)
+    package_stop = slices[SAMPLE_BLOCKS[-1]].stop
+    slices["imf"] = slice(package_stop, package_stop + 3 * IMF_COUNT)
     slices["marginal"] = slice(slices["imf"].stop, slices["imf"].stop + len(MARGINAL_NAMES))
     return np.concatenate([np.arange(slices[b].start, slices[b].stop) for b in blocks])
 
@@ -570,7 +575,7 @@ def tuned_head_name(tuned: dict) -> str:
 
 
 WINDOW_FEATURE_SETS = (("hht",), ("hht", "td"), ("hht", "env"), ("hht", "env", "td"))
-TRAIN_PY_FEATURE_SETS = (parse_feature_set(DEFAULT_FEATURES), ("hht",))
+TRAIN_PY_FEATURE_SETS = (parse_feature_set(DEFAULT_FEATURES), ("hht",), ("hht", "env", "amp"), ("hht", "amp"))
 
 
 def train_py_window_row(blocks: tuple[str, ...], unit: str) -> str:

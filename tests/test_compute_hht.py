@@ -20,7 +20,7 @@ from semg_hht.cli.common import run_command
 from semg_hht.conversion.workflow import ConversionOptions, run_conversion
 from semg_hht.hht.preprocessing import Preprocessing, preprocess
 from semg_hht.hht.spectrum import frequency_axis
-from semg_hht.hht.time_domain import TIME_DOMAIN_NAMES, hudgins_features
+from semg_hht.hht.time_domain import SEGMENT_FEATURE_NAMES, segment_features
 from semg_hht.io.matrices import load_matrix, load_matrix_file
 from semg_hht.io.recordings import RecordingError, read_recording
 
@@ -155,9 +155,9 @@ def test_each_segment_stores_the_time_domain_features_of_its_own_samples(tmp_pat
     conditioned = preprocess(signal, FS, Preprocessing())
     for index, name in enumerate(names):
         start = index * 500
-        expected = hudgins_features(conditioned[start : start + 1000])
+        expected = segment_features(conditioned[start : start + 1000])
         with np.load(out / name) as archive:
-            assert archive["td_features"].shape == (len(TIME_DOMAIN_NAMES),)
+            assert archive["td_features"].shape == (len(SEGMENT_FEATURE_NAMES),) == (6,)
             assert archive["td_features"].dtype == np.float64
             np.testing.assert_array_equal(archive["td_features"], expected)
         record = load_matrix_file(out / name)
@@ -169,7 +169,7 @@ def test_each_segment_stores_the_time_domain_features_of_its_own_samples(tmp_pat
     whole = run_script(SCRIPT, "--input", tmp_path / "rec.npy", "--output_dir", tmp_path / "whole", "--fs", "1000")
     assert whole.returncode == 0, whole.stderr
     whole_features = load_matrix_file(tmp_path / "whole" / "rec.npz").time_domain
-    np.testing.assert_array_equal(whole_features, hudgins_features(conditioned))
+    np.testing.assert_array_equal(whole_features, segment_features(conditioned))
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from semg_hht.model.classifier import HHTClassifier
 from semg_hht.model.encoder import build_encoder
-from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredTimeDomain, SubjectNormaliser
+from semg_hht.model.feature_steps import CNNFeatures, HHTDescriptors, StoredSegmentFeatures, SubjectNormaliser
 from semg_hht.model.normalisation import FileGroups
 from semg_hht.model.svm_fitting import BlockWeightedScaler
 
@@ -212,10 +212,16 @@ def test_feature_steps_match_the_classifiers_blocks():
     cnn = CNNFeatures(seed=2).fit(X).transform(X)
     np.testing.assert_array_equal(features, np.concatenate([cnn, HHTDescriptors().fit_transform(X)], axis=1))
     assert HHTDescriptors().get_feature_names_out()[0] == classifier.feature_names[256]
-    rows = [np.arange(4.0)] * len(X)
-    assert StoredTimeDomain().transform(rows).shape == (len(X), 4)
-    with pytest.raises(ValueError, match="time-domain"):
-        StoredTimeDomain().transform([None])
+    stored = [np.arange(6.0)] * len(X)  # Hudgins' 4, then the amplitude distribution's 2
+    np.testing.assert_array_equal(StoredSegmentFeatures("td").transform(stored), [[0, 1, 2, 3]] * len(X))
+    np.testing.assert_array_equal(StoredSegmentFeatures("amp").transform(stored), [[4, 5]] * len(X))
+    assert list(StoredSegmentFeatures("amp").get_feature_names_out()) == ["amp_kurtosis", "amp_log_mav_rms_ratio"]
+    older = [np.arange(4.0)] * len(X)  # a file of release 0.3: Hudgins' 4 alone
+    assert StoredSegmentFeatures("td").transform(older).shape == (len(X), 4)
+    with pytest.raises(ValueError, match="amp_kurtosis"):
+        StoredSegmentFeatures("amp").transform(older)
+    with pytest.raises(ValueError, match="td_log_mav"):
+        StoredSegmentFeatures("td").transform([None])
 
 
 def test_subject_normaliser_needs_groups():

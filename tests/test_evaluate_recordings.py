@@ -85,10 +85,10 @@ def test_the_recording_table_has_every_row_and_both_splits(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "method" not in line]
-    # The classic pipeline, 7 feature sets x 2 layouts (per channel, channels in one vector) x 2 units, 5 feature
-    # sets not normalised (whole recordings, per channel), train.py's estimator per matrix (its default features
-    # and hht), and on window samples of 4 feature sets x 2 units.
-    assert len(rows) == 1 + 7 * 2 * 2 + 5 + 2 + 4 * 2
+    # The classic pipeline, 10 feature sets x 2 layouts (per channel, channels in one vector) x 2 units, the 8
+    # of the package not normalised (whole recordings, per channel), train.py's estimator per matrix (its default
+    # features, hht, and each with amp), and on window samples of 4 feature sets x 2 units.
+    assert len(rows) == 1 + 10 * 2 * 2 + 8 + 4 + 4 * 2
     assert "LibEMG skipped: LibEMG's environment is absent" in result.stdout
     figures = json.loads(output.read_text())["figures"]
     for row, schemes in figures.items():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import random_matrix, read_json, run_script
+from semg_hht.classes import CLASS_NAMES
 from semg_hht.io.matrices import write_matrix_file
 from semg_hht.model.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint, save_checkpoint
 from semg_hht.model.classifier import HHTClassifier, pool_by_subject
@@ -360,3 +361,51 @@ def test_a_normalised_checkpoint_without_its_statistics_is_refused(tmp_path):
     save_checkpoint(tmp_path / "final", classifier, metadata)
     with pytest.raises(CheckpointError, match="without the training files' statistics"):
         load_checkpoint(tmp_path / "final")
+
+
+@pytest.mark.slow
+def test_amplitude_block_reads_the_stored_features_and_names_older_files(tmp_path):
+    """Classes told apart only by the stored amplitude distribution (the matrices are noise): a model of the amp
+    block alone learns them and inference.py predicts new files by them. A file converted by release 0.3
+    (Hudgins' 4 alone) and one without stored features are named with the reason, and the others go on."""
+    rng = np.random.default_rng(0)
+    frequency = np.linspace(20, 450, 256)
+    hudgins = np.array([0.0, 1.0, 0.1, 0.2])
+
+    def write(folder, class_index: int, number: int, stored: np.ndarray | None = None) -> str:
+        gender, movement = "MF"[class_index // 3], ("full", "half", "invalid")[class_index % 3]
+        if stored is None:
+            # The kurtosis tells the movement, the MAV / RMS ratio the gender.
+            amplitude = [2.0 * (class_index % 3), -0.1 - 0.1 * (class_index // 3)] + rng.normal(0, 0.01, 2)
+            stored = np.concatenate([hudgins + rng.normal(0, 0.01, 4), amplitude])
+        name = f"BICEPS_{movement}_{gender}_{number:03d}.npz"
+        write_matrix_file(folder / name, random_matrix(number), 1000.0, frequency, time_domain=stored)
+        return name
+
+    data, new = tmp_path / "data", tmp_path / "new"
+    data.mkdir(), new.mkdir()
+    for number in range(36):
+        write(data, number % 6, number)
+    older = write(data, 0, 98, stored=hudgins)
+    write_matrix_file(data / "BICEPS_half_M_099.npz", random_matrix(99), 1000.0, frequency)
+    trained = run_script(
+        *("train.py", "--data_dir", data, "--checkpoint_dir", tmp_path / "ck", "--cpu"),
+        *("--features", "amp", "--test_size", "0.34"),
+    )
+    assert trained.returncode == 1, trained.stderr
+    assert f"{older}: holds no amplitude-distribution features" in trained.stderr
+    assert "BICEPS_half_M_099.npz: holds no time-domain features ('td_features')" in trained.stderr
+    assert "Loaded 36 training samples" in trained.stdout
+    _, metadata = load_checkpoint(tmp_path / "ck" / "final")
+    assert metadata.features == "amp" and metadata.feature_names == ["amp_kurtosis", "amp_log_mav_rms_ratio"]
+
+    truth = {write(new, class_index, 200 + class_index): class_index for class_index in range(6)}
+    output = tmp_path / "predictions.json"
+    inferred = run_script(
+        "inference.py", "--checkpoint", tmp_path / "ck", "--input", new, "--output", output, "--cpu"
+    )  # fmt: skip
+    assert inferred.returncode == 0, inferred.stderr
+    document = read_json(output)
+    assert {name: document[name]["prediction"] for name in truth} == {
+        name: CLASS_NAMES[class_index] for name, class_index in truth.items()
+    }

@@ -311,9 +311,9 @@ def test_channel_all_with_windows_names_each_channel_and_stores_it(tmp_path):
     # The stored time-domain features are those of the preprocessed channel: a known answer.
     channel = read_recording(BTS).channels[41]
     conditioned = preprocess(channel.signal, 1000.0, Preprocessing())
-    from semg_hht.hht.time_domain import hudgins_features
+    from semg_hht.hht.time_domain import segment_features
 
-    np.testing.assert_allclose(record.time_domain, hudgins_features(conditioned[:2000]))
+    np.testing.assert_allclose(record.time_domain, segment_features(conditioned[:2000]))
     assert "preprocessing: mean removed, band-pass 20-450 Hz" in result.stdout
 
 

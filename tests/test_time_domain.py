@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semg_hht.hht.time_domain import DEFAULT_THRESHOLD_FRACTION, TIME_DOMAIN_NAMES, hudgins_features
+from semg_hht.hht.time_domain import (
+    AMPLITUDE_NAMES,
+    DEFAULT_THRESHOLD_FRACTION,
+    SEGMENT_FEATURE_NAMES,
+    TIME_DOMAIN_NAMES,
+    amplitude_distribution_features,
+    hudgins_features,
+    segment_features,
+)
 
 FS = 1000.0
 LOG_MAV, LOG_WL, ZC, SSC = range(4)
@@ -130,12 +138,68 @@ def test_integer_input():
     ],
 )
 def test_bad_signals_are_refused(signal, message):
-    with pytest.raises(ValueError) as error:
-        hudgins_features(signal)
-    assert message in str(error.value)
+    for features in (hudgins_features, amplitude_distribution_features, segment_features):
+        with pytest.raises(ValueError) as error:
+            features(signal)
+        assert message in str(error.value)
 
 
 @pytest.mark.parametrize("fraction", [-0.01, float("nan"), float("inf")])
 def test_bad_threshold_fraction_is_refused(fraction):
     with pytest.raises(ValueError, match="threshold_fraction must be a finite number >= 0"):
         hudgins_features(sine(10, 100), threshold_fraction=fraction)
+
+
+# --- the amplitude distribution ------------------------------------------------------------------
+
+
+def test_amplitude_distribution_known_answers():
+    """Excess kurtosis and log(MAV / RMS): a sinusoid -1.5 and log(2 sqrt 2 / pi) exactly (whole periods); a
+    square wave -2 and 0; Gaussian noise 0 and log sqrt(2 / pi), a Laplacian 3 and log(1 / sqrt 2), to sampling
+    error."""
+    assert AMPLITUDE_NAMES == ("kurtosis", "log_mav_rms_ratio")
+    # 100 samples a period: the sampled mean |sin| is 2 / pi to 2e-5.
+    np.testing.assert_allclose(
+        amplitude_distribution_features(sine(10, 1000)), [-1.5, np.log(2 * np.sqrt(2) / np.pi)], atol=1e-4
+    )
+    square = np.tile([1.0, -1.0], 50)
+    np.testing.assert_allclose(amplitude_distribution_features(square), [-2.0, 0.0], atol=1e-12)
+    rng = np.random.default_rng(0)
+    gaussian = amplitude_distribution_features(rng.standard_normal(400_000))
+    np.testing.assert_allclose(gaussian, [0.0, np.log(np.sqrt(2 / np.pi))], atol=0.02)
+    laplacian = amplitude_distribution_features(rng.laplace(size=400_000))
+    np.testing.assert_allclose(laplacian, [3.0, np.log(1 / np.sqrt(2))], atol=0.1)
+
+
+def test_sparse_spikes_are_less_gaussian_than_dense_activity():
+    """Few motor units (rare spikes on a quiet baseline) against many (their sum): the kurtosis falls and the
+    MAV / RMS ratio rises towards the Gaussian's as trains are superimposed."""
+    rng = np.random.default_rng(3)
+    spike = np.hanning(9) * np.sin(np.linspace(0, 2 * np.pi, 9))
+
+    def trains(count: int) -> np.ndarray:
+        x = 1e-3 * rng.standard_normal(3000)
+        for _ in range(count):
+            x += np.convolve(rng.random(3000) < 0.01, spike * rng.uniform(0.5, 2), mode="same")
+        return x
+
+    one, ten, many = (amplitude_distribution_features(trains(count)) for count in (1, 10, 200))
+    assert one[0] > 10 > ten[0] > 2 > 0.5 > many[0] > -0.5
+    assert one[1] < ten[1] < many[1] and abs(many[1] - np.log(np.sqrt(2 / np.pi))) < 0.03
+
+
+def test_amplitude_distribution_ignores_scale_and_offset():
+    x = np.random.default_rng(4).laplace(size=2000)
+    base = amplitude_distribution_features(x)
+    for scaled in (1e-300 * x, 1e300 * x, 7.0 * x + 1e3, -x):
+        np.testing.assert_allclose(amplitude_distribution_features(scaled), base, rtol=1e-9, atol=1e-9)
+
+
+def test_segment_features_are_hudgins_then_the_amplitude_distribution():
+    rows = np.stack([sine(45, 1500), np.random.default_rng(5).laplace(size=1500)])
+    features = segment_features(rows)
+    assert features.shape == (2, len(SEGMENT_FEATURE_NAMES)) == (2, 6)
+    np.testing.assert_array_equal(features[:, :4], hudgins_features(rows))
+    np.testing.assert_array_equal(features[:, 4:], amplitude_distribution_features(rows))
+    np.testing.assert_array_equal(segment_features(rows[1]), features[1])
+    assert SEGMENT_FEATURE_NAMES[:4] == TIME_DOMAIN_NAMES

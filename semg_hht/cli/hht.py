@@ -20,7 +20,8 @@ Each output holds 'hht' (float32, 256 frequency rows x 256 time columns), 'time'
 'frequency' (Hz per row), 'sampling_rate' (Hz), 'segment_index', 'segment_start_s',
 'duration_s' (the segment's length, s), 'channel' (its name), 'recording' (the input's stem),
 'unit', 'preprocessing' (JSON: what was done) and 'td_features', the preprocessed segment's
-Hudgins time-domain features (log_mav, log_wl, zc, ssc; see semg_hht/hht/time_domain.py). A file
+Hudgins time-domain features (log_mav, log_wl, zc, ssc) and its amplitude distribution's
+(kurtosis, log_mav_rms_ratio; see semg_hht/hht/time_domain.py). A file
 whose outputs all exist already is skipped as converted before, one with only some of them as
 failed, unless --overwrite; of two inputs with the same stem (a.csv, a.npy) the second is
 skipped as failed. Inputs are never overwritten.

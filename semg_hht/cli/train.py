@@ -131,7 +131,8 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="feature blocks joined by '+': cnn (the encoder), hht (named descriptors of the matrix: amplitude, "
         "band energies, frequencies, time profile), env (the activation envelope's shape: time above fractions "
         "of the peak, percentiles, bursts, centre of activity), td (the raw segment's time-domain features, "
-        "stored by compute_hht.py) (default: %(default)s)",
+        "stored by compute_hht.py), amp (the raw segment's amplitude distribution: kurtosis and mean absolute "
+        "value over RMS, stored by compute_hht.py since release 0.4) (default: %(default)s)",
     )
     model.add_argument(
         "--normalise",

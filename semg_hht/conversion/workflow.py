@@ -20,9 +20,12 @@ array                     shape, dtype     meaning
 ``recording``             () text          the input's stem: shared by its channels and windows
 ``unit``                  () text          of the signal transformed (``mV`` for voltages)
 ``preprocessing``         () text          JSON: what was done before the transform
-``td_features``           (4,) f8          the preprocessed segment's Hudgins time-domain
-                                           features ``log_mav, log_wl, zc, ssc``
-                                           (:func:`semg_hht.hht.time_domain.hudgins_features`)
+``td_features``           (6,) f8          the preprocessed segment's Hudgins time-domain
+                                           features ``log_mav, log_wl, zc, ssc``, then its
+                                           amplitude distribution's ``kurtosis,
+                                           log_mav_rms_ratio``
+                                           (:func:`semg_hht.hht.time_domain.segment_features`;
+                                           release 0.3 and earlier stored the first 4)
 ========================  ===============  ==================================================
 
 named ``<input stem>.npz``, or ``<input stem>_seg<NNN>.npz`` when windowing; with several
@@ -86,7 +89,7 @@ from semg_hht.hht.spectrum import (
     frequency_axis,
     hilbert_spectrum,
 )
-from semg_hht.hht.time_domain import hudgins_features
+from semg_hht.hht.time_domain import segment_features
 from semg_hht.io.figures import save_spectrum
 from semg_hht.io.folder_lock import folder_lock
 from semg_hht.io.formats.matlab import MatSelection, describe_variables
@@ -634,7 +637,7 @@ def _convert_segments(source: _Source, options: ConversionOptions, segments: _Se
                 start / segments.fs,
                 channel=segments.channel,
                 # The transform has refused what these features would (non-finite, constant, too short).
-                time_domain=hudgins_features(segment),
+                time_domain=segment_features(segment),
                 duration_s=segments.length / segments.fs,
                 provenance=MatrixProvenance(segments.recording, segments.unit, preprocessing),
             )

@@ -20,6 +20,7 @@ from semg_hht.hht.axes import axis_text, resample_rows, same_axis
 from semg_hht.io.labels_file import LabelRow, LabelsFile
 from semg_hht.io.matrices import MatrixBatch, MatrixFileError, iter_matrix_batches, list_npz_files
 from semg_hht.model.classifier import HHTClassifier
+from semg_hht.model.feature_sets import STORED_COLUMNS
 from semg_hht.model.normalisation import FileGroups, muscle_of
 
 DESCRIPTOR_BATCH_SIZE = 64
@@ -30,6 +31,10 @@ NO_SUBJECT = "no subject (from the labels file or --group_pattern): the model no
 NO_TIME_DOMAIN = (
     "holds no time-domain features ('td_features'): convert the recording with compute_hht.py, "
     "or choose a feature set without td"
+)
+NO_AMPLITUDE = (
+    "holds no amplitude-distribution features (its 'td_features' has only Hudgins' 4, as files converted by "
+    "release 0.3 or earlier do): convert the recording again with compute_hht.py, or choose a feature set without amp"
 )
 
 
@@ -259,7 +264,7 @@ def extract_file_features(
 
     Only the (n, n_features) features are kept, never the matrices of the whole set.
     A matrix whose features are not finite (values so large that the encoder
-    overflows float32), or a file without the time-domain features the ``td`` block
+    overflows float32), or a file without the stored features the ``td`` or ``amp`` block
     needs, is reported as an error like an unreadable file. So is a matrix whose stored
     frequency axis is not the classifier's (``frequency_axis``), when its features come from the
     matrix (``cnn``, ``hht``, ``env``), unless ``resample_axis``: its rows are then re-read on the
@@ -268,7 +273,7 @@ def extract_file_features(
     classifier's.
     """
     encoded = FileFeatures([], np.empty((len(paths), len(classifier.matrix_feature_names)), np.float32), [])
-    needs_time_domain = "td" in classifier.feature_blocks
+    stored_width = max((STORED_COLUMNS[b].stop for b in classifier.feature_blocks if b in STORED_COLUMNS), default=0)
     reads_matrix = bool({"cnn", "hht", "env"} & set(classifier.feature_blocks))
     if "cnn" not in classifier.feature_blocks:
         # The batch size bounds the encoder's memory; without it, larger batches cost the
@@ -278,9 +283,7 @@ def extract_file_features(
         for batch in iter_matrix_batches(paths, batch_size):
             encoded.errors.extend(batch.errors)
             progress.update(len(batch.paths) + len(batch.errors))
-            keep = [i for i, stored in enumerate(batch.time_domain) if stored is not None or not needs_time_domain]
-            for i in sorted(set(range(len(batch.paths))) - set(keep)):
-                encoded.errors.append(MatrixFileError(batch.paths[i], NO_TIME_DOMAIN))
+            keep = _with_stored_features(batch, stored_width, encoded.errors)
             keep = _on_the_axis(classifier, batch, keep, resample_axis, encoded.errors) if reads_matrix else keep
             if not keep:  # a batch of refused files: nothing to encode
                 continue
@@ -298,6 +301,18 @@ def extract_file_features(
                 encoded.recordings.append(batch.recordings[i])
     encoded.features = encoded.features[: len(encoded.paths)]
     return encoded
+
+
+def _with_stored_features(batch: MatrixBatch, width: int, errors: list[MatrixFileError]) -> list[int]:
+    """The positions in ``batch`` of the files that store at least ``width`` features (``td_features``); the
+    others are reported in ``errors``, saying what they lack."""
+    keep = []
+    for i, stored in enumerate(batch.time_domain):
+        if width == 0 or (stored is not None and len(stored) >= width):
+            keep.append(i)
+        else:
+            errors.append(MatrixFileError(batch.paths[i], NO_TIME_DOMAIN if stored is None else NO_AMPLITUDE))
+    return keep
 
 
 def _on_the_axis(

@@ -46,7 +46,7 @@ from semg_hht.engine import open_engine
 from semg_hht.errors import WriteError
 from semg_hht.hht.preprocessing import Preprocessing, describe_json, preprocess
 from semg_hht.hht.spectrum import frequency_axis, hilbert_spectrum
-from semg_hht.hht.time_domain import hudgins_features
+from semg_hht.hht.time_domain import segment_features
 from semg_hht.io.atomic import atomic_open, make_folder
 from semg_hht.io.folder_lock import folder_lock
 from semg_hht.io.formats.common import UNIT_MV
@@ -110,7 +110,7 @@ def _make(recording: _Recording, fs: float, duration_s: float, signals_dir: Path
         fs,
         frequency_axis(),
         channel=SIGNAL_CHANNEL,
-        time_domain=hudgins_features(conditioned),
+        time_domain=segment_features(conditioned),
         duration_s=duration_s,
         provenance=MatrixProvenance(recording.path.stem, UNIT_MV, describe_json(settings)),
     )

@@ -3,7 +3,7 @@
 The importance of a feature (Breiman 2001, "Random forests") is the drop in the score when its
 values are shuffled among the files, which breaks its link to the class and leaves its
 distribution as it is; computed with scikit-learn's ``permutation_importance`` on held-out files,
-``n_repeats`` shuffles each, as mean and standard deviation. A block (``cnn``, ``hht``, ``env``, ``td``) is
+``n_repeats`` shuffles each, as mean and standard deviation. A block (``cnn``, ``hht``, ``env``, ``td``, ``amp``) is
 shuffled as a whole: its columns move together, so the block's internal structure is kept. In a
 model of window samples a descriptor's columns in every channel move together too.
 """

@@ -41,6 +41,10 @@ import numpy as np
 
 TIME_DOMAIN_NAMES: tuple[str, ...] = ("log_mav", "log_wl", "zc", "ssc")
 """The features :func:`hudgins_features` returns, in their order."""
+AMPLITUDE_NAMES: tuple[str, ...] = ("kurtosis", "log_mav_rms_ratio")
+"""The features :func:`amplitude_distribution_features` returns, in their order."""
+SEGMENT_FEATURE_NAMES = TIME_DOMAIN_NAMES + AMPLITUDE_NAMES
+"""The features :func:`segment_features` returns (and compute_hht.py stores as ``td_features``), in order."""
 DEFAULT_THRESHOLD_FRACTION = 0.01
 """Threshold of ``zc`` and ``ssc``, as a fraction of the segment's standard deviation."""
 MIN_SAMPLES = 3
@@ -140,3 +144,62 @@ def _crossings_and_turns(x: np.ndarray, step: np.ndarray, threshold: np.ndarray)
     # x[k] - x[k-1] is step[k-1], x[k] - x[k+1] is -step[k]: a turn where they share a sign.
     turns = (np.sign(step[:, :-1]) * np.sign(step[:, 1:]) < 0) & (big_step[:, :-1] | big_step[:, 1:])
     return crossings, turns
+
+
+def amplitude_distribution_features(signal: np.ndarray) -> np.ndarray:
+    """The shape of a segment's amplitude distribution: ``kurtosis, log_mav_rms_ratio``.
+
+    With ``x`` the segment less its mean, ``m_p = sum_k x[k]**p / N``:
+
+    ``kurtosis``
+        ``m_4 / m_2**2 - 3``, the excess kurtosis: 0 for Gaussian noise, 3 for a Laplacian,
+        -1.5 for a sinusoid; large for isolated spikes on a quiet baseline.
+    ``log_mav_rms_ratio``
+        ``log(mean |x| / sqrt(m_2))``: ``log sqrt(2 / pi) = -0.226`` for Gaussian noise,
+        ``log(1 / sqrt 2) = -0.347`` for a Laplacian, ``log(2 sqrt 2 / pi) = -0.105`` for a
+        sinusoid; lower the sparser the signal.
+
+    Why they tell contraction levels apart: at a weak contraction few motor units fire and
+    their action potentials stand out of the baseline one by one, a heavy-tailed, super-Gaussian
+    signal; as force grows, recruitment and faster firing superimpose more and more trains and,
+    by the central limit, the signal tends to a Gaussian (Clancy & Hogan 1999, IEEE Trans.
+    Biomed. Eng. 46(6):730-739; Nazarpour et al. 2013, Brain Res. Bull. 90:88-91). Both are
+    ratios of moments, so a gain, the unit, or the attenuation of fat (which scales the signal)
+    leaves them unchanged, unlike the amplitude itself.
+
+    Parameters
+    ----------
+    signal : ndarray of shape (N,) or (n, N)
+        One raw segment, or ``n`` segments of the same length as rows; any real dtype and unit.
+        Needs ``N >= 3`` finite samples, not all equal.
+
+    Returns
+    -------
+    ndarray of shape (2,) or (n, 2), float64
+        In the order of :data:`AMPLITUDE_NAMES`.
+
+    Raises
+    ------
+    ValueError
+        A signal that is not real, not 1-D or 2-D, shorter than 3 samples, not finite or constant.
+    """
+    array = np.asarray(signal)
+    segments = _as_segments(array)
+    # Ratios of moments do not depend on the scale: dividing by the largest magnitude first keeps
+    # the fourth powers of values near the float64 limits from overflowing.
+    x = segments / np.abs(segments).max(axis=1, keepdims=True)
+    x -= x.mean(axis=1, keepdims=True)
+    power = np.mean(x**2, axis=1)
+    kurtosis = np.mean(x**4, axis=1) / power**2 - 3.0
+    log_ratio = np.log(np.abs(x).mean(axis=1) / np.sqrt(power))
+    features = np.column_stack([kurtosis, log_ratio])
+    return features[0] if array.ndim == 1 else features
+
+
+def segment_features(signal: np.ndarray) -> np.ndarray:
+    """Hudgins' features then the amplitude distribution's of one segment or of each row, shape (6,) or (n, 6).
+
+    What compute_hht.py stores as ``td_features``, in the order of :data:`SEGMENT_FEATURE_NAMES`; see
+    :func:`hudgins_features` and :func:`amplitude_distribution_features`.
+    """
+    return np.concatenate([hudgins_features(signal), amplitude_distribution_features(signal)], axis=-1)

@@ -120,7 +120,8 @@ class MatrixRecord:
     ``channel`` is the recording channel's name (``channel`` array, written by newer
     compute_hht.py runs), ``recording`` the stem of the recording it comes from (``recording``),
     ``time_domain`` the segment's time-domain features (of the preprocessed signal)
-    (``td_features``, :func:`semg_hht.hht.time_domain.hudgins_features`), ``frequency`` the Hz of
+    (``td_features``, :func:`semg_hht.hht.time_domain.segment_features`; Hudgins' 4 alone in files of
+    release 0.3 and earlier), ``frequency`` the Hz of
     each matrix row (``frequency``, shape (256,)); None where absent.
     """
 

@@ -69,7 +69,7 @@ from semg_hht.model.feature_steps import (
     CNNFeatures,
     EnvelopeDescriptors,
     HHTDescriptors,
-    StoredTimeDomain,
+    StoredSegmentFeatures,
     SubjectNormaliser,
 )
 from semg_hht.model.forest_head import ForestHead
@@ -447,8 +447,8 @@ class HHTClassifier(GroupsConsumer, Estimator):
     def features_of(self, matrices: np.ndarray, time_domain: list[np.ndarray | None] | None = None) -> np.ndarray:
         """The feature vectors (b, n_features) of a batch of (b, 256, 256) matrices.
 
-        ``time_domain`` holds each matrix's stored time-domain features (needed by the
-        ``td`` block; None where a file has none, which is then a ValueError).
+        ``time_domain`` holds each matrix's stored features (``td_features``, needed by the
+        ``td`` and ``amp`` blocks; None where a file has none, which is then a ValueError).
         """
         parts = []
         for block in self.feature_blocks:
@@ -462,7 +462,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
                 if "hht" not in self.feature_blocks:  # else the hht block gave its columns already
                     parts.append(EnvelopeDescriptors().transform(matrices))
             else:
-                parts.append(StoredTimeDomain().transform(time_domain))
+                parts.append(StoredSegmentFeatures(block).transform(time_domain))
         # float32 like the encoder's output: half the memory of a folder's features, and the
         # descriptors need no more than its 7 significant digits.
         return np.concatenate([np.asarray(part, dtype=np.float32) for part in parts], axis=1)

@@ -9,7 +9,12 @@ A feature set is a ``+``-joined choice of blocks, always laid out in this order:
   fractions of the peak, the envelope's percentiles, bursts, centre of activity, fluctuation, where
   the main burst's activity lies;
 * ``td``: the preprocessed segment's time-domain features (:mod:`semg_hht.hht.time_domain`), stored in the
-  matrix file by compute_hht.py; files without them cannot be used with this block.
+  matrix file by compute_hht.py; files without them cannot be used with this block;
+* ``amp``: the shape of the preprocessed segment's amplitude distribution (its kurtosis and the log
+  of its mean absolute value over its RMS, :func:`~semg_hht.hht.time_domain.amplitude_distribution_features`):
+  how Gaussian the signal is, which grows with the number of motor units firing. Stored in the
+  matrix file after the ``td`` features by compute_hht.py; files converted by release 0.3 or
+  earlier hold only the ``td`` features and cannot be used with this block.
 
 Combining blocks: after standardisation every column of a block of width ``d`` is weighted
 by ``1 / sqrt(d)``, so that each block contributes the same expected squared distance to the
@@ -21,14 +26,15 @@ named ``<channel>:<name>``; a block then spans its columns in every channel.
 
 The factorised model's gender head sees the columns that describe the subject
 (:func:`subject_columns`): every CNN and time-domain column, the HHT descriptors of
-:data:`~semg_hht.model.descriptors.SUBJECT_DESCRIPTORS`, and none of the envelope's.
+:data:`~semg_hht.model.descriptors.SUBJECT_DESCRIPTORS`, and none of the envelope's or the
+amplitude distribution's (which follow the contraction, not the subject).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from semg_hht.hht.time_domain import TIME_DOMAIN_NAMES
+from semg_hht.hht.time_domain import AMPLITUDE_NAMES, SEGMENT_FEATURE_NAMES, TIME_DOMAIN_NAMES
 from semg_hht.model.descriptors import DESCRIPTOR_NAMES, SUBJECT_DESCRIPTORS
 from semg_hht.model.envelope import ENVELOPE_NAMES
 
@@ -37,13 +43,20 @@ ENCODER_CHANNELS = (1, 64, 128, 256)
 torch is not imported, so that a model without the CNN block never imports it."""
 FEATURE_DIM = ENCODER_CHANNELS[-1]
 
-FEATURE_BLOCKS = ("cnn", "hht", "env", "td")
+FEATURE_BLOCKS = ("cnn", "hht", "env", "td", "amp")
 BLOCK_NAMES = {
     "cnn": tuple(f"cnn_{index:03d}" for index in range(FEATURE_DIM)),
     "hht": tuple(DESCRIPTOR_NAMES),
     "env": tuple(ENVELOPE_NAMES),
     "td": tuple(f"td_{name}" for name in TIME_DOMAIN_NAMES),
+    "amp": tuple(f"amp_{name}" for name in AMPLITUDE_NAMES),
 }
+STORED_COLUMNS = {
+    "td": slice(0, len(TIME_DOMAIN_NAMES)),
+    "amp": slice(len(TIME_DOMAIN_NAMES), len(SEGMENT_FEATURE_NAMES)),
+}
+"""The blocks read from the features stored in each file (``td_features``, laid out as
+:data:`~semg_hht.hht.time_domain.SEGMENT_FEATURE_NAMES`) rather than from its matrix, and their positions there."""
 NAMED_DESCRIPTORS = (*BLOCK_NAMES["hht"], *BLOCK_NAMES["env"])
 """The descriptors with a physiological name (the hht and env blocks), as explanations and importance list them."""
 SUBJECT_NAMES = frozenset((*BLOCK_NAMES["cnn"], *SUBJECT_DESCRIPTORS, *BLOCK_NAMES["td"]))

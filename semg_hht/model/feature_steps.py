@@ -8,7 +8,8 @@ Each step maps a batch to a block of feature columns (:mod:`semg_hht.model.featu
   envelope's shape, for a model without the hht block; nothing to learn;
 * :class:`CNNFeatures`: (n, 256, 256) matrices -> (n, 256) encoder features; ``fit`` takes the
   given encoder or builds one from ``seed``;
-* :class:`StoredTimeDomain`: the time-domain features stored in each matrix file -> (n, 4);
+* :class:`StoredSegmentFeatures`: one block of the features stored in each matrix file (``td``
+  -> (n, 4), ``amp`` -> (n, 2));
 * :class:`SubjectNormaliser`: (n, d) features standardised within each subject's (and muscle's) files.
 
 The matrix steps return float32 features, the normaliser float64 like the SVM. They follow
@@ -27,7 +28,7 @@ from semg_hht.defaults import DEFAULT_SEED
 from semg_hht.model.descriptors import hht_descriptors, hht_descriptors_and_time_profile
 from semg_hht.model.envelope import envelope_descriptors, envelope_from_profile
 from semg_hht.model.estimator_base import Transformer
-from semg_hht.model.feature_sets import BLOCK_NAMES
+from semg_hht.model.feature_sets import BLOCK_NAMES, STORED_COLUMNS
 from semg_hht.model.normalisation import FileGroups, PopulationStatistics, normalise_within_groups
 
 if TYPE_CHECKING:
@@ -87,18 +88,32 @@ class EnvelopeDescriptors(_Stateless):
         return np.array(BLOCK_NAMES["env"], dtype=object)
 
 
-class StoredTimeDomain(_Stateless):
-    """The time-domain features stored in each file: a list of (4,) rows (None where a file has none) -> (n, 4)."""
+class StoredSegmentFeatures(_Stateless):
+    """One block of the features stored in each file (``td_features``: Hudgins' 4, then the amplitude
+    distribution's 2): a list of stored rows (None where a file has none) -> (n, width of ``block``).
+
+    Parameters
+    ----------
+    block : {"td", "amp"}
+    """
+
+    def __init__(self, block: str = "td"):
+        self.block = block
 
     def transform(self, X: list[np.ndarray | None] | None) -> np.ndarray:
-        if X is None or any(row is None for row in X):
-            raise ValueError("the td block needs time-domain features stored in each matrix file")
-        width = len(BLOCK_NAMES["td"])
+        columns = STORED_COLUMNS[self.block]
+        if X is None or any(row is None or len(row) < columns.stop for row in X):
+            raise ValueError(
+                f"the {self.block} block needs its features ({', '.join(BLOCK_NAMES[self.block])}) "
+                "stored in each matrix file"
+            )
+        width = columns.stop - columns.start
         # No row is None after the check above.
-        return np.stack(cast(list[np.ndarray], X)).astype(np.float32) if len(X) else np.empty((0, width), np.float32)
+        rows = [row[columns] for row in cast(list[np.ndarray], X)]
+        return np.stack(rows).astype(np.float32) if rows else np.empty((0, width), np.float32)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        return np.array(BLOCK_NAMES["td"], dtype=object)
+        return np.array(BLOCK_NAMES[self.block], dtype=object)
 
 
 class CNNFeatures(Transformer):
