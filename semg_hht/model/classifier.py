@@ -250,7 +250,7 @@ class HHTClassifier(GroupsConsumer, Estimator):
         Encode under bfloat16 autocast: faster on hardware with bf16 units, features
         differ from float32 in the third significant digit (docs/performance.md has the figures).
     features : str
-        Feature set (:mod:`semg_hht.model.feature_sets`): ``cnn``, ``hht``, ``env``, ``td`` joined by ``+``.
+        Feature set (:mod:`semg_hht.model.feature_sets`): ``cnn``, ``hht``, ``env``, ``td``, ``amp`` joined by ``+``.
         The defaults of every setting are train.py's (:mod:`semg_hht.defaults`, one table for both).
     normalisation : {"none", "subject", "subject_muscle"}
         Standardise the features within each subject's (and muscle's) files
