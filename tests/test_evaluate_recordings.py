@@ -49,13 +49,13 @@ def test_the_peer_scores_one_prediction_per_recording():
     assert peer.recording_scores(probabilities, owners, labels, subjects, ["S1", "S2"]) == {"S1": 1.0, "S2": 0.0}
 
 
-def write_recordings(folder, subjects=("S1", "S2", "S3"), seconds=1.2, channels=2):
+def write_recordings(folder, subjects=("S1", "S2", "S3"), seconds=1.2, channels=2, gains=(1.0, 1.5, 2.0)):
     """Contraction-like recordings: amplitude and spectrum change with the level, each subject with its own gain."""
     rng = np.random.default_rng(0)
     levels = {"MVC": (1.0, 0.6), "50P": (0.5, 0.4), "20P": (0.2, 0.25)}
     for k, subject in enumerate(subjects):
         (folder / subject).mkdir(parents=True)
-        gain = 1.0 + 0.5 * k
+        gain = gains[k]
         names = [(level, motion) for level in levels for motion in ("2", "3", "6")] + [("50P", "1")]
         for level, motion in names:
             amplitude, smoothing = levels[level]
@@ -147,3 +147,61 @@ def test_channels_in_one_vector_puts_a_windows_channels_side_by_side_in_channel_
     rows, owners = benchmark.channels_in_one_vector(x, samples)
     np.testing.assert_array_equal(rows, [[2, 3, 0, 1], [4, 5, 6, 7]])
     np.testing.assert_array_equal(owners, [0, 1])
+
+
+def test_the_subject_spread_statistics_known_answer():
+    spread = load_benchmark("subject_spread")
+    # Two subjects, one channel and motion: A reads 0, 1, 3 at 20 %, 50 %, MVC; B, with a larger gain, 10, 12, 13.
+    values = np.array([0.0, 1.0, 3.0, 10.0, 12.0, 13.0])
+    subjects = np.repeat(["A", "B"], 3)
+    channels, motions = np.full(6, "ch0"), np.full(6, "2")
+    levels = np.tile(["20%", "50%", "MVC"], 2)
+    cells = (values, subjects, channels, motions, levels)
+    assert spread.within_subject_steps(*cells) == {("20%", "50%"): 1.5, ("50%", "MVC"): 1.5}
+    # Per level the two subjects' variance (ddof 1) is 50, 60.5 and 50.
+    assert spread.between_subject_spread(*cells) == pytest.approx(np.sqrt(53.5))
+    # Across subjects, B's 20 % (10) reads above A's 50 % (1), A's 20 % (0) not above B's 50 % (12): one pair in two.
+    assert spread.crossing_shares(*cells, "20%", "50%", 1.0) == (0.5, 0.0)
+    assert spread.crossing_shares(*cells, "20%", "50%", -1.0) == (0.5, 1.0)
+
+
+def test_centring_within_groups_touches_only_the_chosen_columns():
+    spread = load_benchmark("subject_spread")
+    x = np.array([[1.0, 5.0], [3.0, 7.0], [10.0, 0.0], [10.0, 4.0]])
+    keys = np.array(["S1/a", "S1/a", "S2/a", "S2/a"])
+    centred = spread.centred_within(x, keys, np.array([True, False]))
+    np.testing.assert_array_equal(centred, [[-1, 5], [1, 7], [0, 0], [0, 4]])
+    # Scaled: each group's column divided by its standard deviation; a constant column is only centred.
+    scaled = spread.centred_within(x, keys, np.array([True, True]), scale=True)
+    np.testing.assert_array_equal(scaled, [[-1, -1], [1, 1], [0, -1], [0, 1]])
+
+
+def test_the_levels_of_the_contraction_recordings():
+    spread = load_benchmark("subject_spread")
+    names = ["S1_20P_C2_R1", "S1_50P_C1_R1", "S1_50P_C3_R1", "S1_MVC_C6_R1"]
+    recordings = spread.Recordings(names, np.zeros(4, int), np.full(4, "S1"), np.array(["2", "1", "3", "6"]), [], [])
+    np.testing.assert_array_equal(spread.recording_levels(recordings), ["20%", "rest", "50%", "MVC"])
+
+
+@pytest.mark.slow
+def test_the_subject_spread_tables_show_each_subjects_gain(tmp_path):
+    # A level's amplitude is about 3 times the one below it, and the subjects' gains differ by up to 16 times.
+    write_recordings(tmp_path / "recordings", seconds=0.8, gains=(1.0, 4.0, 16.0))
+    result = run_python(
+        BENCHMARKS / "subject_spread.py", "--contraction_dir", tmp_path / "recordings", "--work_dir", tmp_path / "work"
+    )
+    assert result.returncode == 0, result.stderr
+    tables = [block for block in result.stdout.split("\n\n") if block.startswith("|")]
+    spread_rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in tables[0].splitlines()[2:]}
+    assert set(spread_rows) == {"td_log_mav", "log_total_energy", "mean_frequency_hz", "median_frequency_hz",
+                                "amp_kurtosis", "amp_log_mav_rms_ratio"}  # fmt: skip
+    # Every subject's levels are ordered in amplitude, but a subject's gain makes another's lower level read higher.
+    across, within = (float(share) for share in spread_rows["td_log_mav"][4].split(" / "))
+    assert within == 0.0 and across > 0.0
+    accuracy_rows = tables[1].splitlines()[2:]
+    assert len(accuracy_rows) == 12 and all(line.count("±") == 4 for line in accuracy_rows)
+    # Amplitude alone grades a subject never seen only once its subject's level is known.
+    means = [float(cell.split(" ± ")[0]) for cell in accuracy_rows[0].split(" | ")[2:]]
+    assert accuracy_rows[0].startswith("| Hudgins' log MAV alone | LDA") and means[3] > means[0] + 0.2
+    tried = tables[2].splitlines()[2:]
+    assert len(tried) == 5 and all(line.count("±") == 3 for line in tried)
