@@ -45,7 +45,6 @@ predictions count as invalid.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import warnings
@@ -59,6 +58,7 @@ from evaluate_recordings import (  # this folder is on sys.path when run as a sc
     Recordings,
     convert,
     gathered,
+    log,
     read_recordings,
     samples_of,
 )
@@ -95,10 +95,6 @@ HEADS = {
 }
 WITHOUT_SUBJECTS_SET = "HHT + time-domain + amplitude distribution"
 LEVEL_CLASSES = {"MVC": 0, "50%": 1, "20%": 2, "rest": 2}  # a level's class index (evaluate_recordings.CLASSES)
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def recording_levels(recordings: Recordings) -> np.ndarray:
