@@ -28,7 +28,7 @@ The second table is one matrix at a time, leave-one-subject-out, balanced accura
 -> full, 50 % -> half, 20 % and no movement -> invalid; mean +- std over the six held-out subjects),
 with three fixed heads (standardised LDA, an RBF SVM at C=1 and a logistic regression at C=1),
 given the same descriptors four ways: as they are (subjects unknown); with only the amplitude
-descriptors (log energies, log envelope quantiles, Hudgins' log MAV and log WL) centred within
+descriptors (log total and band energies, Hudgins' log MAV and log WL) centred within
 (subject, channel), which tells the head nothing but each subject's mean level per channel;
 with every descriptor centred within (subject, channel); and z-scored within (subject, channel),
 as ``--normalise subject_muscle`` does. A subject's files are normalised among themselves only, so
@@ -81,7 +81,7 @@ SPREAD_DESCRIPTORS = (
     "amp_kurtosis",
     "amp_log_mav_rms_ratio",
 )
-AMPLITUDE_PREFIXES = ("log_total_energy", "log_band_energy_", "log_envelope_quantile_", "td_log_mav", "td_log_wl")
+AMPLITUDE_PREFIXES = ("log_total_energy", "log_band_energy_", "td_log_mav", "td_log_wl")  # absolute, unlike env's
 FEATURE_SETS = {
     "Hudgins' log MAV alone": None,
     "HHT descriptors": ("hht",),
@@ -216,6 +216,7 @@ def is_amplitude(names: list[str], columns: np.ndarray) -> np.ndarray:
 
 
 def spread_table(features: np.ndarray, names: list[str], subjects, channels, motions, levels) -> str:
+    """The first table (module docstring): steps, spreads and crossing shares of :data:`SPREAD_DESCRIPTORS`."""
     lines = [
         "| descriptor | within-subject step 20 % -> 50 % | 50 % -> MVC | spread between subjects at one level "
         "| lower level reads higher: 20 % vs 50 %, across subjects / within one | 50 % vs MVC, across / within |",
@@ -234,6 +235,7 @@ def spread_table(features: np.ndarray, names: list[str], subjects, channels, mot
 
 
 def accuracy_table(features: np.ndarray, names: list[str], labels, subjects, channels) -> str:
+    """The second table (module docstring): each of :data:`FEATURE_SETS` and :data:`HEADS`, four normalisations."""
     keys = np.char.add(np.char.add(subjects.astype(str), "/"), channels.astype(str))
     lines = [
         "| descriptors | head | as they are (subjects unknown) | amplitude centred within subject and channel "
