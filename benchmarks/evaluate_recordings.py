@@ -58,6 +58,11 @@ Rows:
   standardised within each subject, which is per subject and channel since each column is one
   channel's) of the HHT descriptors, of HHT + envelope, and of each with the time-domain features.
 
+Shared errors: for each split, the recordings that every row under our steps (all but the classic
+pipeline and the rows not normalised) predicted wrong, and those that at least half of them did,
+with the classes they were taken for (``--output``'s ``errors``: per recording, how many rows
+predicted each wrong class). A recording every row gets wrong caps every row alike.
+
 Throughput: the windows (of all channels) per second per core of our path, conversion (EMD and
 the Hilbert spectrum, on ``--workers`` processes) and descriptors together, beside LibEMG's
 feature extraction alone (one core, each feature group).
@@ -692,6 +697,48 @@ def table(outcomes: list[tuple[Fold, dict]], recordings: Recordings, peer: dict)
     return "\n".join(lines), figures
 
 
+def shared_errors(outcomes: list[tuple[Fold, dict]], recordings: Recordings, scheme: str) -> tuple[int, dict]:
+    """How many rows under our steps there are (z-scored, per channel or in one vector, and train.py's), and for each
+    recording that any of them predicted wrong on ``scheme``'s folds: {name: {predicted class: rows}}."""
+    rows = [row for row in dict.fromkeys(r for _, found in outcomes for r in found) if under_our_steps(row)]
+    wrong: dict[str, Counter] = {}
+    for fold, found in outcomes:
+        if fold.scheme != scheme:
+            continue
+        for row in (row for row in rows if row in found):
+            predicted = np.array(found[row]["recordings"])
+            for index, label in zip(fold.test, predicted, strict=True):
+                if label != recordings.labels[index]:
+                    wrong.setdefault(recordings.names[index], Counter())[CLASSES[label]] += 1
+    return len(rows), {name: dict(counts) for name, counts in wrong.items()}
+
+
+def under_our_steps(row: str) -> bool:
+    """Whether ``row`` normalises within subject and aggregates per recording (every row but the classic and the
+    rows not normalised)."""
+    return row != CLASSIC_ROW and "not normalised" not in row
+
+
+def shared_errors_line(outcomes: list[tuple[Fold, dict]], recordings: Recordings, scheme: str) -> str:
+    """The recordings that every row under our steps, and that most of them, predicted wrong on ``scheme``."""
+    total, wrong = shared_errors(outcomes, recordings, scheme)
+
+    def listed(names: list[str]) -> str:
+        described = []
+        for name in names:
+            truth = CLASSES[recordings.labels[recordings.names.index(name)]]
+            predicted = ", ".join(f"{label} {count}" for label, count in Counter(wrong[name]).most_common())
+            described.append(f"{name} ({truth}; predicted {predicted})")
+        return "; ".join(described) or "none"
+
+    every = sorted(name for name, counts in wrong.items() if sum(counts.values()) == total)
+    most = sorted(name for name, counts in wrong.items() if total / 2 <= sum(counts.values()) < total)
+    return (
+        f"{scheme}: recordings predicted wrong by every one of the {total} rows under our steps: {listed(every)}. "
+        f"By at least half of them: {listed(most)}."
+    )
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -749,6 +796,8 @@ def main(argv: list[str] | None = None) -> int:
         f"balanced accuracy, mean ± std over {len(np.unique(recordings.subjects))} held-out subjects; "
         f"chance 1/3. Seed {args.seed}; random forests of {args.trees} trees."
     )
+    for scheme in ("LOSO", "LOMO"):
+        print(shared_errors_line(outcomes, recordings, scheme))
     print("Throughput: " + "; ".join(cost.line(unit, channels) for unit, (_, cost) in prepared.items()) + ".")
     if "skipped" in peer:
         print(f"LibEMG skipped: {peer['skipped']}")
@@ -756,7 +805,9 @@ def main(argv: list[str] | None = None) -> int:
         speeds = ", ".join(f"{group} {speed:.0f}" for group, speed in peer["windows_per_second"].items())
         print(f"LibEMG's feature extraction, windows/s on one core: {speeds}; its run took {peer['seconds']:.0f} s.")
     if args.output:
-        args.output.write_text(json.dumps({"figures": figures, "peer": peer}, indent=2), encoding="utf-8")
+        errors = {scheme: shared_errors(outcomes, recordings, scheme)[1] for scheme in ("LOSO", "LOMO")}
+        report = {"figures": figures, "errors": errors, "peer": peer}
+        args.output.write_text(json.dumps(report, indent=2), encoding="utf-8")
     log(f"total {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -90,7 +90,15 @@ def test_the_recording_table_has_every_row_and_both_splits(tmp_path):
     # features, hht, and each with amp), and on window samples of 4 feature sets x 2 units.
     assert len(rows) == 1 + 10 * 2 * 2 + 8 + 4 + 4 * 2
     assert "LibEMG skipped: LibEMG's environment is absent" in result.stdout
-    figures = json.loads(output.read_text())["figures"]
+    report = json.loads(output.read_text())
+    figures = report["figures"]
+    # Each split's shared errors are printed, and every recording named wrong is one of the set's, wrong at most once
+    # per row under our steps (the classic and the 8 rows not normalised left out).
+    for scheme in ("LOSO", "LOMO"):
+        assert f"{scheme}: recordings predicted wrong by every one of the {len(rows) - 1 - 8} rows" in result.stdout
+    for errors in report["errors"].values():
+        assert all(name.split("_")[0] in {"S1", "S2", "S3"} for name in errors)
+        assert all(sum(counts.values()) <= len(rows) - 1 - 8 for counts in errors.values())
     for row, schemes in figures.items():
         assert set(schemes["LOSO"]) == {"S1", "S2", "S3"} and set(schemes["LOMO"]) == {"S1", "S2", "S3"}, row
         assert all(0 <= value <= 1 for scheme in schemes.values() for value in scheme.values())
@@ -205,3 +213,27 @@ def test_the_subject_spread_tables_show_each_subjects_gain(tmp_path):
     assert accuracy_rows[0].startswith("| Hudgins' log MAV alone | LDA") and means[3] > means[0] + 0.2
     tried = tables[2].splitlines()[2:]
     assert len(tried) == 5 and all(line.count("±") == 3 for line in tried)
+
+
+def test_shared_errors_count_the_rows_under_our_steps_that_got_a_recording_wrong():
+    benchmark = load_benchmark("evaluate_recordings")
+    names = ["S1_MVC_C2_R1", "S1_50P_C2_R1", "S2_MVC_C2_R1", "S2_50P_C2_R1"]
+    subjects = np.repeat(["S1", "S2"], 2)
+    recordings = benchmark.Recordings(names, np.array([0, 1, 0, 1]), subjects, np.full(4, "2"), [], [])
+    steps = benchmark.steps_row("HHT descriptors", "whole")
+    vector = benchmark.vector_row("HHT descriptors", "whole")
+    raw = benchmark.steps_row("HHT descriptors", "whole", normalised=False)
+    folds = [fold for fold in benchmark.folds(recordings) if fold.scheme == "LOSO"]
+    # Both rows under our steps take S1's 50 % for MVC, one of them also S2's; the classic and the raw rows, wrong
+    # everywhere, do not count.
+    wrong = {"recordings": [2, 2], "head": "LDA"}
+    outcomes = [
+        (folds[0], {steps: {"recordings": [0, 0]}, vector: {"recordings": [0, 2]}, benchmark.CLASSIC_ROW: wrong}),
+        (folds[1], {steps: {"recordings": [0, 1]}, vector: {"recordings": [0, 0]}, raw: wrong}),
+    ]
+    total, errors = benchmark.shared_errors(outcomes, recordings, "LOSO")
+    assert total == 2 and errors == {"S1_50P_C2_R1": {"full": 1, "invalid": 1}, "S2_50P_C2_R1": {"full": 1}}
+    assert benchmark.shared_errors(outcomes, recordings, "LOMO") == (2, {})
+    line = benchmark.shared_errors_line(outcomes, recordings, "LOSO")
+    assert "every one of the 2 rows under our steps: S1_50P_C2_R1 (half; predicted full 1, invalid 1)." in line
+    assert line.endswith("By at least half of them: S2_50P_C2_R1 (half; predicted full 1).")
