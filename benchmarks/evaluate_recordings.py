@@ -719,9 +719,9 @@ def under_our_steps(row: str) -> bool:
     return row != CLASSIC_ROW and "not normalised" not in row
 
 
-def shared_errors_line(outcomes: list[tuple[Fold, dict]], recordings: Recordings, scheme: str) -> str:
-    """The recordings that every row under our steps, and that most of them, predicted wrong on ``scheme``."""
-    total, wrong = shared_errors(outcomes, recordings, scheme)
+def shared_errors_line(scheme: str, total: int, wrong: dict, recordings: Recordings) -> str:
+    """The recordings that every one of the ``total`` rows under our steps, and that most of them, predicted wrong on
+    ``scheme`` (``wrong`` as :func:`shared_errors` gives it)."""
 
     def listed(names: list[str]) -> str:
         described = []
@@ -796,8 +796,9 @@ def main(argv: list[str] | None = None) -> int:
         f"balanced accuracy, mean ± std over {len(np.unique(recordings.subjects))} held-out subjects; "
         f"chance 1/3. Seed {args.seed}; random forests of {args.trees} trees."
     )
-    for scheme in ("LOSO", "LOMO"):
-        print(shared_errors_line(outcomes, recordings, scheme))
+    errors = {scheme: shared_errors(outcomes, recordings, scheme) for scheme in ("LOSO", "LOMO")}
+    for scheme, (total, wrong) in errors.items():
+        print(shared_errors_line(scheme, total, wrong, recordings))
     print("Throughput: " + "; ".join(cost.line(unit, channels) for unit, (_, cost) in prepared.items()) + ".")
     if "skipped" in peer:
         print(f"LibEMG skipped: {peer['skipped']}")
@@ -805,8 +806,8 @@ def main(argv: list[str] | None = None) -> int:
         speeds = ", ".join(f"{group} {speed:.0f}" for group, speed in peer["windows_per_second"].items())
         print(f"LibEMG's feature extraction, windows/s on one core: {speeds}; its run took {peer['seconds']:.0f} s.")
     if args.output:
-        errors = {scheme: shared_errors(outcomes, recordings, scheme)[1] for scheme in ("LOSO", "LOMO")}
-        report = {"figures": figures, "errors": errors, "peer": peer}
+        shared = {scheme: wrong for scheme, (_, wrong) in errors.items()}
+        report = {"figures": figures, "errors": shared, "peer": peer}
         args.output.write_text(json.dumps(report, indent=2), encoding="utf-8")
     log(f"total {time.perf_counter() - started:.0f} s")
     return 0

@@ -234,6 +234,6 @@ def test_shared_errors_count_the_rows_under_our_steps_that_got_a_recording_wrong
     total, errors = benchmark.shared_errors(outcomes, recordings, "LOSO")
     assert total == 2 and errors == {"S1_50P_C2_R1": {"full": 1, "invalid": 1}, "S2_50P_C2_R1": {"full": 1}}
     assert benchmark.shared_errors(outcomes, recordings, "LOMO") == (2, {})
-    line = benchmark.shared_errors_line(outcomes, recordings, "LOSO")
+    line = benchmark.shared_errors_line("LOSO", total, errors, recordings)
     assert "every one of the 2 rows under our steps: S1_50P_C2_R1 (half; predicted full 1, invalid 1)." in line
     assert line.endswith("By at least half of them: S2_50P_C2_R1 (half; predicted full 1).")
